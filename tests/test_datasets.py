@@ -1,0 +1,492 @@
+"""Tests for :func:`pixel_regressor.make_bright_pixel_dataset`."""
+
+import hashlib
+import inspect
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from pixel_regressor import make_bright_pixel_dataset
+
+FLOAT_DTYPES = [np.float16, np.float32, np.float64]
+INT_DTYPES = [np.uint8, np.int16, np.uint16, np.int32, np.int64]
+
+
+def _bright_values(X, y, image_shape):
+    """The value of each image at its target position."""
+    images = X.reshape(len(X), *image_shape)
+    return images[np.arange(len(X)), y[:, 0], y[:, 1]]
+
+
+def _digest(X, y):
+    return hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------
+# shapes, dtypes and the planted pixel
+# --------------------------------------------------------------------------
+
+
+def test_defaults_are_the_notebooks():
+    params = inspect.signature(make_bright_pixel_dataset).parameters
+    assert params["n_samples"].default == 15000
+    assert params["image_size"].default == 50
+    assert params["intensity"].default == 255.0
+    assert params["noise"].default == 0.0
+    assert params["mask"].default is None
+    assert params["return_X_y"].default is True
+    assert params["random_state"].default is None
+
+
+def test_default_dtype_is_float32_and_shapes():
+    X, y = make_bright_pixel_dataset(7, image_size=5, random_state=0)
+    assert X.shape == (7, 25)
+    assert X.dtype == np.float32
+    assert y.shape == (7, 2)
+    assert y.dtype.kind in "iu"
+    assert X.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES + INT_DTYPES)
+def test_dtype_is_honoured(dtype):
+    X, y = make_bright_pixel_dataset(5, image_size=4, dtype=dtype, random_state=0)
+    assert X.dtype == np.dtype(dtype)
+    assert y.dtype.kind in "iu"
+    assert _bright_values(X, y, (4, 4)).tolist() == [255] * 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_exactly_one_bright_pixel_at_the_target(dtype):
+    n, h, w = 200, 6, 7
+    X, y = make_bright_pixel_dataset(n, image_size=(h, w), dtype=dtype, random_state=1)
+    assert np.all(np.count_nonzero(X, axis=1) == 1)
+    assert np.all(X.max(axis=1) == 255)
+    images = X.reshape(n, h, w)
+    assert np.all(images[np.arange(n), y[:, 0], y[:, 1]] == 255)
+    # Nothing else is bright: removing the planted pixel leaves black images.
+    images = images.copy()
+    images[np.arange(n), y[:, 0], y[:, 1]] = 0
+    assert not images.any()
+
+
+def test_intensity_is_the_bright_value():
+    X, y = make_bright_pixel_dataset(4, image_size=3, intensity=0.5, random_state=0)
+    assert np.all(_bright_values(X, y, (3, 3)) == np.float32(0.5))
+    assert set(np.unique(X).tolist()) == {0.0, 0.5}
+
+
+def test_int_image_size_is_square():
+    X, y = make_bright_pixel_dataset(300, image_size=3, random_state=0)
+    assert X.shape == (300, 9)
+    assert y.min() == 0
+    assert y.max() == 2
+
+
+@pytest.mark.parametrize("image_size", [(3, 5), [3, 5], (np.int64(3), np.int64(5))])
+def test_non_square_image_size(image_size):
+    X, y = make_bright_pixel_dataset(400, image_size=image_size, random_state=0)
+    assert X.shape == (400, 15)
+    rows, cols = y[:, 0], y[:, 1]
+    assert rows.min() == 0
+    assert rows.max() == 2  # height 3
+    assert cols.min() == 0
+    assert cols.max() == 4  # width 5
+
+
+def test_X_is_flattened_row_major():
+    h, w = 3, 5
+    X, y = make_bright_pixel_dataset(50, image_size=(h, w), random_state=0)
+    np.testing.assert_array_equal(np.argmax(X, axis=1), y[:, 0] * w + y[:, 1])
+    np.testing.assert_array_equal(
+        np.stack(np.unravel_index(np.argmax(X, axis=1), (h, w)), axis=1), y
+    )
+
+
+def test_one_sample_one_pixel():
+    X, y = make_bright_pixel_dataset(1, image_size=1, random_state=0)
+    np.testing.assert_array_equal(X, [[255.0]])
+    np.testing.assert_array_equal(y, [[0, 0]])
+
+
+# --------------------------------------------------------------------------
+# return_X_y=False: the Bunch
+# --------------------------------------------------------------------------
+
+
+def test_bunch_fields():
+    h, w = 3, 4
+    bunch = make_bright_pixel_dataset(
+        20, image_size=(h, w), noise=2.0, return_X_y=False, random_state=3
+    )
+    X, y = make_bright_pixel_dataset(20, image_size=(h, w), noise=2.0, random_state=3)
+    np.testing.assert_array_equal(bunch.data, X)
+    np.testing.assert_array_equal(bunch.target, y)
+    assert bunch.data.dtype == np.float32
+    assert bunch.images.shape == (20, h, w)
+    np.testing.assert_array_equal(bunch.images, X.reshape(20, h, w))
+    assert bunch.target_names == ["row", "col"]
+    assert bunch.image_shape == (h, w)
+    assert bunch.intensity == 255.0
+    assert bunch.noise == 2.0
+    assert bunch.mask is None
+    assert bunch.dtype == np.float32
+    assert bunch.random_state == 3
+    assert isinstance(bunch.DESCR, str)
+    assert "20" in bunch.DESCR
+    assert f"{h} x {w}" in bunch.DESCR
+    assert "pixel_{row}_{col}" in bunch.DESCR
+
+
+def test_bunch_images_is_a_view_of_data():
+    bunch = make_bright_pixel_dataset(5, image_size=4, return_X_y=False, random_state=0)
+    assert np.shares_memory(bunch.images, bunch.data)
+    bunch.images[2, 1, 3] = 7.0
+    assert bunch.data[2, 1 * 4 + 3] == 7.0
+
+
+def test_bunch_feature_names_follow_the_flattening():
+    h, w = 3, 4
+    bunch = make_bright_pixel_dataset(
+        30, image_size=(h, w), return_X_y=False, random_state=0
+    )
+    names = bunch.feature_names
+    assert len(names) == bunch.data.shape[1] == h * w
+    assert names[:5] == [
+        "pixel_0_0",
+        "pixel_0_1",
+        "pixel_0_2",
+        "pixel_0_3",
+        "pixel_1_0",
+    ]
+    assert names[-1] == f"pixel_{h - 1}_{w - 1}"
+    for x, (row, col) in zip(bunch.data, bunch.target):
+        assert names[int(np.argmax(x))] == f"pixel_{row}_{col}"
+
+
+def test_bunch_keeps_the_mask():
+    mask = np.zeros((3, 3), dtype=bool)
+    mask[1, 1] = True
+    bunch = make_bright_pixel_dataset(
+        4, image_size=3, mask=mask, return_X_y=False, random_state=0
+    )
+    np.testing.assert_array_equal(bunch.mask, mask)
+
+
+def test_return_X_y_gives_a_plain_pair():
+    # A pair of arrays, not a Bunch.
+    result = make_bright_pixel_dataset(3, image_size=2, random_state=0)
+    assert isinstance(result, tuple)
+    assert len(result) == 2
+
+
+# --------------------------------------------------------------------------
+# mask
+# --------------------------------------------------------------------------
+
+
+def test_positions_only_where_the_mask_is_true():
+    rng = np.random.default_rng(0)
+    mask = rng.random((6, 7)) < 0.3
+    _, y = make_bright_pixel_dataset(500, image_size=(6, 7), mask=mask, random_state=0)
+    assert mask[y[:, 0], y[:, 1]].all()
+    # and every allowed pixel is used with that many samples
+    assert {tuple(p) for p in y} == {tuple(p) for p in np.argwhere(mask)}
+
+
+def test_held_out_quadrant_never_appears():
+    size = 10
+    mask = np.ones((size, size), dtype=bool)
+    mask[size // 2 :, size // 2 :] = False
+    _, y = make_bright_pixel_dataset(3000, image_size=size, mask=mask, random_state=0)
+    in_quadrant = (y[:, 0] >= size // 2) & (y[:, 1] >= size // 2)
+    assert not in_quadrant.any()
+    # The three other quadrants are all used.
+    top, left = y[:, 0] < size // 2, y[:, 1] < size // 2
+    assert (top & left).any()
+    assert (top & ~left).any()
+    assert (~top & left).any()
+
+
+def _chi_square(counts):
+    expected = counts.sum() / counts.size
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_positions_are_uniform_over_the_mask(random_state):
+    mask = np.zeros((4, 4), dtype=bool)
+    mask[[0, 0, 1, 2, 3, 3], [0, 3, 2, 1, 0, 3]] = True
+    n = 6000
+    _, y = make_bright_pixel_dataset(
+        n, image_size=4, mask=mask, random_state=random_state
+    )
+    counts = np.zeros((4, 4), dtype=int)
+    np.add.at(counts, (y[:, 0], y[:, 1]), 1)
+    assert counts[~mask].sum() == 0
+    # chi-square with 5 degrees of freedom: its 99.99 % quantile is 25.7;
+    # a position drawn with 20 % more or less weight would give about 40.
+    assert _chi_square(counts[mask]) < 25.7
+
+
+def test_positions_are_uniform_without_mask():
+    _, y = make_bright_pixel_dataset(9000, image_size=3, random_state=0)
+    counts = np.bincount(y[:, 0] * 3 + y[:, 1], minlength=9)
+    # 8 degrees of freedom: 99.99 % quantile 31.8.
+    assert _chi_square(counts) < 31.8
+
+
+def test_mask_as_nested_list():
+    mask = [[False, True], [False, False]]
+    _, y = make_bright_pixel_dataset(5, image_size=2, mask=mask, random_state=0)
+    assert (y == [0, 1]).all()
+
+
+# --------------------------------------------------------------------------
+# noise
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int32])
+def test_noisy_values_stay_within_zero_and_intensity(dtype):
+    X, _ = make_bright_pixel_dataset(
+        200, image_size=6, noise=100.0, dtype=dtype, random_state=0
+    )
+    assert X.min() == 0
+    assert X.max() == 255
+    # The noise is not degenerate: many distinct values.
+    assert np.unique(X).size > 100
+
+
+def test_noise_leaves_the_target_in_place():
+    kwargs = {"n_samples": 300, "image_size": (5, 6), "random_state": 4}
+    X0, y0 = make_bright_pixel_dataset(**kwargs)
+    X1, y1 = make_bright_pixel_dataset(noise=40.0, **kwargs)
+    np.testing.assert_array_equal(y0, y1)
+    assert not np.array_equal(X0, X1)
+    # The planted pixel keeps its full intensity: noise never hides it.
+    assert np.all(_bright_values(X1, y1, (5, 6)) == 255)
+
+
+def test_noise_std_is_sigma():
+    # The background is 0, so its noise is clipped at 0: half the pixels are 0
+    # and the rest is the positive half of N(0, sigma), whose mean square is
+    # sigma**2 / 2 over all pixels. A large intensity keeps the clipping at the
+    # top away from the background, so the estimate is not biased by it.
+    sigma, intensity = 10.0, 1e4
+    n, side = 2000, 8
+    X, y = make_bright_pixel_dataset(
+        n,
+        image_size=side,
+        intensity=intensity,
+        noise=sigma,
+        dtype=np.float64,
+        random_state=0,
+    )
+    images = X.reshape(n, side, side)
+    bright = images[np.arange(n), y[:, 0], y[:, 1]].copy()
+    images[np.arange(n), y[:, 0], y[:, 1]] = np.nan
+    background = images[~np.isnan(images)]
+    assert background.size == n * (side * side - 1)
+    assert background.max() < intensity / 2
+    assert np.mean(background == 0) == pytest.approx(0.5, abs=0.01)
+    assert np.sqrt(2 * np.mean(background**2)) == pytest.approx(sigma, rel=0.02)
+    # The positive part is unclipped N(0, sigma): its mean is sigma*sqrt(2/pi).
+    positive = background[background > 0]
+    assert positive.mean() == pytest.approx(sigma * np.sqrt(2 / np.pi), rel=0.02)
+    assert np.all(bright == intensity)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64])
+def test_integer_noise_is_rounded_not_truncated(dtype):
+    kwargs = {"n_samples": 100, "image_size": 5, "noise": 3.0, "random_state": 0}
+    X_float, y_float = make_bright_pixel_dataset(dtype=np.float64, **kwargs)
+    X_int, y_int = make_bright_pixel_dataset(dtype=dtype, **kwargs)
+    np.testing.assert_array_equal(y_float, y_int)
+    np.testing.assert_array_equal(X_int, np.rint(X_float).astype(dtype))
+    # Truncating would give something different on this data.
+    assert not np.array_equal(X_int, np.trunc(X_float).astype(dtype))
+
+
+def test_zero_noise_is_exactly_clean():
+    X, _ = make_bright_pixel_dataset(20, image_size=4, noise=0.0, random_state=0)
+    assert set(np.unique(X).tolist()) == {0.0, 255.0}
+
+
+# --------------------------------------------------------------------------
+# random_state
+# --------------------------------------------------------------------------
+
+
+def test_int_random_state_is_reproducible():
+    a = make_bright_pixel_dataset(50, image_size=5, noise=5.0, random_state=42)
+    b = make_bright_pixel_dataset(50, image_size=5, noise=5.0, random_state=42)
+    c = make_bright_pixel_dataset(50, image_size=5, noise=5.0, random_state=43)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+@pytest.mark.parametrize(
+    "make_rng",
+    [np.random.RandomState, np.random.default_rng],
+    ids=["RandomState", "Generator"],
+)
+def test_random_state_instances_are_accepted_and_used(make_rng):
+    a = make_bright_pixel_dataset(50, image_size=5, noise=5.0, random_state=make_rng(7))
+    b = make_bright_pixel_dataset(50, image_size=5, noise=5.0, random_state=make_rng(7))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # The instance is drawn from, so a second call on it gives new data.
+    rng = make_rng(7)
+    first = make_bright_pixel_dataset(50, image_size=5, random_state=rng)
+    second = make_bright_pixel_dataset(50, image_size=5, random_state=rng)
+    np.testing.assert_array_equal(first[1], a[1])
+    assert not np.array_equal(first[1], second[1])
+
+
+def test_int_random_state_matches_randomstate_of_that_seed():
+    a = make_bright_pixel_dataset(30, image_size=5, random_state=5)
+    b = make_bright_pixel_dataset(
+        30, image_size=5, random_state=np.random.RandomState(5)
+    )
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_none_random_state_differs_between_calls():
+    _, y1 = make_bright_pixel_dataset(50, image_size=10, random_state=None)
+    _, y2 = make_bright_pixel_dataset(50, image_size=10, random_state=None)
+    assert not np.array_equal(y1, y2)
+
+
+@pytest.mark.parametrize(
+    "random_state",
+    [None, 0, np.random.RandomState(0), np.random.default_rng(0)],
+    ids=["None", "int", "RandomState", "Generator"],
+)
+def test_global_numpy_rng_is_untouched(random_state):
+    # The legacy global state is exactly what is watched here.
+    np.random.seed(2024)  # noqa: NPY002
+    before = np.random.get_state()  # noqa: NPY002
+    make_bright_pixel_dataset(20, image_size=4, noise=3.0, random_state=random_state)
+    after = np.random.get_state()  # noqa: NPY002
+    assert before[0] == after[0]
+    np.testing.assert_array_equal(before[1], after[1])
+    assert before[2:] == after[2:]
+
+
+def test_identical_across_processes():
+    kwargs = {
+        "n_samples": 64,
+        "image_size": (7, 9),
+        "noise": 20.0,
+        "dtype": np.float32,
+        "random_state": 11,
+    }
+    here = _digest(*make_bright_pixel_dataset(**kwargs))
+    code = textwrap.dedent(
+        """
+        import hashlib
+        import numpy as np
+        from pixel_regressor import make_bright_pixel_dataset
+
+        X, y = make_bright_pixel_dataset(
+            64, image_size=(7, 9), noise=20.0, dtype=np.float32, random_state=11
+        )
+        print(hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == here
+
+
+# --------------------------------------------------------------------------
+# memory: the images are allocated once, noise is added in bounded chunks
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_peak_memory_is_close_to_the_output(dtype):
+    kwargs = {"n_samples": 1500, "image_size": 50, "noise": 25.0, "dtype": dtype}
+    make_bright_pixel_dataset(2, image_size=3, noise=1.0, random_state=0)  # warm up
+    tracemalloc.start()
+    try:
+        X, y = make_bright_pixel_dataset(random_state=0, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert X.nbytes >= 1500 * 2500
+    assert peak <= 1.1 * X.nbytes + 2 * 2**20, (peak, X.nbytes)
+
+
+# --------------------------------------------------------------------------
+# parameter validation
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_samples": 0}, ValueError, "n_samples"),
+        ({"n_samples": -1}, ValueError, "n_samples"),
+        ({"n_samples": 2.5}, TypeError, "n_samples"),
+        ({"n_samples": True}, TypeError, "n_samples"),
+        ({"n_samples": "3"}, TypeError, "n_samples"),
+        ({"image_size": 0}, ValueError, "image_size"),
+        ({"image_size": -2}, ValueError, "image_size"),
+        ({"image_size": (3,)}, TypeError, "image_size"),
+        ({"image_size": (3, 4, 5)}, TypeError, "image_size"),
+        ({"image_size": (3, 0)}, ValueError, "image_size"),
+        ({"image_size": (0, 3)}, ValueError, "image_size"),
+        ({"image_size": (3, 2.5)}, TypeError, "image_size"),
+        ({"image_size": "a"}, TypeError, "image_size"),
+        ({"image_size": 2.0}, TypeError, "image_size"),
+        ({"image_size": True}, TypeError, "image_size"),
+        ({"intensity": 0}, ValueError, "intensity"),
+        ({"intensity": -1}, ValueError, "intensity"),
+        ({"intensity": np.inf}, ValueError, "intensity"),
+        ({"intensity": np.nan}, ValueError, "intensity"),
+        ({"intensity": "255"}, TypeError, "intensity"),
+        ({"noise": -1}, ValueError, "noise"),
+        ({"noise": np.nan}, ValueError, "noise"),
+        ({"noise": np.inf}, ValueError, "noise"),
+        ({"noise": None}, TypeError, "noise"),
+        ({"dtype": complex}, TypeError, "dtype"),
+        ({"dtype": object}, TypeError, "dtype"),
+        ({"dtype": str}, TypeError, "dtype"),
+        ({"dtype": bool}, TypeError, "dtype"),
+        ({"dtype": "not a dtype"}, TypeError, "dtype"),
+        ({"intensity": 300, "dtype": np.uint8}, ValueError, "intensity"),
+        ({"intensity": 2.5, "dtype": np.int32}, ValueError, "intensity"),
+        ({"intensity": 1e6, "dtype": np.float16}, ValueError, "intensity"),
+        ({"mask": np.ones((3, 4), dtype=bool)}, ValueError, "mask"),
+        ({"mask": np.ones(16, dtype=bool)}, ValueError, "mask"),
+        ({"mask": np.zeros((4, 4), dtype=bool)}, ValueError, "mask"),
+        ({"mask": np.ones((4, 4), dtype=int)}, TypeError, "mask"),
+        ({"mask": np.ones((4, 4), dtype=float)}, TypeError, "mask"),
+        ({"random_state": "0"}, TypeError, "random_state"),
+        ({"random_state": 1.5}, TypeError, "random_state"),
+        ({"random_state": True}, TypeError, "random_state"),
+        ({"random_state": -1}, ValueError, "random_state"),
+        ({"random_state": 2**32}, ValueError, "random_state"),
+        ({"return_X_y": "yes"}, TypeError, "return_X_y"),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else None,
+)
+def test_bad_parameters_raise_naming_the_parameter(kwargs, error, match):
+    params = {"n_samples": 3, "image_size": 4, "random_state": 0}
+    params.update(kwargs)
+    with pytest.raises(error, match=match):
+        make_bright_pixel_dataset(**params)
+
+
+def test_n_samples_is_positional_and_the_rest_keyword_only():
+    X, _ = make_bright_pixel_dataset(2, image_size=2, random_state=0)
+    assert X.shape == (2, 4)
+    with pytest.raises(TypeError):
+        make_bright_pixel_dataset(2, 2)
