@@ -1,0 +1,1409 @@
+"""Display objects for bright-pixel regressors, in scikit-learn's Display style.
+
+Three displays, each built with ``from_estimator`` or ``from_predictions``
+(``from_history`` for the training curves) and drawn with ``plot``:
+
+- :class:`TrainingHistoryDisplay`: the per-epoch training and validation
+  curves stored in an estimator's ``history_``.
+- :class:`CoordinatePredictionDisplay`: true and predicted ``(row, col)``
+  positions on an image-like frame, and the distribution of pixel errors.
+- :class:`SampleImageDisplay`: one image with its true and predicted bright
+  pixel marked on it.
+
+Coordinates follow the package's convention: a target ``(row, col)`` means
+``image[row, col]`` is the bright pixel, ``row`` counting from the top and
+``col`` from the left. Every display draws it at ``x = col``, ``y = row`` on a
+y axis pointing down, as :func:`matplotlib.pyplot.imshow` shows an image.
+
+Matplotlib is imported only when something is drawn, so importing this module
+costs nothing beyond NumPy.
+"""
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = [
+    "CoordinatePredictionDisplay",
+    "SampleImageDisplay",
+    "TrainingHistoryDisplay",
+]
+
+# A style keyword given by the user replaces every default keyword that sets
+# the same property (matplotlib refuses "c" and "color" together, and "color"
+# together with "facecolors" is ambiguous).
+_COLOR = ("c", "color", "facecolor", "facecolors", "fc", "edgecolor", "edgecolors")
+_STYLE_GROUPS = [
+    _COLOR,
+    ("facecolor", "facecolors", "fc"),
+    ("edgecolor", "edgecolors", "ec"),
+    ("linestyle", "linestyles", "ls"),
+    ("linewidth", "linewidths", "lw"),
+    ("markersize", "ms"),
+    ("markeredgecolor", "mec"),
+    ("markerfacecolor", "mfc"),
+    ("markeredgewidth", "mew"),
+]
+
+# Metrics whose name reads best in capitals.
+_ACRONYMS = {"mae", "mse", "rmse", "msle", "mape", "auc", "lr"}
+
+# "auto" log scale: used when a metric's positive values span this ratio.
+_LOG_SCALE_RATIO = 100.0
+
+
+def _merge_style(defaults, user):
+    """Return ``defaults`` updated with ``user``, resolving matplotlib aliases."""
+    merged = dict(defaults)
+    for key in user or {}:
+        replaced = {key}
+        for group in _STYLE_GROUPS:
+            if key in group and (group is not _COLOR or key in ("c", "color")):
+                replaced.update(group)
+        for name in replaced:
+            merged.pop(name, None)
+    merged.update(user or {})
+    return merged
+
+
+def _pyplot(caller):
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
+        raise ImportError(
+            f"{caller} requires matplotlib. You can install it with "
+            "`pip install matplotlib`."
+        ) from exc
+    return plt
+
+
+def _is_axes(ax):
+    from matplotlib.axes import Axes
+
+    return isinstance(ax, Axes)
+
+
+def _check_coordinates(y, name):
+    """Return ``y`` as a float array of shape (n_samples, 2)."""
+    try:
+        array = np.asarray(y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be an array of (row, col) coordinates of shape "
+            f"(n_samples, 2) holding numbers; got {type(y).__name__}."
+        ) from exc
+    if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have shape (n_samples, 2) with one (row, col) per "
+            f"sample and at least one sample; got shape {array.shape}."
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array
+
+
+def _check_point(y, name):
+    """Return ``y`` as a float array of shape (2,), or None."""
+    if y is None:
+        return None
+    try:
+        array = np.asarray(y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be one (row, col) coordinate; got {type(y).__name__}."
+        ) from exc
+    if array.size != 2 or array.ndim > 2 or (array.ndim == 2 and array.shape[0] != 1):
+        raise ValueError(
+            f"{name} must be one (row, col) coordinate, of shape (2,) or (1, 2); "
+            f"got shape {array.shape}."
+        )
+    array = array.reshape(2)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return array
+
+
+def _check_image(image):
+    """Return ``image`` as an array of shape (height, width)."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(
+            "image must be one grayscale image of shape (height, width) or "
+            f"(height, width, 1); got shape {np.shape(image)}."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"image must hold numbers; got dtype {array.dtype}.")
+    return array
+
+
+def _check_image_shape(image_shape):
+    if image_shape is None:
+        return None
+    shape = tuple(image_shape)
+    if len(shape) < 2 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+        for s in shape[:2]
+    ):
+        raise ValueError(
+            "image_shape must be (height, width) with positive integers; "
+            f"got {image_shape!r}."
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def _subsample_indices(n_samples, subsample, random_state):
+    """Sorted indices of the samples to draw, without replacement."""
+    if subsample is None:
+        return np.arange(n_samples)
+    if isinstance(subsample, bool):
+        raise ValueError(f"subsample must be an int, a float or None; got {subsample}.")
+    if isinstance(subsample, numbers.Integral):
+        if subsample <= 0:
+            raise ValueError(
+                f"When an integer, subsample={subsample} should be positive."
+            )
+        size = int(subsample)
+    elif isinstance(subsample, numbers.Real):
+        if not 0 < subsample < 1:
+            raise ValueError(
+                f"When a float, subsample={subsample} should be in the (0, 1) range."
+            )
+        size = max(1, int(n_samples * subsample))
+    else:
+        raise ValueError(
+            f"subsample must be an int, a float or None; got {subsample!r}."
+        )
+    if size >= n_samples:
+        return np.arange(n_samples)
+    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        generator = random_state
+    elif random_state is None or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, bool)
+    ):
+        generator = np.random.default_rng(random_state)
+    else:
+        raise ValueError(
+            "random_state must be None, an int, a numpy.random.Generator or a "
+            f"numpy.random.RandomState; got {random_state!r}."
+        )
+    return np.sort(generator.choice(n_samples, size=size, replace=False))
+
+
+def _view_limits(points, image_shape):
+    """Lowest and highest (row, col) to show: the image, and every point.
+
+    Pixel ``(row, col)`` covers ``row - 0.5 .. row + 0.5`` (likewise for
+    ``col``). Without an image shape the view fits the points; with one it is
+    the whole image, widened only for points that fall outside it.
+    """
+    if image_shape is None:
+        return points.min(axis=0) - 0.5, points.max(axis=0) + 0.5
+    low = np.array([-0.5, -0.5])
+    high = np.asarray(image_shape[:2], dtype=float) - 0.5
+    if len(points):
+        low = np.minimum(low, np.where(points < -0.5, points - 0.5, low).min(axis=0))
+        high = np.maximum(high, np.where(points > high, points + 0.5, high).max(axis=0))
+    return low, high
+
+
+def _format_point(point):
+    if np.all(point == np.round(point)):
+        return f"({point[0]:.0f}, {point[1]:.0f})"
+    return f"({point[0]:.2f}, {point[1]:.2f})"
+
+
+# ---------------------------------------------------------------------------
+# Training history
+# ---------------------------------------------------------------------------
+
+
+def _history_dict(history):
+    """Return the per-epoch lists of ``history`` as {name: 1-D float array}."""
+    if not isinstance(history, Mapping) and isinstance(
+        getattr(history, "history", None), Mapping
+    ):
+        history = history.history  # a keras.callbacks.History
+    if not isinstance(history, Mapping):
+        raise ValueError(
+            "history must be a dict of per-epoch values, such as "
+            "{'loss': [...], 'val_loss': [...]}, or a keras History object; "
+            f"got {type(history).__name__}."
+        )
+    curves = {}
+    for name, values in history.items():
+        if not isinstance(name, str):
+            raise ValueError(f"history keys must be metric names; got {name!r}.")
+        try:
+            array = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"history[{name!r}] must be a list of per-epoch numbers."
+            ) from exc
+        if array.ndim != 1:
+            raise ValueError(
+                f"history[{name!r}] must be a list of per-epoch numbers; got an "
+                f"array of shape {array.shape}."
+            )
+        if array.size:
+            curves[name] = array
+    if not curves:
+        raise ValueError(
+            "history is empty: there is no per-epoch value to plot. Fit the "
+            "estimator for at least one epoch first."
+        )
+    return curves
+
+
+def _group_metrics(curves):
+    """Map each metric name to its (training key, validation key), in order."""
+    groups = {}
+    for key in curves:
+        if key.startswith("val_") and key[4:]:
+            base = key[4:]
+            groups.setdefault(base, [None, None])[1] = key
+        else:
+            groups.setdefault(key, [None, None])[0] = key
+    return {name: tuple(keys) for name, keys in groups.items()}
+
+
+def _metric_label(name):
+    if name.lower() in _ACRONYMS:
+        return name.upper()
+    return name.replace("_", " ")
+
+
+def _use_log_scale(arrays):
+    values = np.concatenate(arrays)
+    values = values[np.isfinite(values)]
+    if values.size == 0 or np.any(values <= 0):
+        return False
+    return values.max() / values.min() >= _LOG_SCALE_RATIO
+
+
+class TrainingHistoryDisplay:
+    """Training and validation curves of a Keras-backed estimator.
+
+    One axes per metric (``loss``, ``mae``, ...), the training curve and its
+    ``val_`` counterpart drawn together on it, against the epoch number
+    (starting at 1).
+
+    Create it with :meth:`from_estimator` or :meth:`from_history`; all
+    parameters are stored as attributes.
+
+    Parameters
+    ----------
+    history : dict of str to list of float, or keras History
+        Per-epoch values by metric name, as in ``estimator.history_`` or
+        ``keras.callbacks.History.history``, e.g. ``{"loss": [...],
+        "val_loss": [...]}``.
+
+    Attributes
+    ----------
+    lines_ : dict of str to matplotlib Line2D
+        The line drawn for each history key (``"loss"``, ``"val_loss"``, ...).
+
+    axes_ : ndarray of matplotlib Axes of shape (n_metrics,)
+        One axes per metric, in the order of the history.
+
+    ax_ : matplotlib Axes
+        The first axes, ``axes_[0]``.
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    TrainingHistoryDisplay.from_estimator : Plot the history of a fitted
+        estimator.
+    TrainingHistoryDisplay.from_history : Plot a history dict.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from pixel_regressor.plotting import TrainingHistoryDisplay
+    >>> history = {"loss": [4.0, 1.0, 0.5], "val_loss": [5.0, 2.0, 0.8]}
+    >>> disp = TrainingHistoryDisplay(history).plot()
+    >>> disp.ax_.get_title()
+    'Training vs validation loss'
+    >>> plt.close("all")
+    """
+
+    def __init__(self, history):
+        self.history = history
+
+    def plot(self, ax=None, *, metrics=None, log_scale="auto", **kwargs):
+        """Plot the training curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or array-like of Axes, default=None
+            Where to draw: one axes per plotted metric (a single Axes is enough
+            for one metric). If None, a new figure with one axes per metric is
+            created.
+
+        metrics : str or list of str, default=None
+            The metrics to plot, by name without the ``val_`` prefix (``"loss"``
+            plots ``loss`` and ``val_loss``). None plots every metric in the
+            history.
+
+        log_scale : bool or "auto", default="auto"
+            Whether the y axis is logarithmic. ``"auto"`` uses a log scale for
+            a metric whose values are all positive and span at least two orders
+            of magnitude (as a loss often does over the first epochs).
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.plot` for every line.
+
+        Returns
+        -------
+        display : TrainingHistoryDisplay
+            The display, with the artists stored as attributes.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from pixel_regressor.plotting import TrainingHistoryDisplay
+        >>> history = {"loss": [4.0, 1.0], "mae": [1.5, 0.7]}
+        >>> fig, axes = plt.subplots(1, 2)
+        >>> disp = TrainingHistoryDisplay(history).plot(ax=axes, marker="o")
+        >>> sorted(disp.lines_)
+        ['loss', 'mae']
+        >>> disp.lines_["mae"].get_xdata().tolist()
+        [1, 2]
+        >>> plt.close("all")
+        """
+        plt = _pyplot(f"{type(self).__name__}.plot")
+        curves = _history_dict(self.history)
+        groups = _group_metrics(curves)
+
+        if metrics is None:
+            names = list(groups)
+        else:
+            names = [metrics] if isinstance(metrics, str) else list(metrics)
+            unknown = [name for name in names if name not in groups]
+            if unknown or not names:
+                raise ValueError(
+                    f"Unknown metrics {unknown} (or none given); the history "
+                    f"holds {sorted(groups)}."
+                )
+        if not (log_scale == "auto" or isinstance(log_scale, bool)):
+            raise ValueError(
+                f"log_scale must be True, False or 'auto'; got {log_scale!r}."
+            )
+
+        if ax is None:
+            n = len(names)
+            fig, axes = plt.subplots(
+                1, n, figsize=(5 * n, 4), squeeze=False, layout="constrained"
+            )
+            axes = axes.ravel()
+        else:
+            axes = np.array([ax] if _is_axes(ax) else list(np.ravel(ax)), dtype=object)
+            if len(axes) != len(names) or not all(_is_axes(a) for a in axes):
+                raise ValueError(
+                    f"ax must hold one matplotlib Axes per metric: {len(names)} "
+                    f"for {names}; got {len(axes)}."
+                )
+
+        self.lines_ = {}
+        for axis, name in zip(axes, names):
+            train_key, val_key = groups[name]
+            label = _metric_label(name)
+            drawn = []
+            for key, legend, style in (
+                (train_key, "Training", {"linestyle": "-"}),
+                (val_key, "Validation", {"linestyle": "--"}),
+            ):
+                if key is None:
+                    continue
+                values = curves[key]
+                epochs = np.arange(1, values.size + 1)
+                style = _merge_style({**style, "label": legend}, kwargs)
+                (self.lines_[key],) = axis.plot(epochs, values, **style)
+                drawn.append(values)
+            if train_key is not None and val_key is not None:
+                title = f"Training vs validation {label}"
+            elif train_key is not None:
+                title = f"Training {label}"
+            else:
+                title = f"Validation {label}"
+            axis.set(title=title, xlabel="Epoch", ylabel=label[:1].upper() + label[1:])
+            use_log = _use_log_scale(drawn) if log_scale == "auto" else log_scale
+            if use_log:
+                axis.set_yscale("log")
+            axis.xaxis.get_major_locator().set_params(integer=True)
+            axis.legend()
+
+        self.axes_ = axes
+        self.ax_ = axes[0]
+        self.figure_ = self.ax_.figure
+        return self
+
+    @classmethod
+    def from_history(
+        cls, history, *, ax=None, metrics=None, log_scale="auto", **kwargs
+    ):
+        """Plot the training curves of a history dict.
+
+        Parameters
+        ----------
+        history : dict of str to list of float, or keras History
+            Per-epoch values by metric name, e.g. ``{"loss": [...],
+            "val_loss": [...]}``, or a ``keras.callbacks.History`` (its
+            ``history`` dict is used).
+
+        ax : matplotlib Axes or array-like of Axes, default=None
+            One axes per plotted metric. If None, a new figure is created.
+
+        metrics : str or list of str, default=None
+            The metrics to plot, without the ``val_`` prefix. None plots all.
+
+        log_scale : bool or "auto", default="auto"
+            Whether the y axis is logarithmic; ``"auto"`` decides per metric
+            (values spanning at least two orders of magnitude).
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.plot` for every line.
+
+        Returns
+        -------
+        display : TrainingHistoryDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If the history is empty or not a dict of per-epoch lists.
+
+        See Also
+        --------
+        TrainingHistoryDisplay.from_estimator : Plot the history of a fitted
+            estimator.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from pixel_regressor.plotting import TrainingHistoryDisplay
+        >>> history = {
+        ...     "loss": [390.0, 38.0, 19.0, 0.33],
+        ...     "mae": [15.9, 3.9, 2.9, 0.40],
+        ...     "val_loss": [48.0, 22.0, 13.0, 0.30],
+        ...     "val_mae": [4.6, 3.1, 2.5, 0.37],
+        ... }
+        >>> disp = TrainingHistoryDisplay.from_history(history)
+        >>> [ax.get_title() for ax in disp.axes_]
+        ['Training vs validation loss', 'Training vs validation MAE']
+        >>> [ax.get_yscale() for ax in disp.axes_]
+        ['log', 'linear']
+        >>> plt.close("all")
+        """
+        return cls(history).plot(ax=ax, metrics=metrics, log_scale=log_scale, **kwargs)
+
+    @classmethod
+    def from_estimator(
+        cls, estimator, *, ax=None, metrics=None, log_scale="auto", **kwargs
+    ):
+        """Plot the training curves stored in a fitted estimator's ``history_``.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted estimator with a ``history_`` attribute: a dict of
+            per-epoch lists, as set by ``BrightPixelRegressor`` or scikeras'
+            ``KerasRegressor``. For a pipeline, pass its last step
+            (``pipeline[-1]``).
+
+        ax : matplotlib Axes or array-like of Axes, default=None
+            One axes per plotted metric. If None, a new figure is created.
+
+        metrics : str or list of str, default=None
+            The metrics to plot, without the ``val_`` prefix. None plots all.
+
+        log_scale : bool or "auto", default="auto"
+            Whether the y axis is logarithmic; ``"auto"`` decides per metric
+            (values spanning at least two orders of magnitude).
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.plot` for every line.
+
+        Returns
+        -------
+        display : TrainingHistoryDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If the estimator has no ``history_`` or it is empty.
+
+        See Also
+        --------
+        TrainingHistoryDisplay.from_history : Plot a history dict.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(estimator)
+        history = getattr(estimator, "history_", None)
+        if history is None:
+            raise ValueError(
+                f"{type(estimator).__name__} has no training history: "
+                "TrainingHistoryDisplay.from_estimator needs a fitted estimator "
+                "with a `history_` attribute (a dict of per-epoch values). Use "
+                "TrainingHistoryDisplay.from_history to plot a history dict."
+            )
+        return cls.from_history(
+            history, ax=ax, metrics=metrics, log_scale=log_scale, **kwargs
+        )
+
+
+# ---------------------------------------------------------------------------
+# Coordinates: ground truth vs prediction
+# ---------------------------------------------------------------------------
+
+_KINDS = ("both", "positions", "errors")
+
+
+class CoordinatePredictionDisplay:
+    """True vs predicted bright-pixel coordinates, and the pixel errors.
+
+    The positions panel shows every sample's true ``(row, col)`` and its
+    prediction on an image-like frame (``x = col``, ``y = row``, the y axis
+    pointing down, equal aspect), each pair joined by its error segment. The
+    errors panel shows the histogram of Euclidean pixel errors, with the mean
+    error and the exact-pixel accuracy (the share of samples whose rounded
+    prediction equals the target in both coordinates).
+
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`; all
+    parameters are stored as attributes.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples, 2)
+        True ``(row, col)`` coordinates.
+
+    y_pred : array-like of shape (n_samples, 2)
+        Predicted ``(row, col)`` coordinates.
+
+    image_shape : tuple of int (height, width), default=None
+        Size of the images, to draw the frame of the image. If None, the frame
+        is fitted around the drawn points.
+
+    Attributes
+    ----------
+    errors_ : ndarray of shape (n_samples,)
+        Euclidean distance, in pixels, between each prediction and its target.
+
+    mean_error_ : float
+        Mean of ``errors_``.
+
+    exact_accuracy_ : float
+        Share of samples whose rounded prediction equals the target.
+
+    indices_ : ndarray of int
+        Indices of the samples drawn on the positions panel (all of them
+        unless subsampled). The histogram and statistics use every sample.
+
+    true_scatter_ : matplotlib PathCollection or None
+        The ground-truth markers (None when ``kind="errors"``).
+
+    pred_scatter_ : matplotlib PathCollection or None
+        The predicted markers.
+
+    error_lines_ : matplotlib LineCollection or None
+        The segments joining each target to its prediction.
+
+    error_hist_ : matplotlib BarContainer or None
+        The bars of the error histogram (None when ``kind="positions"``).
+
+    mean_line_ : matplotlib Line2D or None
+        Vertical line at the mean error.
+
+    stats_text_ : matplotlib Text or None
+        Annotation with the mean error and the exact-pixel accuracy.
+
+    ax_ : matplotlib Axes
+        The positions axes; the histogram axes when ``kind="errors"``.
+
+    error_ax_ : matplotlib Axes or None
+        The histogram axes (None when ``kind="positions"``).
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    CoordinatePredictionDisplay.from_estimator : Plot the predictions of an
+        estimator on some data.
+    CoordinatePredictionDisplay.from_predictions : Plot given predictions.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from pixel_regressor.plotting import CoordinatePredictionDisplay
+    >>> y_true = [[1, 2], [3, 4]]
+    >>> y_pred = [[1.1, 2.0], [3.0, 7.0]]
+    >>> disp = CoordinatePredictionDisplay(y_true, y_pred).plot()
+    >>> disp.errors_
+    array([0.1, 3. ])
+    >>> plt.close("all")
+    """
+
+    def __init__(self, y_true, y_pred, *, image_shape=None):
+        self.y_true = y_true
+        self.y_pred = y_pred
+        self.image_shape = image_shape
+
+    def plot(
+        self,
+        ax=None,
+        *,
+        kind="both",
+        subsample=1_000,
+        random_state=None,
+        bins="auto",
+        true_kwargs=None,
+        pred_kwargs=None,
+        segment_kwargs=None,
+        hist_kwargs=None,
+    ):
+        """Plot the positions and the error distribution.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or pair of Axes, default=None
+            Where to draw. With ``kind="both"``, a pair ``(positions_ax,
+            errors_ax)``; otherwise a single Axes. If None, a new figure is
+            created.
+
+        kind : {"both", "positions", "errors"}, default="both"
+            Draw both panels, only the positions or only the error histogram.
+
+        subsample : int, float or None, default=1_000
+            How many samples to draw on the positions panel (an int), or which
+            share of them (a float in (0, 1)); None draws all. The histogram
+            and the statistics always use every sample.
+
+        random_state : int, numpy.random.Generator, RandomState or None, \
+                default=None
+            Picks the subsample. None draws a fresh one on each call.
+
+        bins : int, sequence or str, default="auto"
+            Bins of the error histogram, as in :func:`numpy.histogram`.
+
+        true_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the true
+            positions.
+
+        pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the predicted
+            positions.
+
+        segment_kwargs : dict, default=None
+            Passed to :class:`matplotlib.collections.LineCollection` for the
+            error segments.
+
+        hist_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.hist`.
+
+        Returns
+        -------
+        display : CoordinatePredictionDisplay
+            The display, with the artists stored as attributes.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from pixel_regressor.plotting import CoordinatePredictionDisplay
+        >>> disp = CoordinatePredictionDisplay([[0, 0], [4, 4]], [[0.2, 0], [4, 3]])
+        >>> fig, ax = plt.subplots()
+        >>> disp = disp.plot(ax=ax, kind="positions")
+        >>> disp.ax_ is ax, disp.error_ax_ is None
+        (True, True)
+        >>> disp.ax_.get_xlabel(), disp.ax_.get_ylabel()
+        ('Column', 'Row')
+        >>> plt.close("all")
+        """
+        plt = _pyplot(f"{type(self).__name__}.plot")
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
+        y_true = _check_coordinates(self.y_true, "y_true")
+        y_pred = _check_coordinates(self.y_pred, "y_pred")
+        if y_true.shape[0] != y_pred.shape[0]:
+            raise ValueError(
+                "y_true and y_pred must have the same number of samples; got "
+                f"{y_true.shape[0]} and {y_pred.shape[0]}."
+            )
+        image_shape = _check_image_shape(self.image_shape)
+        indices = _subsample_indices(y_true.shape[0], subsample, random_state)
+
+        if ax is None:
+            if kind == "both":
+                fig, (pos_ax, err_ax) = plt.subplots(
+                    1, 2, figsize=(11, 5), layout="constrained"
+                )
+            else:
+                fig, single = plt.subplots(figsize=(5.5, 5), layout="constrained")
+                pos_ax, err_ax = (single, None)
+                if kind == "errors":
+                    pos_ax, err_ax = None, single
+        elif kind == "both":
+            pair = [] if _is_axes(ax) else list(np.ravel(np.asarray(ax, dtype=object)))
+            if len(pair) != 2 or not all(_is_axes(a) for a in pair):
+                raise ValueError(
+                    "kind='both' draws two panels: pass ax as a pair "
+                    "(positions_ax, errors_ax), or choose kind='positions' or "
+                    "kind='errors' to draw on a single Axes."
+                )
+            pos_ax, err_ax = pair
+        else:
+            if not _is_axes(ax):
+                raise ValueError(
+                    f"kind={kind!r} draws one panel: ax must be a single "
+                    f"matplotlib Axes; got {type(ax).__name__}."
+                )
+            pos_ax, err_ax = (ax, None) if kind == "positions" else (None, ax)
+
+        self.errors_ = np.hypot(*(y_pred - y_true).T)
+        self.mean_error_ = float(self.errors_.mean())
+        exact = np.all(np.rint(y_pred) == np.rint(y_true), axis=1)
+        self.exact_accuracy_ = float(exact.mean())
+        self.indices_ = indices
+
+        self.true_scatter_ = self.pred_scatter_ = self.error_lines_ = None
+        self.error_hist_ = self.mean_line_ = self.stats_text_ = None
+        if pos_ax is not None:
+            self._plot_positions(
+                pos_ax,
+                y_true[indices],
+                y_pred[indices],
+                image_shape,
+                true_kwargs,
+                pred_kwargs,
+                segment_kwargs,
+            )
+        if err_ax is not None:
+            self._plot_errors(err_ax, bins, hist_kwargs)
+
+        self.ax_ = pos_ax if pos_ax is not None else err_ax
+        self.error_ax_ = err_ax
+        self.figure_ = self.ax_.figure
+        return self
+
+    def _plot_positions(
+        self, ax, y_true, y_pred, image_shape, true_kwargs, pred_kwargs, segment_kwargs
+    ):
+        from matplotlib.collections import LineCollection
+
+        segments = np.stack([y_true[:, ::-1], y_pred[:, ::-1]], axis=1)
+        self.error_lines_ = LineCollection(
+            segments,
+            **_merge_style(
+                {"colors": "0.5", "linewidths": 0.8, "alpha": 0.7, "zorder": 1},
+                segment_kwargs,
+            ),
+        )
+        ax.add_collection(self.error_lines_, autolim=False)
+        self.true_scatter_ = ax.scatter(
+            y_true[:, 1],
+            y_true[:, 0],
+            **_merge_style(
+                {
+                    "marker": "o",
+                    "s": 30,
+                    "facecolors": "none",
+                    "edgecolors": "tab:blue",
+                    "label": "Ground truth",
+                    "clip_on": False,
+                    "zorder": 2,
+                },
+                true_kwargs,
+            ),
+        )
+        self.pred_scatter_ = ax.scatter(
+            y_pred[:, 1],
+            y_pred[:, 0],
+            **_merge_style(
+                {
+                    "marker": "x",
+                    "s": 24,
+                    "color": "tab:red",
+                    "label": "Predicted",
+                    "clip_on": False,
+                    "zorder": 3,
+                },
+                pred_kwargs,
+            ),
+        )
+
+        low, high = _view_limits(np.concatenate([y_true, y_pred]), image_shape)
+        ax.set_xlim(low[1], high[1])
+        ax.set_ylim(high[0], low[0])  # rows grow downwards, as in an image
+        ax.set_aspect("equal")
+        ax.set(xlabel="Column", ylabel="Row", title="Ground truth vs predicted")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+    def _plot_errors(self, ax, bins, hist_kwargs):
+        _, _, self.error_hist_ = ax.hist(
+            self.errors_,
+            **_merge_style(
+                {"bins": bins, "color": "tab:blue", "edgecolor": "white"},
+                hist_kwargs,
+            ),
+        )
+        self.mean_line_ = ax.axvline(
+            self.mean_error_, color="black", linestyle="--", linewidth=1
+        )
+        self.stats_text_ = ax.text(
+            0.97,
+            0.95,
+            f"mean error: {self.mean_error_:.3f} px\n"
+            f"exact pixel: {self.exact_accuracy_:.1%} "
+            f"of {self.errors_.size}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9},
+        )
+        ax.set(
+            xlabel="Euclidean error (pixels)",
+            ylabel="Number of samples",
+            title="Pixel error distribution",
+        )
+
+    @classmethod
+    def from_predictions(
+        cls,
+        y_true,
+        y_pred,
+        *,
+        image_shape=None,
+        ax=None,
+        kind="both",
+        subsample=1_000,
+        random_state=None,
+        bins="auto",
+        true_kwargs=None,
+        pred_kwargs=None,
+        segment_kwargs=None,
+        hist_kwargs=None,
+    ):
+        """Plot true vs predicted coordinates and their pixel errors.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (n_samples, 2)
+            True ``(row, col)`` coordinates.
+
+        y_pred : array-like of shape (n_samples, 2)
+            Predicted ``(row, col)`` coordinates.
+
+        image_shape : tuple of int (height, width), default=None
+            Size of the images, to draw the image frame. If None, the frame is
+            fitted around the points.
+
+        ax : matplotlib Axes or pair of Axes, default=None
+            A pair ``(positions_ax, errors_ax)`` for ``kind="both"``, a single
+            Axes otherwise. If None, a new figure is created.
+
+        kind : {"both", "positions", "errors"}, default="both"
+            Draw both panels, only the positions or only the error histogram.
+
+        subsample : int, float or None, default=1_000
+            How many samples (int) or which share of them (float in (0, 1)) to
+            draw on the positions panel; None draws all. The histogram and the
+            statistics use every sample.
+
+        random_state : int, numpy.random.Generator, RandomState or None, \
+                default=None
+            Picks the subsample.
+
+        bins : int, sequence or str, default="auto"
+            Bins of the error histogram, as in :func:`numpy.histogram`.
+
+        true_kwargs, pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the true and
+            the predicted positions.
+
+        segment_kwargs : dict, default=None
+            Passed to :class:`matplotlib.collections.LineCollection` for the
+            error segments.
+
+        hist_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.hist`.
+
+        Returns
+        -------
+        display : CoordinatePredictionDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If ``y_true`` or ``y_pred`` is not of shape (n_samples, 2), or
+            their lengths differ.
+
+        See Also
+        --------
+        CoordinatePredictionDisplay.from_estimator : Plot the predictions of
+            an estimator on some data.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> from pixel_regressor.plotting import CoordinatePredictionDisplay
+        >>> y_true = [[10, 20], [30, 40], [5, 5], [49, 0]]
+        >>> y_pred = [[10.2, 19.9], [33.0, 44.0], [5.4, 4.6], [49.0, 0.0]]
+        >>> disp = CoordinatePredictionDisplay.from_predictions(
+        ...     y_true, y_pred, image_shape=(50, 50)
+        ... )
+        >>> disp.errors_.round(3)
+        array([0.224, 5.   , 0.566, 0.   ])
+        >>> disp.exact_accuracy_
+        0.75
+        >>> bool(disp.ax_.yaxis_inverted())  # rows grow downwards
+        True
+        >>> plt.close("all")
+        """
+        display = cls(y_true, y_pred, image_shape=image_shape)
+        return display.plot(
+            ax=ax,
+            kind=kind,
+            subsample=subsample,
+            random_state=random_state,
+            bins=bins,
+            true_kwargs=true_kwargs,
+            pred_kwargs=pred_kwargs,
+            segment_kwargs=segment_kwargs,
+            hist_kwargs=hist_kwargs,
+        )
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        image_shape=None,
+        ax=None,
+        kind="both",
+        subsample=1_000,
+        random_state=None,
+        bins="auto",
+        true_kwargs=None,
+        pred_kwargs=None,
+        segment_kwargs=None,
+        hist_kwargs=None,
+    ):
+        """Plot a fitted estimator's predictions on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted regressor whose ``predict`` returns ``(row, col)``
+            coordinates of shape (n_samples, 2).
+
+        X : array-like
+            Images, as the estimator takes them: (n_samples, height, width),
+            (n_samples, height, width, 1) or flattened (n_samples, height *
+            width).
+
+        y : array-like of shape (n_samples, 2)
+            True ``(row, col)`` coordinates.
+
+        image_shape : tuple of int (height, width), default=None
+            Size of the images, to draw the image frame. If None, it is read
+            from ``X`` when ``X`` holds images (3 or 4 dimensions); for
+            flattened ``X`` the frame is fitted around the points.
+
+        ax : matplotlib Axes or pair of Axes, default=None
+            A pair ``(positions_ax, errors_ax)`` for ``kind="both"``, a single
+            Axes otherwise. If None, a new figure is created.
+
+        kind : {"both", "positions", "errors"}, default="both"
+            Draw both panels, only the positions or only the error histogram.
+
+        subsample : int, float or None, default=1_000
+            How many samples (int) or which share of them (float in (0, 1)) to
+            draw on the positions panel; None draws all. All of ``X`` is
+            predicted, and the histogram uses every sample.
+
+        random_state : int, numpy.random.Generator, RandomState or None, \
+                default=None
+            Picks the subsample.
+
+        bins : int, sequence or str, default="auto"
+            Bins of the error histogram, as in :func:`numpy.histogram`.
+
+        true_kwargs, pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the true and
+            the predicted positions.
+
+        segment_kwargs : dict, default=None
+            Passed to :class:`matplotlib.collections.LineCollection`.
+
+        hist_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.hist`.
+
+        Returns
+        -------
+        display : CoordinatePredictionDisplay
+            The display, with the artists stored as attributes.
+
+        See Also
+        --------
+        CoordinatePredictionDisplay.from_predictions : Plot given predictions.
+        """
+        _pyplot(f"{cls.__name__}.from_estimator")
+        if image_shape is None and np.ndim(X) in (3, 4):
+            image_shape = tuple(np.shape(X)[1:3])
+        y_pred = estimator.predict(X)
+        return cls.from_predictions(
+            y,
+            y_pred,
+            image_shape=image_shape,
+            ax=ax,
+            kind=kind,
+            subsample=subsample,
+            random_state=random_state,
+            bins=bins,
+            true_kwargs=true_kwargs,
+            pred_kwargs=pred_kwargs,
+            segment_kwargs=segment_kwargs,
+            hist_kwargs=hist_kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------
+# One image
+# ---------------------------------------------------------------------------
+
+
+class SampleImageDisplay:
+    """One image, with its true and predicted bright pixel marked.
+
+    The image is drawn as :func:`matplotlib.pyplot.imshow` draws it (gray
+    colour map, origin at the top left), so that the pixel ``image[row, col]``
+    is centred on ``x = col``, ``y = row``; the ground truth is marked with a
+    circle and the prediction with a cross at those coordinates.
+
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`; all
+    parameters are stored as attributes.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width) or (height, width, 1)
+        A grayscale image.
+
+    y_true : array-like of shape (2,), default=None
+        The true ``(row, col)`` of the bright pixel, if known.
+
+    y_pred : array-like of shape (2,) or (1, 2), default=None
+        The predicted ``(row, col)``, if any.
+
+    Attributes
+    ----------
+    image_ : matplotlib AxesImage
+        The drawn image.
+
+    true_marker_ : matplotlib PathCollection or None
+        The ground-truth marker (None without ``y_true``).
+
+    pred_marker_ : matplotlib PathCollection or None
+        The predicted marker (None without ``y_pred``).
+
+    ax_ : matplotlib Axes
+        The axes holding the image.
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    SampleImageDisplay.from_estimator : Predict and plot one image.
+    SampleImageDisplay.from_predictions : Plot one image and given
+        coordinates.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from pixel_regressor.plotting import SampleImageDisplay
+    >>> image = np.zeros((5, 7))
+    >>> image[1, 5] = 1.0
+    >>> disp = SampleImageDisplay(image, y_true=(1, 5)).plot()
+    >>> disp.true_marker_.get_offsets().tolist()  # x = col, y = row
+    [[5.0, 1.0]]
+    >>> plt.close("all")
+    """
+
+    def __init__(self, image, y_true=None, y_pred=None):
+        self.image = image
+        self.y_true = y_true
+        self.y_pred = y_pred
+
+    def plot(self, ax=None, *, true_kwargs=None, pred_kwargs=None, **kwargs):
+        """Plot the image and its markers.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        true_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the ground-truth
+            marker.
+
+        pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the predicted
+            marker.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow` (``cmap="gray"`` and
+            ``interpolation="nearest"`` by default).
+
+        Returns
+        -------
+        display : SampleImageDisplay
+            The display, with the artists stored as attributes.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from pixel_regressor.plotting import SampleImageDisplay
+        >>> image = np.eye(4)
+        >>> fig, ax = plt.subplots()
+        >>> disp = SampleImageDisplay(image, y_pred=(2.1, 1.9)).plot(ax=ax)
+        >>> disp.ax_ is ax
+        True
+        >>> plt.close("all")
+        """
+        plt = _pyplot(f"{type(self).__name__}.plot")
+        image = _check_image(self.image)
+        y_true = _check_point(self.y_true, "y_true")
+        y_pred = _check_point(self.y_pred, "y_pred")
+        if "origin" in kwargs and kwargs["origin"] != "upper":
+            raise ValueError(
+                "origin must be 'upper': rows are counted from the top, so that "
+                "the markers sit on the pixel image[row, col]."
+            )
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+        elif not _is_axes(ax):
+            raise ValueError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
+
+        self.image_ = ax.imshow(
+            image,
+            **{"cmap": "gray", "interpolation": "nearest", "origin": "upper", **kwargs},
+        )
+        self.true_marker_ = self.pred_marker_ = None
+        parts = []
+        if y_true is not None:
+            self.true_marker_ = ax.scatter(
+                [y_true[1]],
+                [y_true[0]],
+                **_merge_style(
+                    {
+                        "marker": "o",
+                        "s": 160,
+                        "facecolors": "none",
+                        "edgecolors": "tab:green",
+                        "linewidths": 2,
+                        "label": "Ground truth",
+                        "clip_on": False,
+                    },
+                    true_kwargs,
+                ),
+            )
+            parts.append(f"ground truth {_format_point(y_true)}")
+        if y_pred is not None:
+            self.pred_marker_ = ax.scatter(
+                [y_pred[1]],
+                [y_pred[0]],
+                **_merge_style(
+                    {
+                        "marker": "x",
+                        "s": 90,
+                        "color": "tab:red",
+                        "linewidths": 2,
+                        "label": "Predicted",
+                        "clip_on": False,
+                    },
+                    pred_kwargs,
+                ),
+            )
+            parts.append(f"predicted {_format_point(y_pred)}")
+        if parts:
+            title = ", ".join(parts)
+            if y_true is not None and y_pred is not None:
+                error = float(np.hypot(*(y_pred - y_true)))
+                title += f"\nerror {error:.2f} px"
+            ax.legend(loc="best", framealpha=0.9)
+        else:
+            title = "Sample image"
+        ax.set(title=title[:1].upper() + title[1:], xlabel="Column", ylabel="Row")
+        points = [point for point in (y_true, y_pred) if point is not None]
+        low, high = _view_limits(np.reshape(points, (-1, 2)), image.shape)
+        ax.set_xlim(low[1], high[1])
+        ax.set_ylim(high[0], low[0])
+
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(
+        cls,
+        image,
+        y_true=None,
+        y_pred=None,
+        *,
+        ax=None,
+        true_kwargs=None,
+        pred_kwargs=None,
+        **kwargs,
+    ):
+        """Plot one image with given true and predicted coordinates.
+
+        Parameters
+        ----------
+        image : array-like of shape (height, width) or (height, width, 1)
+            A grayscale image.
+
+        y_true : array-like of shape (2,), default=None
+            The true ``(row, col)`` of the bright pixel.
+
+        y_pred : array-like of shape (2,) or (1, 2), default=None
+            The predicted ``(row, col)``, e.g. ``estimator.predict(...)`` for
+            this one image.
+
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        true_kwargs, pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the ground-truth
+            and the predicted marker.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow`.
+
+        Returns
+        -------
+        display : SampleImageDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If the image is not 2-D or a coordinate is not one ``(row, col)``.
+
+        See Also
+        --------
+        SampleImageDisplay.from_estimator : Predict and plot one image.
+
+        Examples
+        --------
+        >>> import matplotlib.pyplot as plt
+        >>> import numpy as np
+        >>> from pixel_regressor.plotting import SampleImageDisplay
+        >>> image = np.zeros((50, 50))
+        >>> image[43, 48] = 1.0
+        >>> disp = SampleImageDisplay.from_predictions(
+        ...     image, y_true=[43, 48], y_pred=[43.55, 49.35]
+        ... )
+        >>> print(disp.ax_.get_title())
+        Ground truth (43, 48), predicted (43.55, 49.35)
+        error 1.46 px
+        >>> disp.pred_marker_.get_offsets().tolist()
+        [[49.35, 43.55]]
+        >>> plt.close("all")
+        """
+        display = cls(image, y_true=y_true, y_pred=y_pred)
+        return display.plot(
+            ax=ax, true_kwargs=true_kwargs, pred_kwargs=pred_kwargs, **kwargs
+        )
+
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator,
+        image,
+        *,
+        y_true=None,
+        flatten=False,
+        ax=None,
+        true_kwargs=None,
+        pred_kwargs=None,
+        **kwargs,
+    ):
+        """Predict the bright pixel of one image and plot it.
+
+        Parameters
+        ----------
+        estimator : estimator instance
+            A fitted regressor whose ``predict`` returns ``(row, col)``
+            coordinates of shape (n_samples, 2).
+
+        image : array-like of shape (height, width) or (height, width, 1)
+            A grayscale image; ``estimator.predict(image[None])`` is called.
+
+        y_true : array-like of shape (2,), default=None
+            The true ``(row, col)`` of the bright pixel, if known.
+
+        flatten : bool, default=False
+            Pass the image to ``predict`` as one flattened row of shape
+            (1, height * width), for estimators that take 2-D input only.
+
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        true_kwargs, pred_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the ground-truth
+            and the predicted marker.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow`.
+
+        Returns
+        -------
+        display : SampleImageDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If the image is not 2-D, or ``predict`` does not return one
+            ``(row, col)``.
+
+        See Also
+        --------
+        SampleImageDisplay.from_predictions : Plot one image and given
+            coordinates.
+        """
+        _pyplot(f"{cls.__name__}.from_estimator")
+        _check_image(image)
+        image = np.asarray(image)
+        X = image.reshape(1, -1) if flatten else image[np.newaxis]
+        y_pred = np.asarray(estimator.predict(X))
+        if y_pred.size != 2:
+            raise ValueError(
+                f"{type(estimator).__name__}.predict returned shape "
+                f"{y_pred.shape} for one image; expected one (row, col), of "
+                "shape (1, 2)."
+            )
+        return cls.from_predictions(
+            image,
+            y_true=y_true,
+            y_pred=y_pred.reshape(2),
+            ax=ax,
+            true_kwargs=true_kwargs,
+            pred_kwargs=pred_kwargs,
+            **kwargs,
+        )
