@@ -1,0 +1,308 @@
+"""Tests for :mod:`pixel_regressor.metrics`."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyRegressor
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.neighbors import KNeighborsRegressor
+
+import pixel_regressor
+from pixel_regressor import make_bright_pixel_dataset
+from pixel_regressor.metrics import (
+    exact_pixel_accuracy,
+    exact_pixel_accuracy_scorer,
+    mean_pixel_error,
+    mean_pixel_error_scorer,
+)
+
+METRICS = [mean_pixel_error, exact_pixel_accuracy]
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset():
+    # 36 positions, 100 images: a nearest neighbour has seen most positions.
+    return make_bright_pixel_dataset(100, image_size=6, random_state=0)
+
+
+# --------------------------------------------------------------------------
+# mean_pixel_error
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "expected"),
+    [
+        ([[0, 0]], [[0, 0]], 0.0),
+        ([[0, 0]], [[3, 4]], 5.0),  # a 3-4-5 triangle
+        ([[3, 4]], [[0, 0]], 5.0),  # symmetric
+        ([[10, 10]], [[10, 13]], 3.0),  # along a column
+        ([[10, 10]], [[8, 10]], 2.0),  # along a row
+        ([[1, 1]], [[2, 2]], np.sqrt(2)),
+        ([[0, 0], [2, 2]], [[3, 4], [2, 2]], 2.5),
+        ([[0, 0], [0, 0], [0, 0]], [[1, 0], [0, 2], [0, 0]], 1.0),
+        ([[5, 5]], [[5.5, 5.5]], np.sqrt(0.5)),
+    ],
+)
+def test_mean_pixel_error_values(y_true, y_pred, expected):
+    assert mean_pixel_error(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_mean_pixel_error_is_not_the_mean_absolute_error():
+    # MAE per coordinate would be (3 + 4) / 2 = 3.5; the Euclidean error is 5.
+    assert mean_pixel_error([[0, 0]], [[3, 4]]) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "expected"),
+    [
+        ([[0], [1]], [[2], [1]], 1.0),  # one coordinate
+        ([[0, 0, 0]], [[1, 2, 2]], 3.0),  # three coordinates
+    ],
+)
+def test_mean_pixel_error_any_number_of_coordinates(y_true, y_pred, expected):
+    assert mean_pixel_error(y_true, y_pred) == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------
+# exact_pixel_accuracy
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("y_pred", "expected"),
+    [
+        ([[1.0, 1.0]], 1.0),
+        ([[1.49, 0.51]], 1.0),
+        ([[1.51, 1.0]], 0.0),  # row rounds to 2
+        ([[1.0, 0.49]], 0.0),  # col rounds to 0
+        ([[2.0, 2.0]], 0.0),  # both wrong
+        ([[1.0, 2.0]], 0.0),  # one coordinate right is not enough
+    ],
+)
+def test_exact_pixel_accuracy_rounds_to_nearest(y_pred, expected):
+    assert exact_pixel_accuracy([[1, 1]], y_pred) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"),
+    [(0.5, 0), (1.5, 2), (2.5, 2), (3.5, 4), (-0.5, 0), (-1.5, -2)],
+)
+def test_exact_pixel_accuracy_rounds_half_to_even(value, rounded):
+    assert exact_pixel_accuracy([[rounded, 0]], [[value, 0.0]]) == 1.0
+    assert exact_pixel_accuracy([[rounded + 1, 0]], [[value, 0.0]]) == 0.0
+    assert exact_pixel_accuracy([[rounded - 1, 0]], [[value, 0.0]]) == 0.0
+
+
+def test_exact_pixel_accuracy_fraction():
+    y_true = [[0, 0], [1, 1], [2, 2], [3, 3]]
+    y_pred = [[0.1, -0.2], [1, 1.7], [2.4, 2.4], [9, 9]]
+    assert exact_pixel_accuracy(y_true, y_pred) == 0.5
+
+
+def test_exact_pixel_accuracy_needs_integer_targets():
+    with pytest.raises(ValueError, match="y_true.*integer"):
+        exact_pixel_accuracy([[0.5, 1]], [[0.5, 1]])
+
+
+def test_exact_pixel_accuracy_of_the_dataset_targets_is_one():
+    _, y = make_bright_pixel_dataset(50, image_size=7, random_state=0)
+    assert exact_pixel_accuracy(y, y + 0.3) == 1.0
+    assert mean_pixel_error(y, y) == 0.0
+
+
+# --------------------------------------------------------------------------
+# both metrics: types, inputs and weights
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_returns_a_python_float(metric):
+    result = metric(np.array([[1, 2]]), np.array([[1.0, 2.0]], dtype=np.float32))
+    assert type(result) is float
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_accepts_lists_arrays_and_dataframes(metric):
+    pd = pytest.importorskip("pandas")
+    y_true = [[0, 0], [1, 2], [3, 1]]
+    y_pred = [[0.2, 0.1], [1, 3], [3.6, 1]]
+    expected = metric(y_true, y_pred)
+    frame_true = pd.DataFrame(y_true, columns=["row", "col"])
+    frame_pred = pd.DataFrame(y_pred, columns=["row", "col"])
+    assert metric(np.array(y_true), np.array(y_pred)) == expected
+    assert metric(frame_true, frame_pred) == expected
+    assert metric(np.array(y_true, dtype=np.uint8), y_pred) == expected
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_uniform_weights_change_nothing(metric):
+    y_true = [[0, 0], [1, 2], [3, 1]]
+    y_pred = [[0.2, 0.1], [1, 3.4], [3.6, 1]]
+    expected = metric(y_true, y_pred)
+    assert metric(y_true, y_pred, sample_weight=None) == expected
+    assert metric(y_true, y_pred, sample_weight=[1, 1, 1]) == pytest.approx(expected)
+    assert metric(y_true, y_pred, sample_weight=[7, 7, 7]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_integer_weights_equal_repeated_samples(metric):
+    y_true = np.array([[0, 0], [1, 2], [3, 1]])
+    y_pred = np.array([[0.2, 0.1], [1, 3.4], [3.6, 1]])
+    weights = np.array([2, 0, 3])
+    repeated = np.repeat(np.arange(3), weights)
+    assert metric(y_true, y_pred, sample_weight=weights) == pytest.approx(
+        metric(y_true[repeated], y_pred[repeated])
+    )
+
+
+def test_weighted_values_by_hand():
+    y_true = [[0, 0], [0, 0]]
+    y_pred = [[3, 4], [0, 0]]  # errors 5 and 0, exact: no and yes
+    assert mean_pixel_error(y_true, y_pred, sample_weight=[1, 4]) == pytest.approx(1.0)
+    assert exact_pixel_accuracy(y_true, y_pred, sample_weight=[1, 4]) == 0.8
+    assert mean_pixel_error(y_true, y_pred, sample_weight=[1, 0]) == 5.0
+    assert exact_pixel_accuracy(y_true, y_pred, sample_weight=[0, 1]) == 1.0
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "match"),
+    [
+        ([0, 1], [0, 1], "y_true must be a 2-D array"),
+        ([[0, 1]], [0, 1], "y_pred must be a 2-D array"),
+        ([[[0, 1]]], [[[0, 1]]], "2-D"),
+        ([[0, 1]], [[0, 1, 2]], "same number of coordinates"),
+        ([[0, 1], [1, 1]], [[0, 1]], "inconsistent numbers of samples"),
+        ([[0, 1]], [[np.nan, 1]], "y_pred.*NaN"),
+        ([[0, np.nan]], [[0, 1]], "y_true.*NaN"),
+        ([[0, 1]], [[np.inf, 1]], "y_pred.*infinity"),
+        (np.empty((0, 2)), np.empty((0, 2)), "0 sample"),
+        ([["a", "b"]], [[0, 1]], "y_true|could not convert"),
+        (5, 5, "y_true"),
+    ],
+)
+def test_bad_targets_raise_value_error(metric, y_true, y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        metric(y_true, y_pred)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(
+    ("sample_weight", "match"),
+    [
+        ([1, 1], "inconsistent numbers of samples"),
+        ([1, 1, 1, 1], "inconsistent numbers of samples"),
+        ([[1, 1, 1]], "sample_weight must be a 1-D array"),
+        ([1, -1, 1], "negative"),
+        ([0, 0, 0], "at least one positive"),
+        ([1, np.nan, 1], "sample_weight.*NaN"),
+        ([1, np.inf, 1], "sample_weight.*infinity"),
+    ],
+)
+def test_bad_sample_weight_raises_value_error(metric, sample_weight, match):
+    y = [[0, 0], [1, 1], [2, 2]]
+    with pytest.raises(ValueError, match=match):
+        metric(y, y, sample_weight=sample_weight)
+
+
+def test_public_names_are_the_module_objects():
+    assert pixel_regressor.mean_pixel_error is mean_pixel_error
+    assert pixel_regressor.exact_pixel_accuracy is exact_pixel_accuracy
+    assert pixel_regressor.mean_pixel_error_scorer is mean_pixel_error_scorer
+    assert pixel_regressor.exact_pixel_accuracy_scorer is exact_pixel_accuracy_scorer
+
+
+# --------------------------------------------------------------------------
+# scorers
+# --------------------------------------------------------------------------
+
+
+def test_scorers_apply_the_metrics_with_the_right_sign(tiny_dataset):
+    X, y = tiny_dataset
+    model = KNeighborsRegressor(n_neighbors=3).fit(X[:60], y[:60])
+    y_pred = model.predict(X[60:])
+    error = mean_pixel_error(y[60:], y_pred)
+    accuracy = exact_pixel_accuracy(y[60:], y_pred)
+    assert error > 0
+    assert 0 < accuracy < 1
+    assert mean_pixel_error_scorer(model, X[60:], y[60:]) == pytest.approx(-error)
+    assert exact_pixel_accuracy_scorer(model, X[60:], y[60:]) == pytest.approx(accuracy)
+
+
+def test_scorers_pass_sample_weight(tiny_dataset):
+    X, y = tiny_dataset
+    model = KNeighborsRegressor(n_neighbors=3).fit(X[:60], y[:60])
+    weights = np.linspace(0.0, 1.0, 40)
+    y_pred = model.predict(X[60:])
+    assert mean_pixel_error_scorer(
+        model, X[60:], y[60:], sample_weight=weights
+    ) == pytest.approx(-mean_pixel_error(y[60:], y_pred, sample_weight=weights))
+    assert exact_pixel_accuracy_scorer(
+        model, X[60:], y[60:], sample_weight=weights
+    ) == pytest.approx(exact_pixel_accuracy(y[60:], y_pred, sample_weight=weights))
+
+
+def test_cross_val_score_ranks_a_good_model_above_a_dummy(tiny_dataset):
+    X, y = tiny_dataset
+    cv = KFold(4, shuffle=True, random_state=0)
+    good = KNeighborsRegressor(n_neighbors=1)
+    dummy = DummyRegressor()
+
+    good_error = cross_val_score(good, X, y, cv=cv, scoring=mean_pixel_error_scorer)
+    dummy_error = cross_val_score(dummy, X, y, cv=cv, scoring=mean_pixel_error_scorer)
+    assert np.all(good_error <= 0)
+    assert np.all(dummy_error < 0)
+    assert good_error.mean() > dummy_error.mean()  # less negative: better
+
+    good_acc = cross_val_score(good, X, y, cv=cv, scoring=exact_pixel_accuracy_scorer)
+    dummy_acc = cross_val_score(dummy, X, y, cv=cv, scoring=exact_pixel_accuracy_scorer)
+    assert np.all((good_acc >= 0) & (good_acc <= 1))
+    assert good_acc.mean() > 0.8
+    assert dummy_acc.mean() < 0.2
+
+
+@pytest.mark.parametrize(
+    "scoring", [mean_pixel_error_scorer, exact_pixel_accuracy_scorer]
+)
+def test_grid_search_picks_the_better_model(tiny_dataset, scoring):
+    X, y = tiny_dataset
+    search = GridSearchCV(
+        KNeighborsRegressor(),
+        {"n_neighbors": [1, 3, 10]},
+        scoring=scoring,
+        cv=KFold(4, shuffle=True, random_state=0),
+    ).fit(X, y)
+    # One neighbour copies a seen position; more neighbours average positions.
+    assert search.best_params_ == {"n_neighbors": 1}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_grid_search_with_both_scorers(tiny_dataset):
+    X, y = tiny_dataset
+    search = GridSearchCV(
+        KNeighborsRegressor(),
+        {"n_neighbors": [1, 10]},
+        scoring={
+            "pixel_error": mean_pixel_error_scorer,
+            "exact": exact_pixel_accuracy_scorer,
+        },
+        refit="pixel_error",
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_ == {"n_neighbors": 1}
+    assert np.all(search.cv_results_["mean_test_pixel_error"] <= 0)
+    assert np.all(search.cv_results_["mean_test_exact"] >= 0)
+    assert search.best_score_ == search.cv_results_["mean_test_pixel_error"][0]
+
+
+@pytest.mark.parametrize(
+    "scorer", [mean_pixel_error_scorer, exact_pixel_accuracy_scorer]
+)
+def test_scorers_pickle(tiny_dataset, scorer):
+    X, y = tiny_dataset
+    model = KNeighborsRegressor(n_neighbors=3).fit(X, y)
+    restored = pickle.loads(pickle.dumps(scorer))
+    assert restored(model, X, y) == scorer(model, X, y)
