@@ -1,0 +1,152 @@
+"""Importing :mod:`pixel_regressor` is cheap, and its public names are lazy.
+
+Each check runs in a fresh interpreter, so that what this test session has
+already imported does not hide an import the package makes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import pixel_regressor
+
+PUBLIC_NAMES = {
+    "make_bright_pixel_dataset",
+    "BrightPixelRegressor",
+    "load_model",
+    "mean_pixel_error",
+    "exact_pixel_accuracy",
+    "mean_pixel_error_scorer",
+    "exact_pixel_accuracy_scorer",
+}
+HEAVY = ["tensorflow", "keras", "sklearn", "numpy", "scikeras", "jax", "torch"]
+LAYERS_FILE = Path(pixel_regressor.__file__).with_name("_layers.py")
+
+
+def _run(code):
+    """Run ``code`` in a fresh interpreter; return what it printed, as JSON."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _loaded_after(statements):
+    """Which of HEAVY are imported after running ``statements``."""
+    return set(
+        _run(
+            f"""
+            import json, sys
+            {statements}
+            print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
+            """
+        )
+    )
+
+
+def test_import_imports_nothing_heavy():
+    assert _loaded_after("import pixel_regressor") == set()
+
+
+def test_generating_data_leaves_keras_tensorflow_and_sklearn_out():
+    loaded = _loaded_after(
+        "import pixel_regressor; "
+        "X, y = pixel_regressor.make_bright_pixel_dataset(3, image_size=4)"
+    )
+    assert loaded == {"numpy"}
+
+
+def test_generating_a_bunch_leaves_keras_and_tensorflow_out():
+    loaded = _loaded_after(
+        "from pixel_regressor import make_bright_pixel_dataset; "
+        "b = make_bright_pixel_dataset(3, image_size=4, return_X_y=False)"
+    )
+    assert "sklearn" in loaded  # the Bunch
+    assert not loaded & {"tensorflow", "keras", "scikeras"}
+
+
+def test_metrics_leave_keras_and_tensorflow_out():
+    loaded = _loaded_after(
+        "from pixel_regressor import mean_pixel_error, exact_pixel_accuracy_scorer; "
+        "mean_pixel_error([[0, 0]], [[3, 4]])"
+    )
+    assert not loaded & {"tensorflow", "keras", "scikeras"}
+
+
+def test_version_is_a_string():
+    assert isinstance(pixel_regressor.__version__, str)
+    assert pixel_regressor.__version__.count(".") >= 1
+
+
+def test_version_matches_the_installed_metadata():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("pixel-regressor")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        pytest.skip("pixel-regressor is not installed")
+    assert installed == pixel_regressor.__version__
+
+
+def test_all_lists_the_public_names():
+    assert set(pixel_regressor.__all__) == PUBLIC_NAMES
+
+
+def test_dir_lists_the_public_names():
+    listed = set(dir(pixel_regressor))
+    assert listed >= PUBLIC_NAMES
+    assert {"datasets", "metrics", "estimator"} <= listed
+    assert "__version__" in listed
+
+
+def test_public_names_resolve_lazily():
+    names = _run(
+        """
+        import json, sys
+        import pixel_regressor
+        before = "pixel_regressor.datasets" in sys.modules
+        f = pixel_regressor.make_bright_pixel_dataset
+        print(json.dumps([before, "pixel_regressor.datasets" in sys.modules,
+                          f.__module__]))
+        """
+    )
+    assert names == [False, True, "pixel_regressor.datasets"]
+
+
+def test_unknown_attribute_raises_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        pixel_regressor.no_such_thing  # noqa: B018
+    assert not hasattr(pixel_regressor, "no_such_thing")
+    with pytest.raises(ImportError):
+        from pixel_regressor import no_such_thing  # noqa: F401
+
+
+@pytest.mark.skipif(
+    not LAYERS_FILE.exists(), reason="pixel_regressor/_layers.py not written yet"
+)
+@pytest.mark.parametrize(
+    "statements",
+    ["import pixel_regressor; import keras", "import keras; import pixel_regressor"],
+    ids=["package-first", "keras-first"],
+)
+def test_importing_keras_registers_the_layers(statements):
+    registered = _run(
+        f"""
+        import json, sys
+        {statements}
+        assert "pixel_regressor._layers" in sys.modules
+        print(json.dumps(sorted(keras.saving.get_custom_objects())))
+        """
+    )
+    assert any(name.startswith("pixel_regressor>") for name in registered)
