@@ -9,6 +9,7 @@ decorators do the registration. If Keras is already imported, we register at
 once.
 """
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -32,10 +33,9 @@ class _RegisterAfterExec(importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        try:
+        # Never break `import keras` itself.
+        with contextlib.suppress(Exception):
             _register_now()
-        except Exception:  # pragma: no cover - never break `import keras`
-            pass
 
     def __getattr__(self, name):  # e.g. get_resource_reader, is_package
         return getattr(self._loader, name)
@@ -59,10 +59,8 @@ _FINDER = _KerasImportFinder()
 
 
 def _uninstall():
-    try:
+    with contextlib.suppress(ValueError):
         sys.meta_path.remove(_FINDER)
-    except ValueError:
-        pass
 
 
 def register_when_keras_is_imported():

@@ -1,0 +1,257 @@
+"""Keras model builders, one per head, each returning a compiled ``keras.Model``.
+
+Both models take images of shape ``(height, width, 1)`` in any intensity scale
+(each image is rescaled to [0, 1] by an :class:`ImageNormalization` layer) and
+return one value per target column.
+
+- :func:`build_dense_model`: the original notebook's CNN, Conv-Pool-Conv-Pool-
+  Flatten-Dense-Dense. Its Flatten-Dense head ties it to one image size.
+- :func:`build_soft_argmax_model`: fully convolutional. A small conv net
+  scores every pixel, a softmax over all pixels turns the scores into a
+  probability map, and its expected ``(row, col)`` (soft-argmax, DSNT) feeds a
+  linear read-out to the target's columns. Translation-equivariant, so it
+  predicts positions never seen in training, on images of any size.
+"""
+
+import numpy as np
+
+from ._layers import ImageNormalization, SoftArgmax2D, Temperature
+
+__all__ = [
+    "build_dense_model",
+    "build_soft_argmax_model",
+    "min_image_size",
+]
+
+DENSE_DEFAULTS = {"filters": (16, 32), "kernel_size": 3, "learning_rate": 1e-3}
+SOFT_ARGMAX_DEFAULTS = {"filters": (), "kernel_size": 1, "learning_rate": 0.1}
+
+
+def min_image_size(head, filters=None, kernel_size=None):
+    """Smallest image side the head can process.
+
+    Parameters
+    ----------
+    head : {"soft_argmax", "dense"}
+        The model head.
+    filters : sequence of int, default=None
+        Convolution widths (the head's default if None).
+    kernel_size : int, default=None
+        Convolution kernel size (the head's default if None).
+
+    Returns
+    -------
+    side : int
+        The smallest height (and width) accepted.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import min_image_size
+    >>> min_image_size("soft_argmax"), min_image_size("dense")
+    (1, 10)
+    """
+    if head == "soft_argmax":
+        return 1  # "same" padding: any size works
+    filters = DENSE_DEFAULTS["filters"] if filters is None else filters
+    kernel_size = DENSE_DEFAULTS["kernel_size"] if kernel_size is None else kernel_size
+    # Work backwards from one pixel after the last Conv-Pool block.
+    side = 1
+    for _ in filters:
+        side = 2 * side + kernel_size - 1
+    return side
+
+
+def _compile(model, learning_rate):
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="mse",
+        metrics=["mae"],
+    )
+    return model
+
+
+def _seeds(seed):
+    """An endless stream of layer seeds derived from ``seed`` (None stays None)."""
+    rng = None if seed is None else np.random.RandomState(seed)
+    while True:
+        yield None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
+
+
+def build_soft_argmax_model(
+    image_shape=(None, None),
+    n_outputs=2,
+    *,
+    filters=(),
+    kernel_size=1,
+    learning_rate=0.1,
+    readout=None,
+    seed=None,
+):
+    """Build the fully convolutional soft-argmax model, compiled.
+
+    Layers: :class:`ImageNormalization`, one ``Conv2D(f, kernel_size,
+    padding="same", activation="relu")`` per entry of ``filters``, a one-channel
+    ``Conv2D(1, kernel_size, padding="same", activation="relu")`` heatmap, a
+    learnable :class:`Temperature`, :class:`SoftArgmax2D` giving ``(row,
+    col)``, and a fixed ``Dense(n_outputs)`` affine read-out (not trained).
+
+    Parameters
+    ----------
+    image_shape : tuple of (int or None, int or None), default=(None, None)
+        Height and width; None accepts any size.
+    n_outputs : int, default=2
+        Number of target columns.
+    filters : sequence of int, default=()
+        Widths of the hidden convolutions before the heatmap.
+    kernel_size : int, default=1
+        Kernel size of every convolution.
+    learning_rate : float, default=0.1
+        Adam's learning rate.
+    readout : tuple of (ndarray of shape (2, n_outputs), ndarray of shape \
+            (n_outputs,)), default=None
+        Weights and bias of the read-out from ``(row, col)`` to the targets.
+        None uses the identity when ``n_outputs == 2`` (targets are
+        ``(row, col)``) and zeros otherwise; the estimator passes the
+        least-squares map from each training image's brightest pixel to its
+        target.
+    seed : int, default=None
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled with Adam, mean squared error loss and mean absolute error.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import build_soft_argmax_model
+    >>> model = build_soft_argmax_model(seed=0)
+    >>> model.count_params(), len(model.trainable_weights)
+    (9, 3)
+    >>> model.output_shape
+    (None, 2)
+    """
+    import keras
+
+    seeds = _seeds(seed)
+    inputs = keras.Input(shape=(*image_shape, 1), name="image")
+    x = ImageNormalization(name="normalization")(inputs)
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width,
+            kernel_size,
+            padding="same",
+            activation="relu",
+            kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+            name=f"conv_{i}",
+        )(x)
+    if filters:
+        heatmap_init = keras.initializers.HeNormal(seed=next(seeds))
+    else:
+        # One input channel: start from the identity map, so the first
+        # softmax already peaks on the brightest pixel.
+        heatmap_init = keras.initializers.Constant(1.0 / kernel_size**2)
+    x = keras.layers.Conv2D(
+        1,
+        kernel_size,
+        padding="same",
+        activation="relu",
+        kernel_initializer=heatmap_init,
+        name="heatmap",
+    )(x)
+    x = Temperature(100.0 if not filters else 10.0, name="temperature")(x)
+    coordinates = SoftArgmax2D(name="soft_argmax")(x)
+    # The read-out is fixed: an affine map from (row, col) to the target's
+    # columns, solved in closed form before training (see ``readout``). Adam's
+    # first steps, of about ``learning_rate`` on every weight, would otherwise
+    # knock an exact map off by pixels.
+    readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
+    outputs = readout_layer(coordinates)
+    model = keras.Model(inputs, outputs, name="soft_argmax")
+    if readout is None:
+        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
+        readout = (kernel, np.zeros(n_outputs))
+    readout_layer.set_weights(
+        [
+            np.asarray(w, dtype="float32").reshape(s.shape)
+            for w, s in zip(readout, readout_layer.weights)
+        ]
+    )
+    return _compile(model, learning_rate)
+
+
+def build_dense_model(
+    image_shape=(50, 50),
+    n_outputs=2,
+    *,
+    filters=(16, 32),
+    kernel_size=3,
+    dense_units=64,
+    learning_rate=1e-3,
+    seed=None,
+):
+    """Build the notebook's CNN, compiled.
+
+    Layers: :class:`ImageNormalization`, then for each entry of ``filters`` a
+    ``Conv2D(f, kernel_size, activation="relu")`` and a ``MaxPooling2D(2)``,
+    then ``Flatten``, ``Dense(dense_units, activation="relu")`` and
+    ``Dense(n_outputs)``. With the defaults on 50x50 images and two outputs
+    this is the notebook's network exactly: 252,802 parameters.
+
+    Parameters
+    ----------
+    image_shape : tuple of (int, int), default=(50, 50)
+        Height and width; the Flatten-Dense head fixes them.
+    n_outputs : int, default=2
+        Number of target columns.
+    filters : sequence of int, default=(16, 32)
+        Widths of the Conv-Pool blocks.
+    kernel_size : int, default=3
+        Kernel size of every convolution ("valid" padding).
+    dense_units : int, default=64
+        Width of the hidden dense layer.
+    learning_rate : float, default=1e-3
+        Adam's learning rate (Keras's default, as in the notebook).
+    seed : int, default=None
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled with Adam, mean squared error loss and mean absolute error.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import build_dense_model
+    >>> build_dense_model((50, 50), 2, seed=0).count_params()
+    252802
+    """
+    import keras
+
+    seeds = _seeds(seed)
+    inputs = keras.Input(shape=(*image_shape, 1), name="image")
+    x = ImageNormalization(name="normalization")(inputs)
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width,
+            kernel_size,
+            activation="relu",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+            name=f"conv_{i}",
+        )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(
+        dense_units,
+        activation="relu",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        name="dense",
+    )(x)
+    outputs = keras.layers.Dense(
+        n_outputs,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+        name="output",
+    )(x)
+    return _compile(keras.Model(inputs, outputs, name="dense"), learning_rate)
