@@ -47,6 +47,13 @@ _HEAD_DEFAULTS = {
 # Images per call of the compiled prediction function: large enough to hide
 # the per-call overhead, small enough to stay in cache.
 _PREDICT_BATCH = 1024
+_CHECK_X_PARAMS = {
+    "accept_sparse": False,
+    "ensure_2d": False,  # images are 3-D or 4-D; 1-D is refused below
+    "allow_nd": True,
+    "dtype": "numeric",
+    "ensure_all_finite": True,
+}
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
 
@@ -349,32 +356,20 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # input validation
-    def _validate_X(self, X, y=None, *, reset):
-        """Validate ``X`` (and ``y``); return images (n, h, w, 1) and ``y``."""
-        image_shape = check_image_shape_param(self.image_shape)
-        common = {
-            "reset": reset,
-            "accept_sparse": False,
-            "ensure_2d": False,
-            "allow_nd": True,
-            "dtype": "numeric",
-            "ensure_all_finite": True,
-        }
-        if y is None:
-            X = validate_data(self, X, **common)
-        else:
-            X, y = validate_data(
-                self, X, y, multi_output=True, y_numeric=True, **common
-            )
-        if np.iscomplexobj(X):  # pragma: no cover - check_array rejects it
-            raise ValueError("Complex data not supported.")
-        images = images_from_array(X, image_shape)
+    def _validate_X_y(self, X, y):
+        """Validate training ``X`` and ``y``; return images (n, h, w, 1) and y.
+
+        Sets ``n_features_in_``, ``image_shape_`` and, for a DataFrame,
+        ``feature_names_in_``.
+        """
+        # y=None raises scikit-learn's "requires y" error: the target is required.
+        X, y = validate_data(
+            self, X, y, multi_output=True, y_numeric=True, **_CHECK_X_PARAMS
+        )
+        images = images_from_array(X, check_image_shape_param(self.image_shape))
         height, width = images.shape[1:3]
-        if reset:
-            self.n_features_in_ = height * width
-            self.image_shape_ = (height, width)
-        else:
-            self._check_fitted_shape(X, images)
+        self.n_features_in_ = height * width
+        self.image_shape_ = (height, width)
         minimum = min_image_size(
             self.head, self._setting("filters"), self._setting("kernel_size")
         )
@@ -385,42 +380,33 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 f"least {minimum}x{minimum} pixels. Use head='soft_argmax', which "
                 "takes any size."
             )
-        return (images, y) if y is not None else images
+        return images, y
 
-    def _check_fitted_shape(self, X, images):
-        if X.ndim == 2:
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input."
-                )
-            # Flattened input is always read with the fitted image shape.
-            return
+    def _checked_images(self, X):
+        """Validate ``X`` against the fitted shape; return images (n, h, w, 1).
+
+        Flattened input must have ``n_features_in_`` features and is read with
+        the fitted image shape; 3-D/4-D images may have another size, except
+        for the dense head.
+        """
+        X = validate_data(self, X, reset=False, **_CHECK_X_PARAMS)
+        if X.ndim == 2 and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+        images = images_from_array(X, self.image_shape_ if X.ndim == 2 else None)
         if self.head == "dense" and tuple(images.shape[1:3]) != self.image_shape_:
             raise ValueError(
                 f"X holds images of shape {images.shape[1:3]}, but this "
                 f"head='dense' model was fitted on {self.image_shape_} images and "
                 "only takes that size. The soft-argmax head takes any size."
             )
+        return images
 
     def _images_for_predict(self, X):
         check_is_fitted(self)
-        X_checked = validate_data(
-            self,
-            X,
-            reset=False,
-            accept_sparse=False,
-            ensure_2d=False,
-            allow_nd=True,
-            dtype="numeric",
-            ensure_all_finite=True,
-        )
-        if X_checked.ndim == 2:
-            images = images_from_array(X_checked, self.image_shape_)
-        else:
-            images = images_from_array(X_checked, None)
-        self._check_fitted_shape(X_checked, images)
-        return images
+        return self._checked_images(X)
 
     # ------------------------------------------------------------------
     # model building
@@ -517,7 +503,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._check_settings()
-        images, y = self._validate_X(X, y, reset=True)
+        images, y = self._validate_X_y(X, y)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1).astype(np.float64)
         self.n_outputs_ = y2.shape[1]
@@ -536,7 +522,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     "validation_data must be a pair (X_val, y_val)."
                 ) from None
-            val_images = self._images_for_validation(X_val)
+            val_images = self._checked_images(X_val).astype(np.float32, copy=False)
             y_val = self._check_validation_target(y_val, len(val_images))
             val = (val_images, y_val)
         else:
@@ -553,22 +539,6 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             self._fit_keras(images, y2, sample_weight, val, seed, warm=False)
         self.fit_time_ = time.perf_counter() - start
         return self
-
-    def _images_for_validation(self, X_val):
-        X_checked = validate_data(
-            self,
-            X_val,
-            reset=False,
-            ensure_2d=False,
-            allow_nd=True,
-            dtype="numeric",
-            ensure_all_finite=True,
-        )
-        images = images_from_array(
-            X_checked, self.image_shape_ if X_checked.ndim == 2 else None
-        )
-        self._check_fitted_shape(X_checked, images)
-        return images.astype(np.float32, copy=False)
 
     def _check_validation_target(self, y_val, n_samples):
         from sklearn.utils import check_array
@@ -655,7 +625,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         )
         if first:
             self._check_settings()
-            images, y = self._validate_X(X, y, reset=True)
+            images, y = self._validate_X_y(X, y)
             self._y_1d = y.ndim == 1
         else:
             images = self._images_for_predict(X)
@@ -714,11 +684,23 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         images = self._images_for_predict(X)
         out = np.empty((len(images), self.n_outputs_), dtype=np.float64)
         for start in range(0, len(images), _PREDICT_BATCH):
-            batch = np.asarray(images[start : start + _PREDICT_BATCH], dtype=np.float32)
-            out[start : start + len(batch)] = np.asarray(
-                self.model_.predict_on_batch(batch)
-            )
+            batch = images[start : start + _PREDICT_BATCH]
+            out[start : start + len(batch)] = self._predict_batch(batch)
         return out.ravel() if self._y_1d else out
+
+    def _predict_batch(self, batch):
+        """Run the model on one batch, padded to a power-of-two size.
+
+        Padding keeps the number of distinct batch shapes (and so of traced
+        graphs) small, and makes every sample's result independent of where it
+        sits in the batch: element-wise kernels handle a buffer's ragged tail
+        with scalar code whose rounding differs from the vectorised path.
+        """
+        n = len(batch)
+        size = max(16, 1 << (n - 1).bit_length())
+        padded = np.zeros((size, *batch.shape[1:]), dtype=np.float32)
+        padded[:n] = batch
+        return np.asarray(self.model_.predict_on_batch(padded))[:n]
 
     def save(self, path):
         """Save the fitted estimator to the directory ``path``.
