@@ -1,0 +1,754 @@
+"""The ``pixel-regressor`` command line (also ``python -m pixel_regressor``).
+
+Commands
+--------
+``pixel-regressor run`` (the default when no command is given)
+    The original notebook end to end: generate the images (``--samples``,
+    ``--image-size``, ``--noise``, from ``--random-state``), split them
+    70/15/15 into training, validation and test sets exactly as the notebook
+    did, fit a :class:`~pixel_regressor.BrightPixelRegressor` (``--head``,
+    ``--epochs``, ``--batch-size``, ``--learning-rate``) with the validation
+    set, evaluate it on the test set, and write to ``--out``:
+
+    - ``report.json``: test metrics (MSE, MAE, mean pixel error, exact-pixel
+      accuracy, R²), the prediction for one bright pixel at the image centre,
+      fit and predict times, parameters, split sizes, package versions, date;
+    - ``training_curves.png``, ``predictions.png`` and ``sample.png``;
+    - ``model/``: the fitted estimator, reloadable with
+      :func:`pixel_regressor.load_model`.
+
+    Every file is written under a temporary name and then renamed, so an
+    interrupted run never leaves a half-written file. ``report.json`` is
+    written last: when it exists, the run that wrote it completed and the
+    other files are its own.
+
+``pixel-regressor predict --model DIR FILE...``
+    Load a saved model (a ``model/`` directory, or the ``--out`` directory of
+    a run) and print ``FILE<TAB>row<TAB>col`` for each image file (``--json``:
+    a JSON list of ``{"file", "row", "col"}``). Images are ``.npy`` arrays of
+    shape ``(height, width)`` or ``(height, width, 1)``, or PNG (or other
+    formats Pillow reads) files; colour images are turned to grayscale by the
+    mean of their RGB channels.
+
+Errors in the arguments exit with status 2 (argparse's usage message); errors
+while running (an unwritable output directory, a missing or corrupt model, an
+unreadable image, ...) print one ``pixel-regressor: error: ...`` line on
+stderr and exit with status 1. TensorFlow is imported only once the arguments
+are known to be valid, so ``pixel-regressor --help`` is instant.
+
+Examples
+--------
+>>> from pixel_regressor.cli import main
+>>> main(["run", "--samples", "3"])  # too few images for a 70/15/15 split
+2
+"""
+
+import argparse
+import json
+import math
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+
+__all__ = ["main"]
+
+PROG = "pixel-regressor"
+_COMMANDS = ("run", "predict")
+
+# Files of a run's output directory, and of a model directory (as written by
+# BrightPixelRegressor.save).
+REPORT_FILE = "report.json"
+CURVES_FILE = "training_curves.png"
+PREDICTIONS_FILE = "predictions.png"
+SAMPLE_FILE = "sample.png"
+MODEL_DIR = "model"
+_MODEL_FILES = ("estimator.json", "model.keras")
+
+# The notebook's split: 70 % training, then the other 30 % halved into
+# validation and test sets, both times with this seed.
+_TEST_SIZE = 0.3
+_SPLIT_SEED = 1234
+_INTENSITY = 255.0
+
+
+class CommandError(Exception):
+    """An error to report on one line, with exit status 1."""
+
+
+# ---------------------------------------------------------------------------
+# argument types
+# ---------------------------------------------------------------------------
+
+
+def _int_at_least(minimum, maximum=None):
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or value < minimum
+            or (maximum is not None and value > maximum)
+        ):
+            bound = f"an integer >= {minimum}"
+            if maximum is not None:
+                bound = f"an integer in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"expected {bound}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _float_at_least(minimum, *, strict):
+    def convert(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            sign = ">" if strict else ">="
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number {sign} {minimum:g}, got {text!r}"
+            )
+        return value
+
+    return convert
+
+
+def _split_sizes(n_samples):
+    """Training, validation and test sizes of the notebook's split.
+
+    The same arithmetic as :func:`sklearn.model_selection.train_test_split`
+    (the test part is rounded up), so it can be checked before any import.
+    """
+    n_rest = math.ceil(_TEST_SIZE * n_samples)
+    n_test = math.ceil(0.5 * n_rest)
+    return n_samples - n_rest, n_rest - n_test, n_test
+
+
+# ---------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Find the one bright pixel in grayscale images. Without a command, "
+            "`run` is assumed."
+        ),
+        epilog=f"Run `{PROG} COMMAND --help` for a command's options.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="generate data, train, evaluate, and write a report, plots and the model",
+        description=(
+            "Reproduce the original notebook end to end: generate images, split "
+            "them 70/15/15 (training/validation/test), fit, evaluate on the test "
+            "set, and write report.json, training_curves.png, predictions.png, "
+            "sample.png and the fitted model (model/) to --out."
+        ),
+    )
+    data = run.add_argument_group("data")
+    data.add_argument(
+        "--samples",
+        type=_int_at_least(1),
+        default=15000,
+        metavar="N",
+        help="number of images (default: %(default)s)",
+    )
+    data.add_argument(
+        "--image-size",
+        type=_int_at_least(1),
+        default=50,
+        metavar="PIXELS",
+        help="side of the square images (default: %(default)s)",
+    )
+    data.add_argument(
+        "--noise",
+        type=_float_at_least(0.0, strict=False),
+        default=0.0,
+        metavar="SIGMA",
+        help=(
+            "standard deviation of the Gaussian background noise, on the 0-255 "
+            "scale (default: %(default)s)"
+        ),
+    )
+    data.add_argument(
+        "--random-state",
+        type=_int_at_least(0, 2**32 - 1),
+        default=0,
+        metavar="SEED",
+        help="seed of the images and of the model's weights (default: %(default)s)",
+    )
+    model = run.add_argument_group("model")
+    model.add_argument(
+        "--head",
+        choices=("soft_argmax", "dense"),
+        default="soft_argmax",
+        help=(
+            "soft_argmax: a tiny fully convolutional net; dense: the notebook's "
+            "CNN (default: %(default)s)"
+        ),
+    )
+    model.add_argument(
+        "--epochs",
+        type=_int_at_least(1),
+        metavar="N",
+        help="passes over the training set (default: auto, set by the head)",
+    )
+    model.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        metavar="N",
+        help="training batch size (default: auto, set by the head)",
+    )
+    model.add_argument(
+        "--learning-rate",
+        type=_float_at_least(0.0, strict=True),
+        metavar="RATE",
+        help="Adam's learning rate (default: auto, set by the head)",
+    )
+    output = run.add_argument_group("output")
+    output.add_argument(
+        "--out",
+        type=Path,
+        default=Path("pixel-regressor-run"),
+        metavar="DIR",
+        help="directory to write the results to, created if needed (default: "
+        "./%(default)s/)",
+    )
+    output.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar nor progress messages: only the final summary",
+    )
+    run.set_defaults(handler=_run_command)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict the bright pixel of image files with a saved model",
+        description=(
+            "Print FILE<TAB>row<TAB>col (rounded to 2 decimals) for each image "
+            "file. Images: .npy arrays of shape (height, width) or (height, "
+            "width, 1), or PNG files (colour is turned to grayscale)."
+        ),
+    )
+    predict.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help=(
+            "a saved model directory, or the output directory of "
+            f"`{PROG} run` (its {MODEL_DIR}/ is used)"
+        ),
+    )
+    predict.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"file", "row", "col"}',
+    )
+    predict.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    predict.set_defaults(handler=_predict_command)
+    return parser, {"run": run, "predict": predict}
+
+
+def _with_default_command(argv):
+    """``argv`` with ``run`` in front when no command is given."""
+    if not argv or (
+        argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")
+    ):
+        return ["run", *argv]
+    return argv
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+
+
+def _create_temporary_file(path):
+    """Open a new hidden file beside ``path``; return its descriptor and name.
+
+    Unlike :func:`tempfile.mkstemp` (always mode 0600), the file gets the
+    usual permissions of a new file (0666 less the umask).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+
+
+def _write_atomically(path, write, *, binary=False):
+    """Write ``path`` through ``write(file)``, all or nothing.
+
+    The content goes to a temporary file in the same directory, which then
+    replaces ``path`` in one rename: if ``write`` fails or the process is
+    interrupted, ``path`` is left as it was (absent, or the previous file).
+    """
+    path = Path(path)
+    fd, tmp = _create_temporary_file(path)
+    try:
+        with os.fdopen(
+            fd, "wb" if binary else "w", encoding=None if binary else "utf-8"
+        ) as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _prepare_output_directory(out):
+    """Create ``out`` and check that files can be written in it."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write to the output directory {str(out)!r}: {exc.strerror or exc}"
+        ) from None
+
+
+def _json_ready(value):
+    """``value`` with tuples as lists and non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):  # NumPy scalars
+        return _json_ready(value.item())
+    return value
+
+
+def _dump_json(data):
+    return json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+
+
+def _versions():
+    import platform
+    from importlib import metadata
+
+    import keras
+    import numpy
+    import sklearn
+
+    def installed(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    backend = keras.backend.backend()
+    backend_module = sys.modules.get(backend)
+    return {
+        "pixel_regressor": __version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "keras": keras.__version__,
+        "keras_backend": backend,
+        backend: getattr(backend_module, "__version__", None) or installed(backend),
+        "scikeras": installed("scikeras"),
+        "matplotlib": installed("matplotlib"),
+        "python": platform.python_version(),
+    }
+
+
+def _metric_names(history):
+    """Metric names of a history, without ``val_``, in order."""
+    names = {}
+    for key in history:
+        names.setdefault(key[4:] if key.startswith("val_") else key, None)
+    return list(names)
+
+
+def _save_figure(figure, path):
+    _write_atomically(
+        path, lambda file: figure.savefig(file, format="png"), binary=True
+    )
+
+
+def _write_plots(out, estimator, y_test, y_pred, first_image, random_state):
+    """Draw the three figures and write them to ``out``."""
+    import matplotlib
+
+    # Off-screen drawing; a process that already uses pyplot keeps its backend.
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from .plotting import (
+        CoordinatePredictionDisplay,
+        SampleImageDisplay,
+        TrainingHistoryDisplay,
+    )
+
+    # Figures made without pyplot: nothing to close, no window ever opened.
+    names = _metric_names(estimator.history_)
+    figure = Figure(figsize=(5 * len(names), 4), layout="constrained")
+    TrainingHistoryDisplay.from_estimator(estimator, ax=figure.subplots(1, len(names)))
+    _save_figure(figure, out / CURVES_FILE)
+
+    figure = Figure(figsize=(11, 5), layout="constrained")
+    CoordinatePredictionDisplay.from_predictions(
+        y_test,
+        y_pred,
+        image_shape=first_image.shape,
+        ax=figure.subplots(1, 2),
+        random_state=random_state,
+    )
+    _save_figure(figure, out / PREDICTIONS_FILE)
+
+    figure = Figure(figsize=(5, 5), layout="constrained")
+    SampleImageDisplay.from_predictions(
+        first_image, y_true=y_test[0], y_pred=y_pred[0], ax=figure.subplots()
+    )
+    _save_figure(figure, out / SAMPLE_FILE)
+
+
+def _say(args, message):
+    if not args.quiet:
+        print(message, flush=True)
+
+
+def _run_command(args):
+    started = time.perf_counter()
+    out = args.out
+    _prepare_output_directory(out)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.model_selection import train_test_split
+
+    from .datasets import make_bright_pixel_dataset
+    from .estimator import BrightPixelRegressor
+    from .metrics import exact_pixel_accuracy, mean_pixel_error
+
+    size = args.image_size
+    _say(args, f"Generating {args.samples} images of {size}x{size} pixels...")
+    X, y = make_bright_pixel_dataset(
+        args.samples,
+        image_size=size,
+        intensity=_INTENSITY,
+        noise=args.noise,
+        random_state=args.random_state,
+    )
+    X_train, X_rest, y_train, y_rest = train_test_split(
+        X, y, test_size=_TEST_SIZE, random_state=_SPLIT_SEED
+    )
+    X_val, X_test, y_val, y_test = train_test_split(
+        X_rest, y_rest, test_size=0.5, random_state=_SPLIT_SEED
+    )
+
+    def auto(value):
+        return "auto" if value is None else value
+
+    estimator = BrightPixelRegressor(
+        args.head,
+        learning_rate=auto(args.learning_rate),
+        epochs=auto(args.epochs),
+        batch_size=auto(args.batch_size),
+        verbose=0 if args.quiet else 1,
+        random_state=args.random_state,
+    )
+    _say(
+        args,
+        f"Training the {args.head} head on {len(X_train)} images "
+        f"(validation {len(X_val)}, test {len(X_test)})...",
+    )
+    start = time.perf_counter()
+    estimator.fit(X_train, y_train, validation_data=(X_val, y_val))
+    fit_time = time.perf_counter() - start
+
+    start = time.perf_counter()
+    y_pred = estimator.predict(X_test)
+    predict_time = time.perf_counter() - start
+
+    centre = (size // 2, size // 2)
+    probe = np.zeros((1, size, size), dtype=X.dtype)
+    probe[0, centre[0], centre[1]] = _INTENSITY
+    probe_pred = estimator.predict(probe.reshape(1, -1))[0]
+
+    report = {
+        "test": {
+            "n_samples": len(y_test),
+            "mse": mean_squared_error(y_test, y_pred),
+            "mae": mean_absolute_error(y_test, y_pred),
+            "mean_pixel_error": mean_pixel_error(y_test, y_pred),
+            "exact_pixel_accuracy": exact_pixel_accuracy(y_test, y_pred),
+            "r2": r2_score(y_test, y_pred),
+        },
+        "centre_probe": {"pixel": list(centre), "prediction": probe_pred.tolist()},
+        "time": {"fit_s": fit_time, "predict_s": predict_time},
+        "epochs_run": estimator.n_iter_,
+        "last_epoch": {k: v[-1] for k, v in estimator.history_.items()},
+        "split": {
+            "train": len(X_train),
+            "validation": len(X_val),
+            "test": len(X_test),
+        },
+        "parameters": {
+            "command_line": {
+                "samples": args.samples,
+                "image_size": size,
+                "noise": args.noise,
+                "random_state": args.random_state,
+                "head": args.head,
+                "epochs": auto(args.epochs),
+                "batch_size": auto(args.batch_size),
+                "learning_rate": auto(args.learning_rate),
+                "out": str(out),
+                "quiet": args.quiet,
+            },
+            "estimator": {
+                k: v for k, v in estimator.get_params().items() if k != "callbacks"
+            },
+        },
+        "versions": _versions(),
+        "files": {
+            "model": MODEL_DIR,
+            "training_curves": CURVES_FILE,
+            "predictions": PREDICTIONS_FILE,
+            "sample": SAMPLE_FILE,
+        },
+    }
+
+    # From here on the directory is being rewritten: a report left from an
+    # earlier run would describe other files, so it goes first, and the new
+    # one is written last.
+    (out / REPORT_FILE).unlink(missing_ok=True)
+    _say(args, f"Writing the results to {out}...")
+    estimator.save(out / MODEL_DIR)
+    _write_plots(
+        out,
+        estimator,
+        y_test,
+        y_pred,
+        X_test[0].reshape(size, size),
+        args.random_state,
+    )
+    from datetime import datetime, timezone
+
+    report["time"]["run_s"] = time.perf_counter() - started
+    report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
+
+    test, epochs = report["test"], estimator.n_iter_
+    print(
+        f"Test set ({test['n_samples']} images): MAE {test['mae']:.4f} px, "
+        f"mean pixel error {test['mean_pixel_error']:.4f} px, "
+        f"exact pixel {100 * test['exact_pixel_accuracy']:.1f} %, "
+        f"R² {test['r2']:.4f}\n"
+        f"Centre pixel {centre} predicted at "
+        f"({probe_pred[0]:.2f}, {probe_pred[1]:.2f})\n"
+        f"Fit {fit_time:.1f} s ({epochs} epoch{'' if epochs == 1 else 's'}), "
+        f"predict {predict_time:.2f} s, total {report['time']['run_s']:.1f} s\n"
+        f"Wrote {REPORT_FILE}, {CURVES_FILE}, {PREDICTIONS_FILE}, {SAMPLE_FILE} "
+        f"and {MODEL_DIR}/ to {out.resolve()}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------
+
+
+def _model_directory(path):
+    """The model directory ``path`` points to (itself or its ``model/``)."""
+    if not path.exists():
+        raise CommandError(f"model directory {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise CommandError(f"--model {str(path)!r} is not a directory")
+    if any((path / name).exists() for name in _MODEL_FILES):
+        return path
+    if (path / MODEL_DIR).is_dir():
+        return path / MODEL_DIR
+    raise CommandError(
+        f"{str(path)!r} holds no saved model ({' nor '.join(_MODEL_FILES)}, nor a "
+        f"{MODEL_DIR}/ directory): pass a directory written by `{PROG} run` or "
+        "BrightPixelRegressor.save"
+    )
+
+
+def _read_image(path):
+    """One image file as a 2-D float32 array."""
+    import numpy as np
+
+    if not path.exists():
+        raise CommandError(f"{str(path)!r}: no such file")
+    if not path.is_file():
+        raise CommandError(f"{str(path)!r} is not a file")
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise CommandError(
+                f"{str(path)!r} is not a readable .npy array: {exc}"
+            ) from None
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim != 2:
+            raise CommandError(
+                f"{str(path)!r} holds an array of shape {array.shape}; expected one "
+                "grayscale image of shape (height, width) or (height, width, 1)"
+            )
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise CommandError(
+                f"{str(path)!r} holds {array.dtype} values, not pixel values"
+            )
+    else:
+        import matplotlib.image
+        from PIL import Image
+
+        try:
+            array = matplotlib.image.imread(path)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise CommandError(
+                f"{str(path)!r} is not a readable image: {exc}"
+            ) from None
+        if array.ndim == 3:
+            # grayscale (+ alpha): the gray channel; colour (+ alpha): mean RGB
+            array = array[:, :, 0] if array.shape[2] <= 2 else array[:, :, :3].mean(2)
+    if 0 in array.shape:
+        raise CommandError(f"{str(path)!r} is an empty image of shape {array.shape}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise CommandError(f"{str(path)!r} contains NaN or infinite pixel values")
+    return array
+
+
+def _predict_command(args):
+    import numpy as np
+
+    directory = _model_directory(args.model)
+    images = [_read_image(Path(file)) for file in args.files]
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .estimator import load_model
+
+    try:
+        estimator = load_model(directory)
+    except (OSError, ValueError) as exc:
+        raise CommandError(
+            f"cannot load the model in {str(directory)!r}: {exc}"
+        ) from None
+    if estimator.n_outputs_ != 2:
+        raise CommandError(
+            f"the model in {str(directory)!r} predicts {estimator.n_outputs_} "
+            "value(s) per image, not a (row, col) position"
+        )
+    if estimator.head == "dense":
+        for file, image in zip(args.files, images):
+            if image.shape != tuple(estimator.image_shape_):
+                height, width = estimator.image_shape_
+                raise CommandError(
+                    f"{file!r} is a {image.shape[0]}x{image.shape[1]} image, but the "
+                    f"model (dense head) takes only {height}x{width} images; the "
+                    "soft_argmax head takes any size"
+                )
+
+    # One predict call per image size.
+    predictions = np.empty((len(images), 2))
+    by_shape = {}
+    for index, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(index)
+    for indices in by_shape.values():
+        predictions[indices] = estimator.predict(np.stack([images[i] for i in indices]))
+
+    # round, and never print -0.00
+    rows = [
+        (file, round(float(r), 2) + 0.0, round(float(c), 2) + 0.0)
+        for file, (r, c) in zip(args.files, predictions)
+    ]
+    if args.json:
+        print(json.dumps([{"file": f, "row": r, "col": c} for f, r, c in rows]))
+    else:
+        for file, row, col in rows:
+            print(f"{file}\t{row:.2f}\t{col:.2f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+def main(argv=None):
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments, without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on an error while running, 2 on invalid arguments
+        (130 when interrupted).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, commands = _build_parser()
+    try:
+        args = parser.parse_args(_with_default_command(argv))
+    except SystemExit as exc:  # --help, --version, or a usage error (already shown)
+        return exc.code if isinstance(exc.code, int) else 2
+
+    if args.command == "run":
+        train, val, test = _split_sizes(args.samples)
+        if min(train, val, test) < 1:
+            try:
+                commands["run"].error(
+                    f"argument --samples: {args.samples} images cannot be split "
+                    f"70/15/15 (it gives {train}/{val}/{test}); use at least 4"
+                )
+            except SystemExit as exc:
+                return exc.code
+
+    try:
+        return args.handler(args)
+    except CommandError as exc:
+        message = exc
+    except (OSError, ValueError) as exc:  # from the package, with their own text
+        message = exc
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+    return 1

@@ -1,0 +1,508 @@
+"""The command line: ``pixel-regressor run`` and ``pixel-regressor predict``.
+
+One tiny ``run`` goes through the installed console script in a subprocess
+(module fixture); everything else calls :func:`pixel_regressor.cli.main` in
+this process.
+"""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import pixel_regressor
+from pixel_regressor import cli
+from pixel_regressor.cli import main
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+TINY = ["--samples", "300", "--image-size", "12", "--epochs", "1", "--quiet"]
+# For in-process runs that only need to get to the writing stage.
+SMALLER = ["--samples", "60", "--image-size", "8", "--epochs", "1", "--quiet"]
+PNGS = ["training_curves.png", "predictions.png", "sample.png"]
+REPORT_KEYS = {
+    "test",
+    "centre_probe",
+    "time",
+    "epochs_run",
+    "last_epoch",
+    "split",
+    "parameters",
+    "versions",
+    "files",
+    "date",
+}
+VERSION_KEYS = {
+    "pixel_regressor",
+    "numpy",
+    "scikit-learn",
+    "keras",
+    "keras_backend",
+    "scikeras",
+    "python",
+}
+
+
+def _command():
+    """The installed console script, else ``python -m pixel_regressor``."""
+    script = Path(sys.executable).with_name("pixel-regressor")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "pixel_regressor"]  # pragma: no cover
+
+
+def _fails_cleanly(capsys, status, expected=1):
+    """Check an error: exit status, one stderr line, no traceback, no output."""
+    out, err = capsys.readouterr()
+    assert status == expected, err
+    assert "Traceback" not in err
+    assert out == ""
+    if expected == 1:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("pixel-regressor: error: ")
+    else:
+        assert "usage: pixel-regressor" in err
+    return err
+
+
+def _leftovers(directory):
+    """Temporary files left behind (every temporary name starts with a dot)."""
+    return sorted(p.name for p in Path(directory).rglob(".*"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "results"
+    proc = subprocess.run(
+        [*_command(), "run", *TINY, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    return SimpleNamespace(out=out, stdout=proc.stdout, report=report)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Generator images saved as .npy (2-D and 3-D) and PNG (RGBA and L)."""
+    from matplotlib.image import imsave
+    from PIL import Image
+
+    directory = tmp_path_factory.mktemp("images")
+    X, y = pixel_regressor.make_bright_pixel_dataset(4, image_size=12, random_state=7)
+    frames = X.reshape(-1, 12, 12)
+    files = [directory / name for name in ("a.npy", "b.npy", "c.png", "d.png")]
+    np.save(files[0], frames[0])
+    np.save(files[1], frames[1][:, :, np.newaxis])
+    imsave(files[2], frames[2], cmap="gray")  # RGBA
+    Image.fromarray(frames[3].astype(np.uint8)).save(files[3])  # mode L
+    # another size, for the soft-argmax head
+    big, big_y = pixel_regressor.make_bright_pixel_dataset(
+        1, image_size=(20, 16), random_state=8
+    )
+    files.append(directory / "e.npy")
+    np.save(files[4], big.reshape(20, 16))
+    return SimpleNamespace(
+        files=[str(f) for f in files],
+        y=np.vstack([y, big_y]),
+        directory=directory,
+    )
+
+
+@pytest.fixture(scope="module")
+def dense_model_dir(tmp_path_factory):
+    X, y = pixel_regressor.make_bright_pixel_dataset(64, image_size=10, random_state=0)
+    estimator = pixel_regressor.BrightPixelRegressor(
+        "dense", epochs=1, random_state=0
+    ).fit(X, y)
+    return estimator.save(tmp_path_factory.mktemp("dense") / "model")
+
+
+# ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+
+
+def test_run_writes_every_file_and_no_temporary_one(run_dir):
+    names = {p.name for p in run_dir.out.iterdir()}
+    assert names == {"report.json", "model", *PNGS}
+    assert {p.name for p in (run_dir.out / "model").iterdir()} == {
+        "estimator.json",
+        "model.keras",
+    }
+    assert _leftovers(run_dir.out) == []
+
+
+@pytest.mark.parametrize("name", PNGS)
+def test_run_figures_are_valid_pngs(run_dir, name):
+    from matplotlib.image import imread
+
+    image = imread(run_dir.out / name)
+    assert image.ndim == 3
+    assert image.shape[2] in (3, 4)
+    assert min(image.shape[:2]) >= 200
+    assert image[..., :3].std() > 0  # something is drawn
+
+
+def test_run_report(run_dir):
+    report = run_dir.report
+    assert set(report) >= REPORT_KEYS
+    test = report["test"]
+    assert test["n_samples"] == 45
+    assert 0 <= test["exact_pixel_accuracy"] <= 1
+    assert test["exact_pixel_accuracy"] >= 0.9  # soft-argmax: exact or nearly
+    assert 0 <= test["mae"] <= test["mean_pixel_error"] + 1e-12
+    assert test["mse"] >= 0
+    assert test["r2"] <= 1
+    assert report["split"] == {"train": 210, "validation": 45, "test": 45}
+    assert report["centre_probe"]["pixel"] == [6, 6]
+    assert report["epochs_run"] == 1
+    assert set(report["last_epoch"]) == {"loss", "mae", "val_loss", "val_mae"}
+    assert report["time"]["fit_s"] > 0
+    assert report["time"]["predict_s"] > 0
+    assert report["time"]["run_s"] >= report["time"]["fit_s"]
+    command_line = report["parameters"]["command_line"]
+    assert command_line["samples"] == 300
+    assert command_line["image_size"] == 12
+    assert command_line["random_state"] == 0
+    assert command_line["head"] == "soft_argmax"
+    assert command_line["batch_size"] == "auto"
+    estimator = report["parameters"]["estimator"]
+    assert "callbacks" not in estimator
+    assert estimator["epochs"] == 1
+    assert estimator["verbose"] == 0
+    assert set(report["versions"]) >= VERSION_KEYS
+    assert report["versions"]["pixel_regressor"] == pixel_regressor.__version__
+    assert report["versions"][report["versions"]["keras_backend"]]
+    assert datetime.fromisoformat(report["date"]).tzinfo is not None
+    # the printed summary says the same
+    assert f"exact pixel {100 * test['exact_pixel_accuracy']:.1f} %" in run_dir.stdout
+    assert str(run_dir.out.resolve()) in run_dir.stdout
+
+
+def test_saved_model_reloads_and_predicts_the_reported_probe(run_dir):
+    estimator = pixel_regressor.load_model(run_dir.out / "model")
+    probe = np.zeros((1, 12, 12), dtype=np.float32)
+    probe[0, 6, 6] = 255
+    assert_allclose(
+        estimator.predict(probe)[0],
+        run_dir.report["centre_probe"]["prediction"],
+        rtol=1e-6,
+    )
+
+
+# ---------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["run directory", "model directory"])
+def test_predict_finds_the_bright_pixel(run_dir, images, capsys, model):
+    directory = run_dir.out if model == "run directory" else run_dir.out / "model"
+    assert main(["predict", "--model", str(directory), *images.files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(images.files)
+    for line, file, target in zip(lines, images.files, images.y):
+        name, row, col = line.split("\t")
+        assert name == file
+        assert row == f"{target[0]:.2f}"
+        assert col == f"{target[1]:.2f}"
+
+
+def test_predict_json(run_dir, images, capsys):
+    files = images.files[:3]
+    assert main(["predict", "--json", "--model", str(run_dir.out), *files]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in records] == files
+    assert_array_equal([[r["row"], r["col"]] for r in records], images.y[:3])
+
+
+def test_predict_groups_images_by_shape(run_dir, images, capsys, monkeypatch):
+    from pixel_regressor.estimator import BrightPixelRegressor
+
+    calls = []
+    predict = BrightPixelRegressor.predict
+
+    def spy(self, X):
+        calls.append(np.shape(X))
+        return predict(self, X)
+
+    monkeypatch.setattr(BrightPixelRegressor, "predict", spy)
+    assert main(["predict", "--model", str(run_dir.out), *images.files]) == 0
+    capsys.readouterr()
+    assert sorted(calls) == [(1, 20, 16), (4, 12, 12)]
+
+
+def test_predict_with_a_dense_model_of_the_right_size(
+    dense_model_dir, tmp_path, capsys
+):
+    file = tmp_path / "x.npy"
+    np.save(file, np.eye(10))
+    assert main(["predict", "--model", str(dense_model_dir), str(file)]) == 0
+    name, row, col = capsys.readouterr().out.strip().split("\t")
+    assert name == str(file)
+    assert np.isfinite([float(row), float(col)]).all()
+
+
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["run", "--samples", "abc"], "--samples"),
+        (["run", "--samples", "3"], "70/15/15"),
+        (["--samples", "0", "--quiet"], "--samples"),  # `run` is the default
+        (["run", "--image-size", "0"], "--image-size"),
+        (["run", "--noise", "-1"], "--noise"),
+        (["run", "--noise", "nan"], "--noise"),
+        (["run", "--learning-rate", "0"], "--learning-rate"),
+        (["run", "--random-state", "-1"], "--random-state"),
+        (["run", "--head", "cnn"], "--head"),
+        (["run", "--epochs", "1.5"], "--epochs"),
+        (["predict", "x.npy"], "--model"),
+        (["predict", "--model", "m"], "FILE"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_usage(capsys, argv, mentions):
+    err = _fails_cleanly(capsys, main(argv), expected=2)
+    assert mentions in err
+
+
+def test_help_and_version_exit_0(capsys):
+    assert main(["--help"]) == 0
+    assert "predict" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert pixel_regressor.__version__ in capsys.readouterr().out
+
+
+def test_unwritable_out_fails_before_training(tmp_path, capsys, monkeypatch):
+    from pixel_regressor.estimator import BrightPixelRegressor
+
+    def no_fit(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("trained despite an unusable --out")
+
+    monkeypatch.setattr(BrightPixelRegressor, "fit", no_fit)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "sub"):
+        err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
+        assert "cannot write to the output directory" in err
+        assert str(out) in err
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt"])
+def test_predict_bad_model_directory(tmp_path, images, capsys, case):
+    directory = tmp_path / "model"
+    if case != "missing":
+        directory.mkdir()
+    if case == "corrupt":
+        (directory / "estimator.json").write_text("{not json")
+        (directory / "model.keras").write_bytes(b"not a zip file")
+    argv = ["predict", "--model", str(directory), images.files[0]]
+    err = _fails_cleanly(capsys, main(argv))
+    assert str(directory) in err
+
+
+def test_predict_truncated_keras_file(run_dir, tmp_path, images, capsys):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    source = run_dir.out / "model"
+    (directory / "estimator.json").write_text((source / "estimator.json").read_text())
+    data = (source / "model.keras").read_bytes()
+    (directory / "model.keras").write_bytes(data[: len(data) // 2])
+    argv = ["predict", "--model", str(directory), images.files[0]]
+    assert "cannot load the model" in _fails_cleanly(capsys, main(argv))
+
+
+def test_predict_wrong_size_for_a_dense_model(dense_model_dir, images, capsys):
+    argv = ["predict", "--model", str(dense_model_dir), images.files[0]]
+    err = _fails_cleanly(capsys, main(argv))
+    assert "12x12" in err
+    assert "10x10" in err
+    assert images.files[0] in err
+
+
+def _bad_image(directory, kind):
+    path = directory / {"garbage png": "x.png", "missing": "nope.npy"}.get(
+        kind, "x.npy"
+    )
+    if kind == "garbage png":
+        path.write_bytes(b"this is not a PNG")
+    elif kind == "truncated png":
+        path = directory / "t.png"
+        from matplotlib.image import imsave
+
+        imsave(path, np.eye(12), cmap="gray")
+        path.write_bytes(path.read_bytes()[:60])
+    elif kind == "garbage npy":
+        path.write_bytes(b"garbage")
+    elif kind == "truncated npy":
+        np.save(path, np.eye(12))
+        path.write_bytes(path.read_bytes()[:-10])
+    elif kind == "object npy":
+        np.save(path, np.array([{}], dtype=object), allow_pickle=True)
+    elif kind == "rgb npy":
+        np.save(path, np.zeros((12, 12, 3)))
+    elif kind == "string npy":
+        np.save(path, np.array([["a", "b"]]))
+    elif kind == "nan npy":
+        np.save(path, np.full((12, 12), np.nan))
+    elif kind == "directory":
+        path = directory / "dir.npy"
+        path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "missing",
+        "directory",
+        "garbage png",
+        "truncated png",
+        "garbage npy",
+        "truncated npy",
+        "object npy",
+        "rgb npy",
+        "string npy",
+        "nan npy",
+    ],
+)
+def test_predict_bad_image_file(run_dir, images, tmp_path, capsys, kind):
+    bad = _bad_image(tmp_path, kind)
+    argv = ["predict", "--model", str(run_dir.out), images.files[0], str(bad)]
+    err = _fails_cleanly(capsys, main(argv))
+    assert str(bad) in err
+
+
+# ---------------------------------------------------------------------------
+# interrupted runs
+# ---------------------------------------------------------------------------
+
+
+def test_failing_plot_leaves_no_report_nor_partial_file(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"from": "an earlier run"}')
+
+    def half_written(self, file, **kwargs):
+        file.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_written)
+    err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
+    assert "No space left on device" in err
+    # The model was saved (atomically) before the plots; no figure, no report.
+    assert {p.name for p in out.iterdir()} == {"model"}
+    assert {p.name for p in (out / "model").iterdir()} == {
+        "estimator.json",
+        "model.keras",
+    }
+    assert _leftovers(out) == []
+    pixel_regressor.load_model(out / "model")  # complete and loadable
+
+
+def test_interrupted_report_leaves_only_completed_files(tmp_path, capsys, monkeypatch):
+    def interrupted(report):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dump_json", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", *SMALLER, "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"model", *PNGS}
+    assert _leftovers(out) == []
+
+
+def test_write_atomically_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text("old")
+
+    def failing(file):
+        file.write("new, but not all of it")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        cli._write_atomically(target, failing)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+    cli._write_atomically(target, lambda file: file.write("new"))
+    assert target.read_text() == "new"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_written_files_get_ordinary_permissions(run_dir):
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ["report.json", *PNGS]:
+        mode = stat.S_IMODE((run_dir.out / name).stat().st_mode)
+        assert mode == 0o666 & ~umask
+
+
+# ---------------------------------------------------------------------------
+# the entry points
+# ---------------------------------------------------------------------------
+
+
+def test_python_m_and_cheap_commands_do_not_import_tensorflow(tmp_path):
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from pixel_regressor.cli import main
+        statuses = [main(["--help"]), main(["run", "--samples", "2"]),
+                    main(["predict", "--model", "nowhere", "x.npy"])]
+        heavy = [m for m in ("tensorflow", "keras") if m in sys.modules]
+        print(json.dumps({"statuses": statuses, "heavy": heavy}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        check=False,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"statuses": [0, 2, 1], "heavy": []}
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixel_regressor", "--version"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"pixel-regressor {pixel_regressor.__version__}"
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixel_regressor", "--samples", "3"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "pixel-regressor run: error: argument --samples" in proc.stderr
