@@ -283,7 +283,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     _doc_link_module = "pixel_regressor"
     _doc_link_template = (
         "https://pixel-regressor.readthedocs.io/en/latest/api/generated/"
-        "{estimator_module}.{estimator_name}.html"
+        "pixel_regressor.{estimator_name}.html"
     )
 
     def __init__(
@@ -536,7 +536,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
         start = time.perf_counter()
         with _seeded(seed):
-            self._fit_keras(images, y2, sample_weight, val, seed, warm=False)
+            self._fit_keras(images, y2, sample_weight, val, seed, one_epoch=False)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -545,7 +545,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
         y_val = check_array(
             y_val, ensure_2d=False, dtype=np.float64, input_name="y_val"
-        ).reshape(n_samples if len(y_val) == n_samples else -1, -1)
+        )
+        if y_val.ndim == 1:
+            y_val = y_val[:, np.newaxis]
         if y_val.shape != (n_samples, self.n_outputs_):
             raise ValueError(
                 f"validation_data's y has shape {y_val.shape}; expected "
@@ -553,13 +555,19 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             )
         return y_val.astype(np.float32)
 
-    def _fit_keras(self, images, y2, sample_weight, val, seed, *, warm):
+    def _fit_keras(self, images, y2, sample_weight, val, seed, *, one_epoch):
+        """Train through scikeras: a full ``fit``, or one more epoch.
+
+        A new ``KerasRegressor`` (and so a new model) is made unless there is
+        one already and ``one_epoch`` asks to continue training it.
+        """
         from scikeras.wrappers import KerasRegressor
 
         images = images.astype(np.float32, copy=False)
         targets = y2.astype(np.float32)
         monitor = "val_loss" if val is not None else "loss"
-        if not warm:
+        if not (one_epoch and getattr(self, "keras_regressor_", None) is not None):
+            self.__dict__.pop("_history_before_load", None)
             self.keras_regressor_ = KerasRegressor(
                 model=self._build_function(images, y2, sample_weight, seed),
                 epochs=self._setting("epochs"),
@@ -571,16 +579,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 warm_start=False,
             )
         kwargs = {} if val is None else {"validation_data": val}
-        if warm:
-            self.keras_regressor_.partial_fit(
-                images, targets, sample_weight=sample_weight, **kwargs
-            )
-        else:
-            self.keras_regressor_.fit(
-                images, targets, sample_weight=sample_weight, **kwargs
-            )
+        train = (
+            self.keras_regressor_.partial_fit
+            if one_epoch
+            else self.keras_regressor_.fit
+        )
+        train(images, targets, sample_weight=sample_weight, **kwargs)
         self.model_ = self.keras_regressor_.model_
-        self.history_ = self._history_from(self.keras_regressor_.history_)
+        history = self._history_from(self.keras_regressor_.history_)
+        before = getattr(self, "_history_before_load", {})
+        self.history_ = {k: before.get(k, []) + v for k, v in history.items()}
         self.n_iter_ = len(self.history_.get("loss", ()))
 
     @staticmethod
@@ -619,31 +627,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self : BrightPixelRegressor
             The estimator, trained one epoch more.
         """
-        first = (
-            not hasattr(self, "model_")
-            or getattr(self, "keras_regressor_", None) is None
-        )
+        first = not hasattr(self, "model_")
         if first:
             self._check_settings()
             images, y = self._validate_X_y(X, y)
             self._y_1d = y.ndim == 1
         else:
             images = self._images_for_predict(X)
-            from sklearn.utils import check_array
-
-            y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-            if (y.ndim == 1) != self._y_1d or y.reshape(len(y), -1).shape[
-                1
-            ] != self.n_outputs_:
-                raise ValueError(
-                    f"y has shape {y.shape}, but this estimator was first fitted on "
-                    f"targets with {self.n_outputs_} column(s)."
-                )
-            if len(y) != len(images):
-                raise ValueError(
-                    f"X and y have different numbers of samples: {len(images)} and "
-                    f"{len(y)}."
-                )
+            y = self._check_more_targets(y, len(images))
         y2 = y.reshape(len(y), -1).astype(np.float64)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -654,12 +645,43 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             self.n_outputs_ = y2.shape[1]
             seed = self._derive_seed()
             with _seeded(seed):
-                # Build, then run a single epoch in scikeras's partial_fit mode.
-                self._fit_keras(images, y2, sample_weight, None, seed, warm=False)
+                self._fit_keras(images, y2, sample_weight, None, seed, one_epoch=True)
         else:
-            self._fit_keras(images, y2, sample_weight, None, None, warm=True)
+            if self.keras_regressor_ is None:  # rebuilt by load_model
+                self._wrap_loaded_model()
+            self._fit_keras(images, y2, sample_weight, None, None, one_epoch=True)
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _check_more_targets(self, y, n_samples):
+        """Check a later ``partial_fit``'s ``y`` against the first one."""
+        from sklearn.utils import check_array
+
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        n_columns = 1 if y.ndim == 1 else y.shape[1]
+        if (y.ndim == 1) != self._y_1d or n_columns != self.n_outputs_:
+            raise ValueError(
+                f"y has shape {y.shape}, but this estimator was first fitted on "
+                f"{'1-D targets' if self._y_1d else f'{self.n_outputs_} column(s)'}."
+            )
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X and y have different numbers of samples: {n_samples} and {len(y)}."
+            )
+        return y
+
+    def _wrap_loaded_model(self):
+        """Give a loaded ``model_`` a scikeras wrapper to train further."""
+        from scikeras.wrappers import KerasRegressor
+
+        self._history_before_load = self.history_
+        self.keras_regressor_ = KerasRegressor(
+            model=self.model_,
+            batch_size=self._setting("batch_size"),
+            callbacks=self._callbacks("loss"),
+            verbose=self.verbose,
+            warm_start=True,
+        )
 
     def predict(self, X):
         """Predict the target (by default the bright pixel's ``(row, col)``).
