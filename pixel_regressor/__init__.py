@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (loaded on first access)
 _LAZY = {
     "make_bright_pixel_dataset": "datasets",
+    "iter_bright_pixel_batches": "datasets",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",
     "mean_pixel_error": "metrics",

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["make_bright_pixel_dataset"]
+__all__ = ["iter_bright_pixel_batches", "make_bright_pixel_dataset"]
 
 # Noise is drawn and added this many values at a time, so that the peak memory
 # of a call stays close to the size of the array it returns: each chunk needs
@@ -329,3 +329,81 @@ def make_bright_pixel_dataset(
         dtype=dtype,
         random_state=random_state,
     )
+
+
+def iter_bright_pixel_batches(
+    n_samples,
+    *,
+    batch_size=10_000,
+    image_size=50,
+    intensity=255.0,
+    noise=0.0,
+    mask=None,
+    dtype=np.float32,
+    random_state=None,
+):
+    """Yield a bright-pixel dataset in chunks, never holding more than one.
+
+    For datasets larger than memory: each chunk is generated when it is asked
+    for, from its own seed, so a loop over the chunks (for example calling
+    ``BrightPixelRegressor.partial_fit`` on each) needs the memory of one
+    chunk, whatever ``n_samples`` is.
+
+    Parameters
+    ----------
+    n_samples : int
+        Total number of images.
+
+    batch_size : int, default=10_000
+        Images per chunk (the last chunk may be smaller).
+
+    image_size, intensity, noise, mask, dtype
+        As in :func:`make_bright_pixel_dataset`.
+
+    random_state : int, RandomState instance, Generator instance or None, \
+            default=None
+        Seeds the chunks: chunk ``i`` is drawn from the ``i``-th child of a
+        :class:`numpy.random.SeedSequence`, so an int gives the same chunks in
+        every process, whatever is done with earlier chunks.
+
+    Yields
+    ------
+    X : ndarray of shape (batch_size, height * width)
+        The flattened images of one chunk.
+
+    y : ndarray of shape (batch_size, 2) of int
+        Their ``(row, col)`` targets.
+
+    See Also
+    --------
+    make_bright_pixel_dataset : The whole dataset at once.
+
+    Examples
+    --------
+    >>> from pixel_regressor.datasets import iter_bright_pixel_batches
+    >>> chunks = iter_bright_pixel_batches(
+    ...     25, batch_size=10, image_size=8, random_state=0)
+    >>> [X.shape for X, y in chunks]
+    [(10, 64), (10, 64), (5, 64)]
+    """
+    n_samples = _check_int(n_samples, "n_samples")
+    batch_size = _check_int(batch_size, "batch_size")
+    if random_state is None:
+        root = np.random.SeedSequence()
+    elif isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        root = np.random.SeedSequence(int(_integers(random_state, 2**32, None)))
+    else:
+        _check_random_state(random_state)  # same validation and messages
+        root = np.random.SeedSequence(int(random_state))
+    n_chunks = -(-n_samples // batch_size)
+    for i, child in enumerate(root.spawn(n_chunks)):
+        size = min(batch_size, n_samples - i * batch_size)
+        yield make_bright_pixel_dataset(
+            size,
+            image_size=image_size,
+            intensity=intensity,
+            noise=noise,
+            mask=mask,
+            dtype=dtype,
+            random_state=np.random.default_rng(child),
+        )
