@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "make_bright_pixel_dataset": "datasets",
     "iter_bright_pixel_batches": "datasets",
+    "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",
     "mean_pixel_error": "metrics",
@@ -26,7 +27,15 @@ _LAZY = {
     "mean_pixel_error_scorer": "metrics",
     "exact_pixel_accuracy_scorer": "metrics",
 }
-_SUBMODULES = {"datasets", "estimator", "metrics", "models", "plotting", "cli"}
+_SUBMODULES = {
+    "datasets",
+    "estimator",
+    "metrics",
+    "models",
+    "plotting",
+    "streaming",
+    "cli",
+}
 
 __all__ = sorted(_LAZY)
 

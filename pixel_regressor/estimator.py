@@ -90,6 +90,14 @@ def _argmax_coordinates(images):
     return np.column_stack(np.divmod(flat, width)).astype(np.float64)
 
 
+def _is_keras_dataset(X):
+    """True for a ``keras.utils.PyDataset``, without importing Keras."""
+    return any(
+        cls.__name__ == "PyDataset" and cls.__module__.startswith("keras")
+        for cls in type(X).__mro__
+    )
+
+
 def _least_squares_readout(images, y, sample_weight):
     """Affine map from each image's brightest ``(row, col)`` to ``y``.
 
@@ -475,19 +483,23 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # public API
-    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+    def fit(self, X, y=None, sample_weight=None, *, validation_data=None):
         """Build the Keras model and train it on ``(X, y)``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, height * width), \
-                (n_samples, height, width) or (n_samples, height, width, 1)
+                (n_samples, height, width) or (n_samples, height, width, 1), \
+                or keras.utils.PyDataset
             Training images, flattened or not, in any real dtype and scale.
+            Or a Keras ``PyDataset`` yielding ``(images, targets)`` batches,
+            such as :class:`BrightPixelSequence`, to train without holding the
+            data in memory (``y`` is then None).
 
         y : array-like of shape (n_samples, 2), (n_samples,) or \
                 (n_samples, n_outputs)
             Targets: the ``(row, col)`` of each bright pixel, or any finite
-            numeric target.
+            numeric target. Required, except when ``X`` is a ``PyDataset``.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample in the loss.
@@ -502,6 +514,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self : BrightPixelRegressor
             The fitted estimator.
         """
+        if _is_keras_dataset(X):
+            return self._fit_dataset(X, y, sample_weight, validation_data)
         self._check_settings()
         images, y = self._validate_X_y(X, y)
         self._y_1d = y.ndim == 1
@@ -538,6 +552,48 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         with _seeded(seed):
             self._fit_keras(images, y2, sample_weight, val, seed, one_epoch=False)
         self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _fit_dataset(self, dataset, y, sample_weight, validation_data):
+        """Train on a ``keras.utils.PyDataset`` of ``(images, targets)`` batches.
+
+        scikeras takes arrays only, so this path builds the same model and
+        trains it with Keras directly; ``keras_regressor_`` is None after it.
+        """
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "When X is a keras.utils.PyDataset, it yields the targets (and "
+                "any weights) itself: y and sample_weight must be None."
+            )
+        self._check_settings()
+        first = dataset[0]
+        if not isinstance(first, tuple) or len(first) != 2:
+            raise ValueError(
+                "A PyDataset given to fit must yield (images, targets) batches."
+            )
+        self.__dict__.pop("_history_before_load", None)
+        images, y = self._validate_X_y(*first)
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1).astype(np.float64)
+        self.n_outputs_ = y2.shape[1]
+        seed = self._derive_seed()
+        start = time.perf_counter()
+        with _seeded(seed):
+            model = self._build_function(images, y2, None, seed)()
+            history = model.fit(
+                dataset,
+                epochs=self._setting("epochs"),
+                validation_data=validation_data,
+                callbacks=self._callbacks(
+                    "loss" if validation_data is None else "val_loss"
+                ),
+                verbose=self.verbose,
+            )
+        self.fit_time_ = time.perf_counter() - start
+        self.model_ = model
+        self.keras_regressor_ = None
+        self.history_ = self._history_from(history.history)
+        self.n_iter_ = len(self.history_["loss"])
         return self
 
     def _check_validation_target(self, y_val, n_samples):

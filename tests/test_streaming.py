@@ -1,0 +1,61 @@
+"""Training straight from the generator with a Keras PyDataset."""
+
+import numpy as np
+import pytest
+
+from pixel_regressor import (
+    BrightPixelRegressor,
+    BrightPixelSequence,
+    exact_pixel_accuracy,
+    make_bright_pixel_dataset,
+)
+
+
+def test_batches_are_deterministic_and_distinct():
+    seq = BrightPixelSequence(100, batch_size=30, image_size=(5, 7), random_state=3)
+    assert len(seq) == 4
+    images, targets = seq[1]
+    assert images.shape == (30, 5, 7, 1)
+    assert images.dtype == np.float32
+    assert targets.shape == (30, 2)
+    assert (
+        images[np.arange(30), targets[:, 0].astype(int), targets[:, 1].astype(int), 0]
+        == 255
+    ).all()
+    again = BrightPixelSequence(100, batch_size=30, image_size=(5, 7), random_state=3)
+    np.testing.assert_array_equal(again[1][0], images)
+    assert not np.array_equal(seq[0][1], seq[1][1][:30])
+    assert seq[3][0].shape[0] == 10
+    with pytest.raises(IndexError):
+        seq[4]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"batch_size": 0}, ValueError),
+        ({"noise": -1.0}, ValueError),
+        ({"random_state": "a"}, TypeError),
+    ],
+)
+def test_bad_parameters(kwargs, error):
+    with pytest.raises(error):
+        BrightPixelSequence(10, **kwargs)
+
+
+def test_fit_from_the_sequence():
+    seq = BrightPixelSequence(
+        1500, batch_size=250, image_size=14, noise=40, random_state=0
+    )
+    reg = BrightPixelRegressor(epochs=2, random_state=0).fit(seq)
+    assert reg.keras_regressor_ is None
+    assert reg.image_shape_ == (14, 14)
+    assert reg.n_iter_ == 2
+    Xt, yt = make_bright_pixel_dataset(300, image_size=14, noise=40, random_state=9)
+    assert exact_pixel_accuracy(yt, reg.predict(Xt)) >= 0.99
+
+
+def test_fit_from_a_sequence_refuses_y():
+    seq = BrightPixelSequence(20, batch_size=10, image_size=8, random_state=0)
+    with pytest.raises(ValueError, match="y and sample_weight must be None"):
+        BrightPixelRegressor().fit(seq, np.zeros((20, 2)))
