@@ -776,8 +776,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         """
         n = len(batch)
         size = max(16, 1 << (n - 1).bit_length())
-        padded = np.zeros((size, *batch.shape[1:]), dtype=np.float32)
-        padded[:n] = batch
+        if size == n:
+            padded = np.ascontiguousarray(batch, dtype=np.float32)
+        else:
+            padded = np.zeros((size, *batch.shape[1:]), dtype=np.float32)
+            padded[:n] = batch
         return np.asarray(self.model_.predict_on_batch(padded))[:n]
 
     def save(self, path):
