@@ -47,13 +47,13 @@ import argparse
 import json
 import math
 import os
-import secrets
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from . import __version__
+from ._io import write_atomically
 
 __all__ = ["main"]
 
@@ -280,44 +280,6 @@ def _with_default_command(argv):
 # ---------------------------------------------------------------------------
 
 
-def _create_temporary_file(path):
-    """Open a new hidden file beside ``path``; return its descriptor and name.
-
-    Unlike :func:`tempfile.mkstemp` (always mode 0600), the file gets the
-    usual permissions of a new file (0666 less the umask).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), str(tmp)
-        except FileExistsError:  # pragma: no cover - 48 random bits collided
-            continue
-
-
-def _write_atomically(path, write, *, binary=False):
-    """Write ``path`` through ``write(file)``, all or nothing.
-
-    The content goes to a temporary file in the same directory, which then
-    replaces ``path`` in one rename: if ``write`` fails or the process is
-    interrupted, ``path`` is left as it was (absent, or the previous file).
-    """
-    path = Path(path)
-    fd, tmp = _create_temporary_file(path)
-    try:
-        with os.fdopen(
-            fd, "wb" if binary else "w", encoding=None if binary else "utf-8"
-        ) as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def _prepare_output_directory(out):
     """Create ``out`` and check that files can be written in it."""
     try:
@@ -393,9 +355,7 @@ def _metric_names(history):
 
 
 def _save_figure(figure, path):
-    _write_atomically(
-        path, lambda file: figure.savefig(file, format="png"), binary=True
-    )
+    write_atomically(path, lambda file: figure.savefig(file, format="png"), binary=True)
 
 
 def _write_plots(out, estimator, y_test, y_pred, first_image, random_state):
@@ -562,7 +522,7 @@ def _run_command(args):
 
     report["time"]["run_s"] = time.perf_counter() - started
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
+    write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
 
     test, epochs = report["test"], estimator.n_iter_
     print(

@@ -11,9 +11,7 @@ state are ours; scikeras builds and trains the Keras model.
 import contextlib
 import functools
 import json
-import os
 import random
-import tempfile
 import time
 from numbers import Integral, Real
 from pathlib import Path
@@ -29,6 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from . import __version__
+from ._io import atomic_path
 from ._validation import check_image_shape_param, images_from_array
 from .models import (
     DENSE_DEFAULTS,
@@ -824,27 +823,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         }
         if hasattr(self, "feature_names_in_"):
             meta["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
-        with _atomic_path(directory / _MODEL_FILE) as tmp:
+        with atomic_path(directory / _MODEL_FILE) as tmp:
             self.model_.save(tmp)
-        with _atomic_path(directory / _META_FILE) as tmp:
+        with atomic_path(directory / _META_FILE) as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=2))
         return directory
-
-
-@contextlib.contextmanager
-def _atomic_path(final):
-    """Yield a temporary file name beside ``final``; rename it on success."""
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(
-        dir=final.parent, prefix=f".{final.stem}-", suffix=final.suffix
-    )
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_model(path):

@@ -21,6 +21,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import pixel_regressor
 from pixel_regressor import cli
+from pixel_regressor._io import write_atomically
 from pixel_regressor.cli import main
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -443,11 +444,11 @@ def test_write_atomically_keeps_the_old_file_on_failure(tmp_path):
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        cli._write_atomically(target, failing)
+        write_atomically(target, failing)
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.json"]
 
-    cli._write_atomically(target, lambda file: file.write("new"))
+    write_atomically(target, lambda file: file.write("new"))
     assert target.read_text() == "new"
     assert os.listdir(tmp_path) == ["report.json"]
 

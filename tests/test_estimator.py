@@ -538,8 +538,13 @@ def test_load_model_errors(fitted, tmp_path):
 
 
 def test_save_writes_no_temporary_files(fitted, tmp_path):
-    fitted.save(tmp_path)
+    umask = os.umask(0o022)
+    try:
+        fitted.save(tmp_path)
+    finally:
+        os.umask(umask)
     assert all(not p.name.startswith(".") for p in tmp_path.iterdir())
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o644}
     meta = json.loads((tmp_path / "estimator.json").read_text())
     assert meta["image_shape_"] == [SIDE, SIDE]
 
