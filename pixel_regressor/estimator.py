@@ -40,12 +40,13 @@ __all__ = ["BrightPixelRegressor", "load_model"]
 # Defaults of the "auto" parameters, by head. The soft-argmax head is exact
 # after a few epochs of large batches; the dense head is the notebook's setup.
 _HEAD_DEFAULTS = {
-    "soft_argmax": {**SOFT_ARGMAX_DEFAULTS, "epochs": 3, "batch_size": 256},
+    "soft_argmax": {**SOFT_ARGMAX_DEFAULTS, "epochs": 2, "batch_size": 256},
     "dense": {**DENSE_DEFAULTS, "epochs": 20, "batch_size": 64},
 }
 # Images per call of the compiled prediction function: large enough to hide
 # the per-call overhead, small enough to stay in cache.
 _PREDICT_BATCH = 1024
+_SMALL_PREDICT_BATCH = 32
 _CHECK_X_PARAMS = {
     "accept_sparse": False,
     "ensure_2d": False,  # images are 3-D or 4-D; 1-D is refused below
@@ -128,7 +129,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       every pixel, a softmax over all pixels with a learnt temperature gives a
       probability map, and its expected ``(row, col)`` feeds a linear read-out
       to the target's columns. With the defaults it has 9 weights, is exact
-      after three epochs, predicts positions never seen in training and
+      after two epochs, predicts positions never seen in training and
       images of any size.
     - ``"dense"``: the original notebook's CNN (Conv-Pool-Conv-Pool-Flatten-
       Dense(64)-Dense), 252,802 weights at 50x50. Its Flatten-Dense head ties
@@ -157,7 +158,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ``"dense"``).
 
     epochs : "auto" or int, default="auto"
-        Passes over the training data (``"auto"``: 3 for ``"soft_argmax"``,
+        Passes over the training data (``"auto"``: 2 for ``"soft_argmax"``,
         20 for ``"dense"``).
 
     batch_size : "auto" or int, default="auto"
@@ -766,15 +767,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         return out.ravel() if self._y_1d else out
 
     def _predict_batch(self, batch):
-        """Run the model on one batch, padded to a power-of-two size.
+        """Run the model on one batch, padded with blank images to a fixed size.
 
-        Padding keeps the number of distinct batch shapes (and so of traced
-        graphs) small, and makes every sample's result independent of where it
-        sits in the batch: element-wise kernels handle a buffer's ragged tail
-        with scalar code whose rounding differs from the vectorised path.
+        Two batch sizes only (small and full) mean at most two traced graphs
+        per image size. Padding to a multiple of 16 images also makes every
+        sample's result independent of where it sits in the batch:
+        element-wise kernels handle a buffer's ragged tail with scalar code
+        whose rounding differs from the vectorised path.
         """
         n = len(batch)
-        size = max(16, 1 << (n - 1).bit_length())
+        size = _SMALL_PREDICT_BATCH if n <= _SMALL_PREDICT_BATCH else _PREDICT_BATCH
         if size == n:
             padded = np.ascontiguousarray(batch, dtype=np.float32)
         else:

@@ -374,7 +374,7 @@ def test_fitted_attributes(fitted):
     assert fitted.image_shape_ == (SIDE, SIDE)
     assert fitted.n_outputs_ == 2
     assert set(fitted.history_) == {"loss", "mae"}
-    assert len(fitted.history_["loss"]) == fitted.n_iter_ == 3
+    assert len(fitted.history_["loss"]) == fitted.n_iter_ == 2
     assert all(isinstance(v, float) for v in fitted.history_["loss"])
     assert fitted.fit_time_ > 0
     assert not hasattr(fitted, "feature_names_in_")
