@@ -27,8 +27,9 @@ class ImageNormalization(keras.layers.Layer):
         axes = tuple(range(1, len(inputs.shape)))
         low = ops.min(inputs, axis=axes, keepdims=True)
         span = ops.max(inputs, axis=axes, keepdims=True) - low
-        span = ops.where(span > 0, span, ops.ones_like(span))
-        return (inputs - low) / span
+        # One division per image, then a multiply per pixel.
+        scale = 1.0 / ops.where(span > 0, span, ops.ones_like(span))
+        return (inputs - low) * scale
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -84,12 +85,18 @@ class SoftArgmax2D(keras.layers.Layer):
     def call(self, inputs):
         shape = ops.shape(inputs)
         height, width = shape[1], shape[2]
-        logits = ops.reshape(inputs, (-1, height * width))
-        probabilities = ops.reshape(ops.softmax(logits, axis=-1), (-1, height, width))
-        rows = ops.cast(ops.arange(height), probabilities.dtype)
-        cols = ops.cast(ops.arange(width), probabilities.dtype)
-        row = ops.sum(ops.sum(probabilities, axis=2) * rows, axis=1)
-        col = ops.sum(ops.sum(probabilities, axis=1) * cols, axis=1)
+        logits = ops.reshape(inputs, (-1, height, width))
+        # softmax = weights / their sum; the division is left to the two
+        # expectations (one number per image) instead of every pixel.
+        peak = ops.max(logits, axis=(1, 2), keepdims=True)
+        weights = ops.exp(logits - peak)
+        row_weights = ops.sum(weights, axis=2)  # (batch, height)
+        col_weights = ops.sum(weights, axis=1)  # (batch, width)
+        total = ops.sum(row_weights, axis=1)
+        rows = ops.cast(ops.arange(height), weights.dtype)
+        cols = ops.cast(ops.arange(width), weights.dtype)
+        row = ops.sum(row_weights * rows, axis=1) / total
+        col = ops.sum(col_weights * cols, axis=1) / total
         return ops.stack([row, col], axis=1)
 
     def compute_output_shape(self, input_shape):
