@@ -98,19 +98,46 @@ def _is_keras_dataset(X):
     )
 
 
-def _least_squares_readout(images, y, sample_weight):
+def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
     """Affine map from each image's brightest ``(row, col)`` to ``y``.
 
-    Initialises the soft-argmax head's read-out: for ``(row, col)`` targets
-    it is the identity, for rescaled or permuted targets the matching affine
-    map, so that no learning is needed there.
+    Sets the soft-argmax head's fixed read-out: for ``(row, col)`` targets it
+    is the identity, for rescaled or permuted targets the matching affine map.
+
+    On noisy images ``np.argmax`` sometimes lands on a background pixel; those
+    samples are outliers of an otherwise exact linear relation, and a plain
+    least-squares fit would shrink the map towards the image centre. So the
+    fit is trimmed: refitted on the samples whose residual is at most three
+    times the median residual, a few times over. When the brightest pixels do
+    not vary (for instance on inverted images), the map falls back to the
+    identity for two targets (taken as ``(row, col)``) and to the targets'
+    mean otherwise.
     """
-    design = np.column_stack([_argmax_coordinates(images), np.ones(len(images))])
-    target = y
-    if sample_weight is not None:
-        root = np.sqrt(sample_weight)[:, np.newaxis]
-        design, target = design * root, target * root
-    solution = np.linalg.lstsq(design, target, rcond=None)[0]
+    n_outputs = y.shape[1]
+    coordinates = _argmax_coordinates(images)
+    weights = np.ones(len(y)) if sample_weight is None else sample_weight
+    design = np.column_stack([coordinates, np.ones(len(y))])
+    if not np.ptp(coordinates[weights > 0], axis=0).any():
+        if n_outputs == 2:
+            return np.eye(2), np.zeros(2)
+        mean = np.average(y, axis=0, weights=weights if weights.any() else None)
+        return np.zeros((2, n_outputs)), mean
+
+    def fit(keep):
+        root = np.sqrt(weights[keep])[:, np.newaxis]
+        return np.linalg.lstsq(design[keep] * root, y[keep] * root, rcond=None)[0]
+
+    keep = weights > 0
+    solution = fit(keep)
+    for _ in range(n_trims):
+        residual = np.linalg.norm(design @ solution - y, axis=1)
+        limit = 3 * np.median(residual[weights > 0])
+        trimmed = (weights > 0) & (residual <= limit)
+        if trimmed.sum() < 3 or np.array_equal(trimmed, keep):
+            break
+        if not np.ptp(coordinates[trimmed], axis=0).any():
+            break
+        keep, solution = trimmed, fit(trimmed)
     return solution[:2], solution[2]
 
 
@@ -216,7 +243,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     n_features_in_ : int
         Number of pixels of the training images.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen in ``fit``. Defined only when ``X`` has
         feature names that are all strings (a pandas DataFrame).
 
