@@ -649,6 +649,7 @@ def test_html_repr_links_to_the_api_page():
 # honest accuracy tests on harder data
 
 
+@pytest.mark.slow
 def test_held_out_quadrant():
     side = 16
     mask = np.ones((side, side), dtype=bool)
@@ -659,6 +660,7 @@ def test_held_out_quadrant():
     assert exact_pixel_accuracy(yt, reg.predict(Xt)) == 1.0
 
 
+@pytest.mark.slow
 def test_noisy_images_match_argmax():
     side = 16
     X, y = make_bright_pixel_dataset(3000, image_size=side, noise=50, random_state=0)
