@@ -17,6 +17,8 @@ import pixel_regressor
 
 PUBLIC_NAMES = {
     "make_bright_pixel_dataset",
+    "iter_bright_pixel_batches",
+    "BrightPixelSequence",
     "BrightPixelRegressor",
     "load_model",
     "mean_pixel_error",
