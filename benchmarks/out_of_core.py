@@ -10,7 +10,7 @@ size (``resource.getrusage(...).ru_maxrss``) is its own:
 
 1. Training: the default ``BrightPixelRegressor`` trained with one
    ``partial_fit`` per chunk of ``iter_bright_pixel_batches(n, batch_size=
-   10_000, image_size=50)`` on n = 100,000 and 1,000,000 images (``--quick``:
+   5_000, image_size=50)`` on n = 100,000 and 1,000,000 images (``--quick``:
    20,000 and 100,000; ``--n`` sets the sizes, ``--batch-size`` the chunk).
    Targets: peak RSS under 1.5 GB (1,500 MB) at 1,000,000 images, and the
    largest n peaking within 200 MB of the smallest: 1,000,000 images are 10 GB
@@ -53,7 +53,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 IMAGE_SIZE = 50
-CHUNK = 10_000
+CHUNK = 5_000
 TARGET_PEAK_MB = 1500  # peak RSS at 1,000,000 training images (1.5 GB)
 SLACK_MB = 200  # what a peak may grow with n or with the file's size
 MB = 1e6
