@@ -370,13 +370,8 @@ def machine_info():
 
 # ----------------------------------------------------------------------------
 # checking the results against the targets
-def _get(mapping, *keys):
-    """``mapping[k0][k1]...``, or None where a key is missing (a failed run)."""
-    for key in keys:
-        if not isinstance(mapping, dict) or key not in mapping:
-            return None
-        mapping = mapping[key]
-    return mapping
+# ``mapping[k0][k1]...``, or None where a key is missing (a failed run).
+_get = report._get
 
 
 def _seconds(value):
