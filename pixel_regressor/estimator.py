@@ -387,7 +387,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             )
         if self.head == "dense" and not filters:
             raise ValueError("head='dense' needs at least one convolution in filters.")
-        return check_image_shape_param(self.image_shape)
+        check_image_shape_param(self.image_shape)
 
     # ------------------------------------------------------------------
     # input validation
