@@ -54,20 +54,20 @@ from pathlib import Path
 
 from . import __version__
 from ._io import write_atomically
+from .models import HEADS
 
 __all__ = ["main"]
 
 PROG = "pixel-regressor"
 _COMMANDS = ("run", "predict")
 
-# Files of a run's output directory, and of a model directory (as written by
+# Files of a run's output directory (its model directory is written by
 # BrightPixelRegressor.save).
 REPORT_FILE = "report.json"
 CURVES_FILE = "training_curves.png"
 PREDICTIONS_FILE = "predictions.png"
 SAMPLE_FILE = "sample.png"
 MODEL_DIR = "model"
-_MODEL_FILES = ("estimator.json", "model.keras")
 
 # The notebook's split: 70 % training, then the other 30 % halved into
 # validation and test sets, both times with this seed.
@@ -196,12 +196,10 @@ def _build_parser():
     model = run.add_argument_group("model")
     model.add_argument(
         "--head",
-        choices=("soft_argmax", "dense"),
-        default="soft_argmax",
-        help=(
-            "soft_argmax: a tiny fully convolutional net; dense: the notebook's "
-            "CNN (default: %(default)s)"
-        ),
+        choices=tuple(HEADS),
+        default=next(iter(HEADS)),
+        help="; ".join(f"{name}: {spec.summary}" for name, spec in HEADS.items())
+        + " (default: %(default)s)",
     )
     model.add_argument(
         "--epochs",
@@ -401,19 +399,11 @@ def _say(args, message):
         print(message, flush=True)
 
 
-def _run_command(args):
-    started = time.perf_counter()
-    out = args.out
-    _prepare_output_directory(out)
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+def _make_data(args):
+    """The images and the notebook's 70/15/15 split, as a dict of arrays."""
     from sklearn.model_selection import train_test_split
 
     from .datasets import make_bright_pixel_dataset
-    from .estimator import BrightPixelRegressor
-    from .metrics import exact_pixel_accuracy, mean_pixel_error
 
     size = args.image_size
     _say(args, f"Generating {args.samples} images of {size}x{size} pixels...")
@@ -430,37 +420,57 @@ def _run_command(args):
     X_val, X_test, y_val, y_test = train_test_split(
         X_rest, y_rest, test_size=0.5, random_state=_SPLIT_SEED
     )
+    return {
+        "image_shape": (size, size),
+        "train": (X_train, y_train),
+        "validation": (X_val, y_val),
+        "test": (X_test, y_test),
+    }
 
-    def auto(value):
-        return "auto" if value is None else value
+
+def _auto(value):
+    return "auto" if value is None else value
+
+
+def _fit(args, data):
+    """Fit the estimator the command line describes, with validation data."""
+    from .estimator import BrightPixelRegressor
 
     estimator = BrightPixelRegressor(
         args.head,
-        learning_rate=auto(args.learning_rate),
-        epochs=auto(args.epochs),
-        batch_size=auto(args.batch_size),
+        learning_rate=_auto(args.learning_rate),
+        epochs=_auto(args.epochs),
+        batch_size=_auto(args.batch_size),
         verbose=0 if args.quiet else 1,
         random_state=args.random_state,
     )
+    X_train, y_train = data["train"]
     _say(
         args,
         f"Training the {args.head} head on {len(X_train)} images "
-        f"(validation {len(X_val)}, test {len(X_test)})...",
+        f"(validation {len(data['validation'][0])}, test {len(data['test'][0])})...",
     )
-    start = time.perf_counter()
-    estimator.fit(X_train, y_train, validation_data=(X_val, y_val))
-    fit_time = time.perf_counter() - start
+    return estimator.fit(X_train, y_train, validation_data=data["validation"])
 
+
+def _evaluate(estimator, data):
+    """Test-set metrics, the centre probe and the predictions."""
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    from .metrics import exact_pixel_accuracy, mean_pixel_error
+
+    X_test, y_test = data["test"]
     start = time.perf_counter()
     y_pred = estimator.predict(X_test)
     predict_time = time.perf_counter() - start
 
-    centre = (size // 2, size // 2)
-    probe = np.zeros((1, size, size), dtype=X.dtype)
-    probe[0, centre[0], centre[1]] = _INTENSITY
-    probe_pred = estimator.predict(probe.reshape(1, -1))[0]
-
-    report = {
+    height, width = data["image_shape"]
+    centre = (height // 2, width // 2)
+    probe = np.zeros((1, height * width), dtype=X_test.dtype)
+    probe[0, centre[0] * width + centre[1]] = _INTENSITY
+    return {
+        "y_pred": y_pred,
         "test": {
             "n_samples": len(y_test),
             "mse": mean_squared_error(y_test, y_pred),
@@ -469,26 +479,34 @@ def _run_command(args):
             "exact_pixel_accuracy": exact_pixel_accuracy(y_test, y_pred),
             "r2": r2_score(y_test, y_pred),
         },
-        "centre_probe": {"pixel": list(centre), "prediction": probe_pred.tolist()},
-        "time": {"fit_s": fit_time, "predict_s": predict_time},
+        "centre_probe": {
+            "pixel": list(centre),
+            "prediction": estimator.predict(probe)[0].tolist(),
+        },
+        "predict_s": predict_time,
+    }
+
+
+def _report(args, data, estimator, evaluation):
+    """The contents of ``report.json``."""
+    return {
+        "test": evaluation["test"],
+        "centre_probe": evaluation["centre_probe"],
+        "time": {"fit_s": estimator.fit_time_, "predict_s": evaluation["predict_s"]},
         "epochs_run": estimator.n_iter_,
         "last_epoch": {k: v[-1] for k, v in estimator.history_.items()},
-        "split": {
-            "train": len(X_train),
-            "validation": len(X_val),
-            "test": len(X_test),
-        },
+        "split": {part: len(data[part][0]) for part in ("train", "validation", "test")},
         "parameters": {
             "command_line": {
                 "samples": args.samples,
-                "image_size": size,
+                "image_size": args.image_size,
                 "noise": args.noise,
                 "random_state": args.random_state,
                 "head": args.head,
-                "epochs": auto(args.epochs),
-                "batch_size": auto(args.batch_size),
-                "learning_rate": auto(args.learning_rate),
-                "out": str(out),
+                "epochs": _auto(args.epochs),
+                "batch_size": _auto(args.batch_size),
+                "learning_rate": _auto(args.learning_rate),
+                "out": str(args.out),
                 "quiet": args.quiet,
             },
             "estimator": {
@@ -504,39 +522,65 @@ def _run_command(args):
         },
     }
 
+
+def _write(args, data, estimator, evaluation, report, started):
+    """Write the model, the figures and, last, the report to ``--out``.
+
+    The report's ``run_s`` covers everything from ``started`` but writing the
+    report itself.
+    """
+    from datetime import datetime, timezone
+
+    out = args.out
     # From here on the directory is being rewritten: a report left from an
     # earlier run would describe other files, so it goes first, and the new
     # one is written last.
     (out / REPORT_FILE).unlink(missing_ok=True)
     _say(args, f"Writing the results to {out}...")
     estimator.save(out / MODEL_DIR)
+    X_test, y_test = data["test"]
     _write_plots(
         out,
         estimator,
         y_test,
-        y_pred,
-        X_test[0].reshape(size, size),
+        evaluation["y_pred"],
+        X_test[0].reshape(data["image_shape"]),
         args.random_state,
     )
-    from datetime import datetime, timezone
-
     report["time"]["run_s"] = time.perf_counter() - started
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
 
-    test, epochs = report["test"], estimator.n_iter_
-    print(
+
+def _summary(report, out):
+    test, time_s = report["test"], report["time"]
+    probe, epochs = report["centre_probe"], report["epochs_run"]
+    row, col = probe["prediction"][:2]
+    return (
         f"Test set ({test['n_samples']} images): MAE {test['mae']:.4f} px, "
         f"mean pixel error {test['mean_pixel_error']:.4f} px, "
         f"exact pixel {100 * test['exact_pixel_accuracy']:.1f} %, "
         f"R² {test['r2']:.4f}\n"
-        f"Centre pixel {centre} predicted at "
-        f"({probe_pred[0]:.2f}, {probe_pred[1]:.2f})\n"
-        f"Fit {fit_time:.1f} s ({epochs} epoch{'' if epochs == 1 else 's'}), "
-        f"predict {predict_time:.2f} s, total {report['time']['run_s']:.1f} s\n"
+        f"Centre pixel {tuple(probe['pixel'])} predicted at ({row:.2f}, {col:.2f})\n"
+        f"Fit {time_s['fit_s']:.1f} s ({epochs} epoch{'' if epochs == 1 else 's'}), "
+        f"predict {time_s['predict_s']:.2f} s, total {time_s['run_s']:.1f} s\n"
         f"Wrote {REPORT_FILE}, {CURVES_FILE}, {PREDICTIONS_FILE}, {SAMPLE_FILE} "
         f"and {MODEL_DIR}/ to {out.resolve()}"
     )
+
+
+def _run_command(args):
+    """``run``: data, fit, evaluate, write."""
+    started = time.perf_counter()
+    _prepare_output_directory(args.out)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    data = _make_data(args)
+    estimator = _fit(args, data)
+    evaluation = _evaluate(estimator, data)
+    report = _report(args, data, estimator, evaluation)
+    _write(args, data, estimator, evaluation, report, started)
+    print(_summary(report, args.out))
     return 0
 
 
@@ -551,12 +595,14 @@ def _model_directory(path):
         raise CommandError(f"model directory {str(path)!r} does not exist")
     if not path.is_dir():
         raise CommandError(f"--model {str(path)!r} is not a directory")
-    if any((path / name).exists() for name in _MODEL_FILES):
+    from .estimator import _SAVED_FILES
+
+    if any((path / name).exists() for name in _SAVED_FILES):
         return path
     if (path / MODEL_DIR).is_dir():
         return path / MODEL_DIR
     raise CommandError(
-        f"{str(path)!r} holds no saved model ({' nor '.join(_MODEL_FILES)}, nor a "
+        f"{str(path)!r} holds no saved model ({' nor '.join(_SAVED_FILES)}, nor a "
         f"{MODEL_DIR}/ directory): pass a directory written by `{PROG} run` or "
         "BrightPixelRegressor.save"
     )
@@ -629,23 +675,20 @@ def _predict_command(args):
             f"the model in {str(directory)!r} predicts {estimator.n_outputs_} "
             "value(s) per image, not a (row, col) position"
         )
-    if estimator.head == "dense":
-        for file, image in zip(args.files, images):
-            if image.shape != tuple(estimator.image_shape_):
-                height, width = estimator.image_shape_
-                raise CommandError(
-                    f"{file!r} is a {image.shape[0]}x{image.shape[1]} image, but the "
-                    f"model (dense head) takes only {height}x{width} images; the "
-                    "soft_argmax head takes any size"
-                )
-
-    # One predict call per image size.
+    # One predict call per image size; the estimator refuses sizes its head
+    # does not take, and the message names the files.
     predictions = np.empty((len(images), 2))
     by_shape = {}
     for index, image in enumerate(images):
         by_shape.setdefault(image.shape, []).append(index)
-    for indices in by_shape.values():
-        predictions[indices] = estimator.predict(np.stack([images[i] for i in indices]))
+    for (height, width), indices in by_shape.items():
+        try:
+            predictions[indices] = estimator.predict(
+                np.stack([images[i] for i in indices])
+            )
+        except ValueError as exc:
+            files = ", ".join(repr(args.files[i]) for i in indices)
+            raise CommandError(f"{files} ({height}x{width}): {exc}") from None
 
     # round, and never print -0.00
     rows = [

@@ -8,8 +8,8 @@ order. Here the mixin order, the tags, the input validation and the random
 state are ours; scikeras builds and trains the Keras model.
 """
 
+import collections
 import contextlib
-import functools
 import json
 import random
 import time
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -28,21 +28,12 @@ from sklearn.utils.validation import (
 
 from . import __version__
 from ._io import atomic_path
+from ._random import check_random_state, derive_seed
 from ._validation import check_image_shape_param, images_from_array
-from .models import (
-    DENSE_DEFAULTS,
-    SOFT_ARGMAX_DEFAULTS,
-    min_image_size,
-)
+from .models import HEADS, get_head
 
 __all__ = ["BrightPixelRegressor", "load_model"]
 
-# Defaults of the "auto" parameters, by head. The soft-argmax head is exact
-# after a few epochs of large batches; the dense head is the notebook's setup.
-_HEAD_DEFAULTS = {
-    "soft_argmax": {**SOFT_ARGMAX_DEFAULTS, "epochs": 2, "batch_size": 256},
-    "dense": {**DENSE_DEFAULTS, "epochs": 20, "batch_size": 64},
-}
 # Images per call of the compiled prediction function: large enough to hide
 # the per-call overhead, small enough to stay in cache.
 _PREDICT_BATCH = 1024
@@ -54,8 +45,13 @@ _CHECK_X_PARAMS = {
     "dtype": "numeric",
     "ensure_all_finite": True,
 }
+# The saved format: a directory holding these two files.
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
+_SAVED_FILES = (_META_FILE, _MODEL_FILE)
+# Keras's metric names, and scikeras's spelling of the same metrics.
+_SCIKERAS_NAMES = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}
+_KERAS_NAMES = {v: k for k, v in _SCIKERAS_NAMES.items()}
 
 
 @contextlib.contextmanager
@@ -83,13 +79,6 @@ def _seeded(seed):
         random.setstate(python_state)
 
 
-def _argmax_coordinates(images):
-    """``(row, col)`` of the brightest pixel of each image, as float64."""
-    n, height, width = images.shape[:3]
-    flat = np.argmax(images.reshape(n, height * width), axis=1)
-    return np.column_stack(np.divmod(flat, width)).astype(np.float64)
-
-
 def _is_keras_dataset(X):
     """True for a ``keras.utils.PyDataset``, without importing Keras."""
     return any(
@@ -98,47 +87,44 @@ def _is_keras_dataset(X):
     )
 
 
-def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
-    """Affine map from each image's brightest ``(row, col)`` to ``y``.
+def _history_from(history):
+    """A history with Keras's own metric names (scikeras spells some out)."""
+    out = {}
+    for key, values in history.items():
+        prefix = "val_" if key.startswith("val_") else ""
+        name = key[len(prefix) :]
+        out[prefix + _KERAS_NAMES.get(name, name)] = [float(v) for v in values]
+    return out
 
-    Sets the soft-argmax head's fixed read-out: for ``(row, col)`` targets it
-    is the identity, for rescaled or permuted targets the matching affine map.
 
-    On noisy images ``np.argmax`` sometimes lands on a background pixel; those
-    samples are outliers of an otherwise exact linear relation, and a plain
-    least-squares fit would shrink the map towards the image centre. So the
-    fit is trimmed: refitted on the samples whose residual is at most three
-    times the median residual, a few times over. When the brightest pixels do
-    not vary (for instance on inverted images), the map falls back to the
-    identity for two targets (taken as ``(row, col)``) and to the targets'
-    mean otherwise.
+def _scikeras_history(history):
+    """``history`` spelt as scikeras spells its ``history_``."""
+    out = collections.defaultdict(list)
+    for key, values in history.items():
+        # scikeras keeps "loss" and the "val_" keys as Keras names them.
+        if key != "loss" and not key.startswith("val_"):
+            key = _SCIKERAS_NAMES.get(key, key)
+        out[key] += [float(v) for v in values]
+    return out
+
+
+class _TrainingData:
+    """What one training call works on, validated once.
+
+    Either arrays (``images``, ``targets``, ``sample_weight``) or a Keras
+    ``dataset`` of ``(images, targets)`` batches, whose first batch is then
+    held in ``images`` and ``targets`` (the model is built from it).
+    ``validation`` is None or a pair of float32 arrays.
     """
-    n_outputs = y.shape[1]
-    coordinates = _argmax_coordinates(images)
-    weights = np.ones(len(y)) if sample_weight is None else sample_weight
-    design = np.column_stack([coordinates, np.ones(len(y))])
-    if not np.ptp(coordinates[weights > 0], axis=0).any():
-        if n_outputs == 2:
-            return np.eye(2), np.zeros(2)
-        mean = np.average(y, axis=0, weights=weights if weights.any() else None)
-        return np.zeros((2, n_outputs)), mean
 
-    def fit(keep):
-        root = np.sqrt(weights[keep])[:, np.newaxis]
-        return np.linalg.lstsq(design[keep] * root, y[keep] * root, rcond=None)[0]
-
-    keep = weights > 0
-    solution = fit(keep)
-    for _ in range(n_trims):
-        residual = np.linalg.norm(design @ solution - y, axis=1)
-        limit = 3 * np.median(residual[weights > 0])
-        trimmed = (weights > 0) & (residual <= limit)
-        if trimmed.sum() < 3 or np.array_equal(trimmed, keep):
-            break
-        if not np.ptp(coordinates[trimmed], axis=0).any():
-            break
-        keep, solution = trimmed, fit(trimmed)
-    return solution[:2], solution[2]
+    def __init__(
+        self, images, targets, sample_weight=None, dataset=None, validation=None
+    ):
+        self.images = images
+        self.targets = targets
+        self.sample_weight = sample_weight
+        self.dataset = dataset
+        self.validation = validation
 
 
 class BrightPixelRegressor(RegressorMixin, BaseEstimator):
@@ -230,15 +216,19 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ``(n, height, width, 1)`` in any intensity scale.
 
     keras_regressor_ : scikeras.wrappers.KerasRegressor
-        The scikeras estimator that built and trained ``model_`` (None for an
-        estimator rebuilt by :func:`load_model`).
+        The scikeras estimator that trains ``model_``, after every way of
+        getting a fitted estimator (``fit`` on arrays or a ``PyDataset``,
+        ``partial_fit``, :func:`load_model`).
 
     history_ : dict of str to list of float
         Per-epoch training metrics: ``loss`` (mean squared error), ``mae``
-        and, with validation data, ``val_loss`` and ``val_mae``.
+        and, with validation data, ``val_loss`` and ``val_mae``. One record
+        across ``fit`` (which starts it anew), ``partial_fit`` and a
+        save and load in between.
 
     n_iter_ : int
-        Number of epochs run (fewer than ``epochs`` after early stopping).
+        Number of epochs in ``history_`` (fewer than ``epochs`` after early
+        stopping).
 
     n_features_in_ : int
         Number of pixels of the training images.
@@ -290,7 +280,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "head": [StrOptions({"soft_argmax", "dense"})],
+        "head": [StrOptions(set(HEADS))],
         "filters": [StrOptions({"auto"}), tuple, list],
         "kernel_size": [
             StrOptions({"auto"}),
@@ -368,16 +358,26 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # configuration
-    def _setting(self, name):
-        """The value of an ``"auto"``-able parameter, resolved for the head."""
-        value = getattr(self, name)
-        if isinstance(value, str) and value == "auto":
-            return _HEAD_DEFAULTS[self.head][name]
-        return value
+    def _head(self):
+        """The :class:`~pixel_regressor.models.HeadSpec` of ``head``."""
+        return get_head(self.head)
+
+    def _settings(self):
+        """The parameters with every ``"auto"`` resolved for the head."""
+        defaults = self._head().defaults
+        settings = {"dense_units": self.dense_units}
+        for name in ("filters", "kernel_size", "learning_rate", "epochs", "batch_size"):
+            value = getattr(self, name)
+            auto = isinstance(value, str) and value == "auto"
+            settings[name] = defaults[name] if auto else value
+        settings["filters"] = tuple(settings["filters"])
+        return settings
 
     def _check_settings(self):
+        """Validate the parameters, before any data is looked at."""
         self._validate_params()
-        filters = self._setting("filters")
+        head = self._head()
+        filters = self._settings()["filters"]
         if any(
             isinstance(f, bool) or not isinstance(f, Integral) or f < 1 for f in filters
         ):
@@ -385,18 +385,26 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 "filters must be 'auto' or a sequence of positive ints, got "
                 f"{filters!r}."
             )
-        if self.head == "dense" and not filters:
-            raise ValueError("head='dense' needs at least one convolution in filters.")
+        if len(filters) < head.min_filters:
+            raise ValueError(
+                f"head={head.name!r} needs at least {head.min_filters} "
+                f"convolution(s) in filters, got {filters!r}."
+            )
         check_image_shape_param(self.image_shape)
 
     # ------------------------------------------------------------------
     # input validation
-    def _validate_X_y(self, X, y):
+    def _validate_X_y(self, X, y, *, reset):
         """Validate training ``X`` and ``y``; return images (n, h, w, 1) and y.
 
-        Sets ``n_features_in_``, ``image_shape_`` and, for a DataFrame,
-        ``feature_names_in_``.
+        With ``reset`` (a new model), sets ``n_features_in_``,
+        ``image_shape_``, ``n_outputs_`` and, for a DataFrame,
+        ``feature_names_in_``. Otherwise checks ``X`` and ``y`` against them.
+        ``y`` comes back 2-D, float32.
         """
+        if not reset:
+            images = self._checked_images(X)
+            return images, self._checked_targets(y, len(images), reset=False)
         # y=None raises scikit-learn's "requires y" error: the target is required.
         X, y = validate_data(
             self, X, y, multi_output=True, y_numeric=True, **_CHECK_X_PARAMS
@@ -405,24 +413,50 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         height, width = images.shape[1:3]
         self.n_features_in_ = height * width
         self.image_shape_ = (height, width)
-        minimum = min_image_size(
-            self.head, self._setting("filters"), self._setting("kernel_size")
-        )
+        settings = self._settings()
+        head = self._head()
+        minimum = head.min_image_size(settings["filters"], settings["kernel_size"])
         if min(height, width) < minimum:
             raise ValueError(
                 f"Images of shape {(height, width)} are too small for head="
-                f"{self.head!r} with these filters and kernel_size: it needs at "
-                f"least {minimum}x{minimum} pixels. Use head='soft_argmax', which "
-                "takes any size."
+                f"{head.name!r} with these filters and kernel_size: it needs at "
+                f"least {minimum}x{minimum} pixels. Heads that take any size: "
+                f"{[h for h, spec in HEADS.items() if spec.min_image_size() == 1]}."
             )
-        return images, y
+        return images, self._checked_targets(y, len(images), reset=True)
+
+    def _checked_targets(self, y, n_samples, *, reset, name="y"):
+        """Check ``y`` (1-D or 2-D, numeric, finite); return it 2-D, float32.
+
+        With ``reset``, records whether it is 1-D and its number of columns;
+        otherwise it must match them.
+        """
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name=name)
+        if y.ndim > 2:
+            raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}.")
+        n_columns = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = n_columns
+        elif (y.ndim == 1) != self._y_1d or n_columns != self.n_outputs_:
+            expected = "1-D targets" if self._y_1d else f"{self.n_outputs_} column(s)"
+            raise ValueError(
+                f"{name} has shape {y.shape}, but this estimator was fitted on "
+                f"{expected}."
+            )
+        if len(y) != n_samples:
+            raise ValueError(
+                f"X and {name} have different numbers of samples: {n_samples} and "
+                f"{len(y)}."
+            )
+        return y.reshape(len(y), -1).astype(np.float32)
 
     def _checked_images(self, X):
         """Validate ``X`` against the fitted shape; return images (n, h, w, 1).
 
         Flattened input must have ``n_features_in_`` features and is read with
-        the fitted image shape; 3-D/4-D images may have another size, except
-        for the dense head.
+        the fitted image shape; 3-D/4-D images may have another size if the
+        head takes any size.
         """
         X = validate_data(self, X, reset=False, **_CHECK_X_PARAMS)
         if X.ndim == 2 and X.shape[1] != self.n_features_in_:
@@ -431,11 +465,15 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 f"expecting {self.n_features_in_} features as input."
             )
         images = images_from_array(X, self.image_shape_ if X.ndim == 2 else None)
-        if self.head == "dense" and tuple(images.shape[1:3]) != self.image_shape_:
+        head = self._head()
+        if not head.any_image_size and tuple(images.shape[1:3]) != self.image_shape_:
+            others = [h for h, spec in HEADS.items() if spec.any_image_size]
+            height, width = images.shape[1:3]
             raise ValueError(
-                f"X holds images of shape {images.shape[1:3]}, but this "
-                f"head='dense' model was fitted on {self.image_shape_} images and "
-                "only takes that size. The soft-argmax head takes any size."
+                f"X holds {height}x{width} images, but this head={head.name!r} "
+                f"model was fitted on {self.image_shape_[0]}x{self.image_shape_[1]} "
+                f"images and takes only that size. Heads that take any size: "
+                f"{others}."
             )
         return images
 
@@ -443,40 +481,161 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self._checked_images(X)
 
-    # ------------------------------------------------------------------
-    # model building
-    def _derive_seed(self):
-        if self.random_state is None:
-            return None
-        return int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
-
-    def _build_function(self, images, y, sample_weight, seed):
-        from .models import build_dense_model, build_soft_argmax_model
-
-        n_outputs = y.shape[1]
-        if self.head == "dense":
-            return functools.partial(
-                build_dense_model,
-                self.image_shape_,
-                n_outputs,
-                filters=tuple(self._setting("filters")),
-                kernel_size=self._setting("kernel_size"),
-                dense_units=self.dense_units,
-                learning_rate=float(self._setting("learning_rate")),
-                seed=seed,
+    def _training_data(self, X, y, sample_weight, validation_data, *, reset, seed):
+        """Validate one training call's input, arrays or a ``PyDataset``."""
+        if _is_keras_dataset(X):
+            if y is not None or sample_weight is not None:
+                raise ValueError(
+                    "When X is a keras.utils.PyDataset, it yields the targets (and "
+                    "any weights) itself: y and sample_weight must be None."
+                )
+            first = X[0]
+            if not isinstance(first, tuple) or len(first) != 2:
+                raise ValueError(
+                    "A PyDataset given to fit must yield (images, targets) batches."
+                )
+            images, targets = self._validate_X_y(*first, reset=reset)
+            return _TrainingData(
+                images,
+                targets,
+                dataset=X,
+                validation=self._validation(validation_data),
             )
-        return functools.partial(
-            build_soft_argmax_model,
-            (None, None),
-            n_outputs,
-            filters=tuple(self._setting("filters")),
-            kernel_size=self._setting("kernel_size"),
-            learning_rate=float(self._setting("learning_rate")),
-            readout=_least_squares_readout(images, y, sample_weight),
+        images, targets = self._validate_X_y(X, y, reset=reset)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, images, dtype=np.float64, ensure_non_negative=True
+            )
+        validation = self._validation(validation_data)
+        if validation is None and reset and self.validation_split:
+            train, val = self._split_validation(len(images), seed)
+            validation = (images[val], targets[val])
+            images, targets = images[train], targets[train]
+            if sample_weight is not None:
+                sample_weight = sample_weight[train]
+        return _TrainingData(images, targets, sample_weight, validation=validation)
+
+    def _validation(self, validation_data):
+        """``validation_data`` checked against the fitted shapes, as float32."""
+        if validation_data is None:
+            return None
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError):
+            raise ValueError("validation_data must be a pair (X_val, y_val).") from None
+        images = self._checked_images(X_val).astype(np.float32, copy=False)
+        targets = self._checked_targets(
+            y_val, len(images), reset=False, name="validation_data's y"
+        )
+        return images, targets
+
+    def _split_validation(self, n_samples, seed):
+        """Indices of a random training / validation split."""
+        n_val = int(round(self.validation_split * n_samples))
+        if n_val < 1 or n_val >= n_samples:
+            raise ValueError(
+                f"validation_split={self.validation_split} leaves no sample for "
+                f"{'validation' if n_val < 1 else 'training'} out of {n_samples}."
+            )
+        order = check_random_state(seed).permutation(n_samples)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    # ------------------------------------------------------------------
+    # the training funnel: fit, partial_fit and PyDatasets all come here
+    def _fit(self, X, y, sample_weight, validation_data, *, reset, epochs):
+        """Validate, initialise the model if ``reset``, then train ``epochs``.
+
+        ``epochs=None`` trains the resolved ``epochs`` parameter.
+        """
+        if reset:
+            self._check_settings()
+        seed = derive_seed(self.random_state) if reset else None
+        data = self._training_data(
+            X, y, sample_weight, validation_data, reset=reset, seed=seed
+        )
+        start = time.perf_counter()
+        with _seeded(seed):
+            if reset:
+                self._initialize(data, seed)
+            self._train(data, self._settings()["epochs"] if epochs is None else epochs)
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _initialize(self, data, seed):
+        """Build a new model and the scikeras ``KerasRegressor`` around it."""
+        model = self._head().build(
+            self.image_shape_,
+            self.n_outputs_,
+            self._settings(),
+            images=data.images,
+            targets=data.targets,
+            sample_weight=data.sample_weight,
             seed=seed,
         )
+        monitor = "loss" if data.validation is None else "val_loss"
+        self._set_keras_regressor(model, monitor)
+        self.history_ = {}
+        self.n_iter_ = 0
+
+    def _set_keras_regressor(self, model, monitor, history=None):
+        """Wrap ``model`` in a ``KerasRegressor``, ready to train or predict.
+
+        The model is built beforehand (not by a function scikeras calls) so
+        that the wrapper holds no reference to the training data.
+        """
+        from scikeras.wrappers import KerasRegressor
+
+        regressor = KerasRegressor(
+            model=model,
+            batch_size=self._settings()["batch_size"],
+            callbacks=self._callbacks(monitor),
+            verbose=self.verbose,
+            shuffle=True,
+            random_state=None,  # seeded by _seeded, see its docstring
+            warm_start=True,  # _train decides what is new and what continues
+        )
+        # scikeras learns the input and target layout from a sample; one
+        # image is enough, and the whole set would be validated twice.
+        sample = np.zeros((1, *self.image_shape_, 1), dtype=np.float32)
+        regressor.initialize(sample, np.zeros((1, self.n_outputs_), np.float32))
+        if history:
+            regressor.history_ = _scikeras_history(history)
+        self.keras_regressor_ = regressor
+        self.model_ = regressor.model_
+
+    def _train(self, data, epochs):
+        """Train ``epochs`` more epochs through scikeras; extend ``history_``."""
+        regressor = self.keras_regressor_
+        start_epoch = regressor.current_epoch
+        if data.dataset is None:
+            kwargs = {}
+            if data.validation is not None:
+                kwargs["validation_data"] = data.validation
+            regressor.fit(
+                data.images.astype(np.float32, copy=False),
+                data.targets,
+                sample_weight=data.sample_weight,
+                epochs=epochs,
+                initial_epoch=start_epoch,
+                **kwargs,
+            )
+        else:
+            # scikeras takes arrays only: a dataset is fed to the same model,
+            # with the same callbacks, and recorded in the same history.
+            history = self.model_.fit(
+                data.dataset,
+                epochs=start_epoch + epochs,
+                initial_epoch=start_epoch,
+                validation_data=data.validation,
+                callbacks=regressor.get_params()["callbacks"],
+                verbose=self.verbose,
+            )
+            merged = _scikeras_history(regressor.history_ if start_epoch else {})
+            for key, values in _scikeras_history(history.history).items():
+                merged[key] += values
+            regressor.history_ = merged
+        self.history_ = _history_from(regressor.history_)
+        self.n_iter_ = len(self.history_.get("loss", ()))
 
     def _callbacks(self, monitor):
         import keras
@@ -491,22 +650,6 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 )
             )
         return callbacks
-
-    def _split_validation(self, n_samples, seed):
-        """Indices of a random training / validation split."""
-        if self.validation_split == 0:
-            return None, None
-        n_val = int(round(self.validation_split * n_samples))
-        if n_val < 1 or n_val >= n_samples:
-            raise ValueError(
-                f"validation_split={self.validation_split} leaves no sample for "
-                f"{'validation' if n_val < 1 else 'training'} out of {n_samples}."
-            )
-        generator = (
-            np.random.RandomState(seed) if seed is not None else np.random.default_rng()
-        )
-        order = generator.permutation(n_samples)
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     # ------------------------------------------------------------------
     # public API
@@ -541,149 +684,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self : BrightPixelRegressor
             The fitted estimator.
         """
-        if _is_keras_dataset(X):
-            return self._fit_dataset(X, y, sample_weight, validation_data)
-        self._check_settings()
-        images, y = self._validate_X_y(X, y)
-        self._y_1d = y.ndim == 1
-        y2 = y.reshape(len(y), -1).astype(np.float64)
-        self.n_outputs_ = y2.shape[1]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, images, dtype=np.float64, ensure_non_negative=True
-            )
-        seed = self._derive_seed()
-
-        # validation data
-        train_idx, val_idx = (None, None)
-        if validation_data is not None:
-            try:
-                X_val, y_val = validation_data
-            except (TypeError, ValueError):
-                raise ValueError(
-                    "validation_data must be a pair (X_val, y_val)."
-                ) from None
-            val_images = self._checked_images(X_val).astype(np.float32, copy=False)
-            y_val = self._check_validation_target(y_val, len(val_images))
-            val = (val_images, y_val)
-        else:
-            train_idx, val_idx = self._split_validation(len(images), seed)
-            val = None
-            if val_idx is not None:
-                val = (images[val_idx], y2[val_idx].astype(np.float32))
-                images, y2 = images[train_idx], y2[train_idx]
-                if sample_weight is not None:
-                    sample_weight = sample_weight[train_idx]
-
-        start = time.perf_counter()
-        with _seeded(seed):
-            self._fit_keras(images, y2, sample_weight, val, seed, one_epoch=False)
-        self.fit_time_ = time.perf_counter() - start
-        return self
-
-    def _fit_dataset(self, dataset, y, sample_weight, validation_data):
-        """Train on a ``keras.utils.PyDataset`` of ``(images, targets)`` batches.
-
-        scikeras takes arrays only, so this path builds the same model and
-        trains it with Keras directly; ``keras_regressor_`` is None after it.
-        """
-        if y is not None or sample_weight is not None:
-            raise ValueError(
-                "When X is a keras.utils.PyDataset, it yields the targets (and "
-                "any weights) itself: y and sample_weight must be None."
-            )
-        self._check_settings()
-        first = dataset[0]
-        if not isinstance(first, tuple) or len(first) != 2:
-            raise ValueError(
-                "A PyDataset given to fit must yield (images, targets) batches."
-            )
-        self.__dict__.pop("_history_before_load", None)
-        images, y = self._validate_X_y(*first)
-        self._y_1d = y.ndim == 1
-        y2 = y.reshape(len(y), -1).astype(np.float64)
-        self.n_outputs_ = y2.shape[1]
-        seed = self._derive_seed()
-        start = time.perf_counter()
-        with _seeded(seed):
-            model = self._build_function(images, y2, None, seed)()
-            history = model.fit(
-                dataset,
-                epochs=self._setting("epochs"),
-                validation_data=validation_data,
-                callbacks=self._callbacks(
-                    "loss" if validation_data is None else "val_loss"
-                ),
-                verbose=self.verbose,
-            )
-        self.fit_time_ = time.perf_counter() - start
-        self.model_ = model
-        self.keras_regressor_ = None
-        self.history_ = self._history_from(history.history)
-        self.n_iter_ = len(self.history_["loss"])
-        return self
-
-    def _check_validation_target(self, y_val, n_samples):
-        from sklearn.utils import check_array
-
-        y_val = check_array(
-            y_val, ensure_2d=False, dtype=np.float64, input_name="y_val"
-        )
-        if y_val.ndim == 1:
-            y_val = y_val[:, np.newaxis]
-        if y_val.shape != (n_samples, self.n_outputs_):
-            raise ValueError(
-                f"validation_data's y has shape {y_val.shape}; expected "
-                f"({n_samples}, {self.n_outputs_}) to match X_val and y."
-            )
-        return y_val.astype(np.float32)
-
-    def _fit_keras(self, images, y2, sample_weight, val, seed, *, one_epoch):
-        """Train through scikeras: a full ``fit``, or one more epoch.
-
-        A new ``KerasRegressor`` (and so a new model) is made unless there is
-        one already and ``one_epoch`` asks to continue training it.
-        """
-        from scikeras.wrappers import KerasRegressor
-
-        images = images.astype(np.float32, copy=False)
-        targets = y2.astype(np.float32)
-        monitor = "val_loss" if val is not None else "loss"
-        if not (one_epoch and getattr(self, "keras_regressor_", None) is not None):
-            self.__dict__.pop("_history_before_load", None)
-            self.keras_regressor_ = KerasRegressor(
-                model=self._build_function(images, y2, sample_weight, seed),
-                epochs=self._setting("epochs"),
-                batch_size=self._setting("batch_size"),
-                callbacks=self._callbacks(monitor),
-                verbose=self.verbose,
-                shuffle=True,
-                random_state=None,  # seeded by _seeded, see its docstring
-                warm_start=False,
-            )
-        kwargs = {} if val is None else {"validation_data": val}
-        train = (
-            self.keras_regressor_.partial_fit
-            if one_epoch
-            else self.keras_regressor_.fit
-        )
-        train(images, targets, sample_weight=sample_weight, **kwargs)
-        self.model_ = self.keras_regressor_.model_
-        history = self._history_from(self.keras_regressor_.history_)
-        before = getattr(self, "_history_before_load", {})
-        self.history_ = {k: before.get(k, []) + v for k, v in history.items()}
-        self.n_iter_ = len(self.history_.get("loss", ()))
-
-    @staticmethod
-    def _history_from(history):
-        """Keras's own metric names (scikeras spells some out in full)."""
-        renames = {"mean_absolute_error": "mae", "mean_squared_error": "mse"}
-        out = {}
-        for key, values in history.items():
-            prefix = "val_" if key.startswith("val_") else ""
-            name = key[len(prefix) :]
-            out[prefix + renames.get(name, name)] = [float(v) for v in values]
-        return out
+        return self._fit(X, y, sample_weight, validation_data, reset=True, epochs=None)
 
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch on ``(X, y)``, keeping the weights between calls.
@@ -710,61 +711,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self : BrightPixelRegressor
             The estimator, trained one epoch more.
         """
-        first = not hasattr(self, "model_")
-        if first:
-            self._check_settings()
-            images, y = self._validate_X_y(X, y)
-            self._y_1d = y.ndim == 1
-        else:
-            images = self._images_for_predict(X)
-            y = self._check_more_targets(y, len(images))
-        y2 = y.reshape(len(y), -1).astype(np.float64)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, images, dtype=np.float64, ensure_non_negative=True
-            )
-        start = time.perf_counter()
-        if first:
-            self.n_outputs_ = y2.shape[1]
-            seed = self._derive_seed()
-            with _seeded(seed):
-                self._fit_keras(images, y2, sample_weight, None, seed, one_epoch=True)
-        else:
-            if self.keras_regressor_ is None:  # rebuilt by load_model
-                self._wrap_loaded_model()
-            self._fit_keras(images, y2, sample_weight, None, None, one_epoch=True)
-        self.fit_time_ = time.perf_counter() - start
-        return self
-
-    def _check_more_targets(self, y, n_samples):
-        """Check a later ``partial_fit``'s ``y`` against the first one."""
-        from sklearn.utils import check_array
-
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
-        n_columns = 1 if y.ndim == 1 else y.shape[1]
-        if (y.ndim == 1) != self._y_1d or n_columns != self.n_outputs_:
-            raise ValueError(
-                f"y has shape {y.shape}, but this estimator was first fitted on "
-                f"{'1-D targets' if self._y_1d else f'{self.n_outputs_} column(s)'}."
-            )
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X and y have different numbers of samples: {n_samples} and {len(y)}."
-            )
-        return y
-
-    def _wrap_loaded_model(self):
-        """Give a loaded ``model_`` a scikeras wrapper to train further."""
-        from scikeras.wrappers import KerasRegressor
-
-        self._history_before_load = self.history_
-        self.keras_regressor_ = KerasRegressor(
-            model=self.model_,
-            batch_size=self._setting("batch_size"),
-            callbacks=self._callbacks("loss"),
-            verbose=self.verbose,
-            warm_start=True,
-        )
+        reset = not hasattr(self, "model_")
+        return self._fit(X, y, sample_weight, None, reset=reset, epochs=1)
 
     def predict(self, X):
         """Predict the target (by default the bright pixel's ``(row, col)``).
@@ -777,8 +725,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, height * width), \
                 (n_samples, height, width) or (n_samples, height, width, 1)
-            Images, flattened or not. The soft-argmax head takes 3-D or 4-D
-            images of any size.
+            Images, flattened or not. Heads that take any image size (the
+            soft-argmax head) take 3-D or 4-D images of any size.
 
         Returns
         -------
@@ -926,8 +874,10 @@ def load_model(path):
             f"{meta_file} is corrupt or not an estimator file: {exc}"
         ) from None
     try:
-        estimator.model_ = keras.saving.load_model(model_file, safe_mode=True)
+        model = keras.saving.load_model(model_file, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive
         raise ValueError(f"{model_file} could not be loaded: {exc}") from None
-    estimator.keras_regressor_ = None
+    # The same scikeras wrapper as after fit, holding the saved history, so
+    # that partial_fit continues it.
+    estimator._set_keras_regressor(model, "loss", history=estimator.history_)
     return estimator

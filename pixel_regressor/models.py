@@ -1,6 +1,11 @@
-"""Keras model builders, one per head, each returning a compiled ``keras.Model``.
+"""The heads: one :class:`HeadSpec` each, and the Keras model builders.
 
-Both models take images of shape ``(height, width, 1)`` in any intensity scale
+A head is the network behind :class:`~pixel_regressor.BrightPixelRegressor`.
+Its spec in :data:`HEADS` holds its name, the defaults of every ``"auto"``
+parameter, its smallest image size, whether it takes other image sizes at
+predict time, and its builder. Keras is imported only when a model is built.
+
+The models take images of shape ``(height, width, 1)`` in any intensity scale
 (each image is rescaled to [0, 1] by an :class:`ImageNormalization` layer) and
 return one value per target column.
 
@@ -13,18 +18,213 @@ return one value per target column.
   predicts positions never seen in training, on images of any size.
 """
 
+import dataclasses
+from collections.abc import Callable, Mapping
+
 import numpy as np
 
-from ._layers import ImageNormalization, SoftArgmax2D, Temperature
+from ._random import check_random_state, derive_seed
 
 __all__ = [
+    "HEADS",
+    "HeadSpec",
     "build_dense_model",
     "build_soft_argmax_model",
+    "get_head",
     "min_image_size",
 ]
 
-DENSE_DEFAULTS = {"filters": (16, 32), "kernel_size": 3, "learning_rate": 1e-3}
-SOFT_ARGMAX_DEFAULTS = {"filters": (), "kernel_size": 1, "learning_rate": 0.1}
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """Everything the package knows about one head, in one place.
+
+    The estimator, the command line and the docs read these specs; no other
+    module compares a head's name. Adding a head is one spec (and its
+    builder) here.
+
+    Parameters
+    ----------
+    name : str
+        The value of ``BrightPixelRegressor(head=...)``.
+    summary : str
+        One line describing the head, for help texts.
+    defaults : mapping
+        The value of each ``"auto"`` parameter of the estimator:
+        ``filters``, ``kernel_size``, ``learning_rate``, ``epochs`` and
+        ``batch_size``.
+    any_image_size : bool
+        Whether a fitted model takes images of another size than the
+        training images.
+    min_filters : int
+        The fewest convolutions ``filters`` may hold.
+    min_side : callable
+        ``min_side(filters, kernel_size)``: the smallest image side the head
+        can process.
+    builder : callable
+        ``builder(image_shape, n_outputs, settings, *, images, targets,
+        sample_weight, seed)`` returns the compiled ``keras.Model``; see
+        :meth:`build`.
+    """
+
+    name: str
+    summary: str
+    defaults: Mapping
+    any_image_size: bool
+    min_filters: int
+    min_side: Callable
+    builder: Callable
+
+    def min_image_size(self, filters=None, kernel_size=None):
+        """Smallest image side the head can process (its defaults if None)."""
+        filters = self.defaults["filters"] if filters is None else filters
+        if kernel_size is None:
+            kernel_size = self.defaults["kernel_size"]
+        return self.min_side(tuple(filters), int(kernel_size))
+
+    def build(
+        self,
+        image_shape,
+        n_outputs,
+        settings,
+        *,
+        images=None,
+        targets=None,
+        sample_weight=None,
+        seed=None,
+    ):
+        """Build the head's compiled Keras model.
+
+        Parameters
+        ----------
+        image_shape : tuple of (int, int)
+            Height and width of the training images.
+        n_outputs : int
+            Number of target columns.
+        settings : mapping
+            ``filters``, ``kernel_size``, ``learning_rate`` and
+            ``dense_units``, with no ``"auto"`` left.
+        images : ndarray of shape (n_samples, height, width, 1), default=None
+            Training images, for heads that set weights from the data (the
+            soft-argmax read-out).
+        targets : ndarray of shape (n_samples, n_outputs), default=None
+            Their targets.
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Their weights.
+        seed : int, default=None
+            Seed of the weight initialisers.
+
+        Returns
+        -------
+        model : keras.Model
+        """
+        return self.builder(
+            tuple(image_shape),
+            int(n_outputs),
+            settings,
+            images=images,
+            targets=targets,
+            sample_weight=sample_weight,
+            seed=seed,
+        )
+
+
+def _conv_pool_side(filters, kernel_size):
+    """Smallest side that leaves one pixel after the Conv-Pool blocks."""
+    side = 1
+    for _ in filters:
+        side = 2 * side + kernel_size - 1
+    return side
+
+
+def _any_side(filters, kernel_size):
+    return 1  # "same" padding: any size works
+
+
+def _build_soft_argmax(
+    image_shape, n_outputs, settings, *, images, targets, sample_weight, seed
+):
+    readout = None
+    if images is not None and targets is not None:
+        readout = _least_squares_readout(images, targets, sample_weight)
+    return build_soft_argmax_model(
+        (None, None),
+        n_outputs,
+        filters=tuple(settings["filters"]),
+        kernel_size=int(settings["kernel_size"]),
+        learning_rate=float(settings["learning_rate"]),
+        readout=readout,
+        seed=seed,
+    )
+
+
+def _build_dense(
+    image_shape, n_outputs, settings, *, images, targets, sample_weight, seed
+):
+    return build_dense_model(
+        image_shape,
+        n_outputs,
+        filters=tuple(settings["filters"]),
+        kernel_size=int(settings["kernel_size"]),
+        dense_units=int(settings["dense_units"]),
+        learning_rate=float(settings["learning_rate"]),
+        seed=seed,
+    )
+
+
+SOFT_ARGMAX = HeadSpec(
+    name="soft_argmax",
+    summary="a tiny fully convolutional net and a softmax over all pixels",
+    # Exact after a few epochs of large batches.
+    defaults={
+        "filters": (),
+        "kernel_size": 1,
+        "learning_rate": 0.1,
+        "epochs": 2,
+        "batch_size": 256,
+    },
+    any_image_size=True,
+    min_filters=0,
+    min_side=_any_side,
+    builder=_build_soft_argmax,
+)
+
+DENSE = HeadSpec(
+    name="dense",
+    summary="the notebook's CNN, Conv-Pool-Conv-Pool-Flatten-Dense",
+    # The notebook's own setup.
+    defaults={
+        "filters": (16, 32),
+        "kernel_size": 3,
+        "learning_rate": 1e-3,
+        "epochs": 20,
+        "batch_size": 64,
+    },
+    any_image_size=False,
+    min_filters=1,
+    min_side=_conv_pool_side,
+    builder=_build_dense,
+)
+
+#: The heads, by name, in the order the docs list them.
+HEADS = {spec.name: spec for spec in (SOFT_ARGMAX, DENSE)}
+
+
+def get_head(name):
+    """The :class:`HeadSpec` of the head called ``name``.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import get_head
+    >>> get_head("dense").defaults["epochs"]
+    20
+    """
+    try:
+        return HEADS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"head must be one of {sorted(HEADS)}, got {name!r}."
+        ) from None
 
 
 def min_image_size(head, filters=None, kernel_size=None):
@@ -32,8 +232,8 @@ def min_image_size(head, filters=None, kernel_size=None):
 
     Parameters
     ----------
-    head : {"soft_argmax", "dense"}
-        The model head.
+    head : str
+        The model head, a key of :data:`HEADS`.
     filters : sequence of int, default=None
         Convolution widths (the head's default if None).
     kernel_size : int, default=None
@@ -50,15 +250,57 @@ def min_image_size(head, filters=None, kernel_size=None):
     >>> min_image_size("soft_argmax"), min_image_size("dense")
     (1, 10)
     """
-    if head == "soft_argmax":
-        return 1  # "same" padding: any size works
-    filters = DENSE_DEFAULTS["filters"] if filters is None else filters
-    kernel_size = DENSE_DEFAULTS["kernel_size"] if kernel_size is None else kernel_size
-    # Work backwards from one pixel after the last Conv-Pool block.
-    side = 1
-    for _ in filters:
-        side = 2 * side + kernel_size - 1
-    return side
+    return get_head(head).min_image_size(filters, kernel_size)
+
+
+def _argmax_coordinates(images):
+    """``(row, col)`` of the brightest pixel of each image, as float64."""
+    n, height, width = images.shape[:3]
+    flat = np.argmax(images.reshape(n, height * width), axis=1)
+    return np.column_stack(np.divmod(flat, width)).astype(np.float64)
+
+
+def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
+    """Affine map from each image's brightest ``(row, col)`` to ``y``.
+
+    Sets the soft-argmax head's fixed read-out: for ``(row, col)`` targets it
+    is the identity, for rescaled or permuted targets the matching affine map.
+
+    On noisy images ``np.argmax`` sometimes lands on a background pixel; those
+    samples are outliers of an otherwise exact linear relation, and a plain
+    least-squares fit would shrink the map towards the image centre. So the
+    fit is trimmed: refitted on the samples whose residual is at most three
+    times the median residual, a few times over. When the brightest pixels do
+    not vary (for instance on inverted images), the map falls back to the
+    identity for two targets (taken as ``(row, col)``) and to the targets'
+    mean otherwise.
+    """
+    n_outputs = y.shape[1]
+    coordinates = _argmax_coordinates(images)
+    weights = np.ones(len(y)) if sample_weight is None else sample_weight
+    design = np.column_stack([coordinates, np.ones(len(y))])
+    if not np.ptp(coordinates[weights > 0], axis=0).any():
+        if n_outputs == 2:
+            return np.eye(2), np.zeros(2)
+        mean = np.average(y, axis=0, weights=weights if weights.any() else None)
+        return np.zeros((2, n_outputs)), mean
+
+    def fit(keep):
+        root = np.sqrt(weights[keep])[:, np.newaxis]
+        return np.linalg.lstsq(design[keep] * root, y[keep] * root, rcond=None)[0]
+
+    keep = weights > 0
+    solution = fit(keep)
+    for _ in range(n_trims):
+        residual = np.linalg.norm(design @ solution - y, axis=1)
+        limit = 3 * np.median(residual[weights > 0])
+        trimmed = (weights > 0) & (residual <= limit)
+        if trimmed.sum() < 3 or np.array_equal(trimmed, keep):
+            break
+        if not np.ptp(coordinates[trimmed], axis=0).any():
+            break
+        keep, solution = trimmed, fit(trimmed)
+    return solution[:2], solution[2]
 
 
 def _compile(model, learning_rate):
@@ -74,9 +316,9 @@ def _compile(model, learning_rate):
 
 def _seeds(seed):
     """An endless stream of layer seeds derived from ``seed`` (None stays None)."""
-    rng = None if seed is None else np.random.RandomState(seed)
+    generator = None if seed is None else check_random_state(seed)
     while True:
-        yield None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
+        yield derive_seed(generator)
 
 
 def build_soft_argmax_model(
@@ -134,6 +376,8 @@ def build_soft_argmax_model(
     (None, 2)
     """
     import keras
+
+    from ._layers import ImageNormalization, SoftArgmax2D, Temperature
 
     seeds = _seeds(seed)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")
@@ -229,6 +473,8 @@ def build_dense_model(
     252802
     """
     import keras
+
+    from ._layers import ImageNormalization
 
     seeds = _seeds(seed)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scikeras.wrappers import KerasRegressor
 
 from pixel_regressor import (
     BrightPixelRegressor,
@@ -48,7 +49,11 @@ def test_fit_from_the_sequence():
         1500, batch_size=250, image_size=14, noise=40, random_state=0
     )
     reg = BrightPixelRegressor(epochs=2, random_state=0).fit(seq)
-    assert reg.keras_regressor_ is None
+    # The same scikeras wrapper as after a fit on arrays, around model_.
+    assert isinstance(reg.keras_regressor_, KerasRegressor)
+    assert reg.keras_regressor_.model_ is reg.model_
+    assert reg.keras_regressor_.current_epoch == 2
+    assert len(reg.history_["loss"]) == 2
     assert reg.image_shape_ == (14, 14)
     assert reg.n_iter_ == 2
     Xt, yt = make_bright_pixel_dataset(300, image_size=14, noise=40, random_state=9)

@@ -1,0 +1,225 @@
+"""One training path: fit, partial_fit, PyDatasets and reloaded models.
+
+Whichever way an estimator became fitted, it holds a fitted scikeras
+``KerasRegressor`` around ``model_``, and ``history_`` is one continuous
+record. The heads are specs in :mod:`pixel_regressor.models`, and no other
+module compares a head's name.
+"""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scikeras.wrappers import KerasRegressor
+
+import pixel_regressor
+from pixel_regressor import (
+    BrightPixelRegressor,
+    BrightPixelSequence,
+    exact_pixel_accuracy,
+    load_model,
+    make_bright_pixel_dataset,
+)
+from pixel_regressor.models import HEADS, HeadSpec, get_head, min_image_size
+
+SIDE = 12
+PACKAGE = Path(pixel_regressor.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_bright_pixel_dataset(300, image_size=SIDE, noise=30, random_state=0)
+
+
+def _assert_wraps_model(reg, n_epochs):
+    """``keras_regressor_`` is a fitted KerasRegressor over ``model_``."""
+    wrapper = reg.keras_regressor_
+    assert isinstance(wrapper, KerasRegressor)
+    assert wrapper.initialized_
+    assert wrapper.model_ is reg.model_
+    assert wrapper.current_epoch == n_epochs
+    assert reg.n_iter_ == len(reg.history_["loss"]) == n_epochs
+
+
+def _images(X):
+    return X.reshape(len(X), SIDE, SIDE, 1).astype(np.float32)
+
+
+def test_fit_wraps_the_model_and_scikeras_predicts_like_predict(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=2, random_state=0).fit(X, y)
+    _assert_wraps_model(reg, 2)
+    np.testing.assert_allclose(
+        reg.keras_regressor_.predict(_images(X)), reg.predict(X), atol=1e-5
+    )
+
+
+def test_history_is_continuous_through_partial_fit_save_and_load(data, tmp_path):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=2, random_state=0).fit(X, y)
+    first = {key: list(values) for key, values in reg.history_.items()}
+    reg.partial_fit(X, y)
+    _assert_wraps_model(reg, 3)
+    assert {k: v[:2] for k, v in reg.history_.items()} == first
+
+    reg.save(tmp_path)
+    again = load_model(tmp_path)
+    _assert_wraps_model(again, 3)
+    assert again.history_ == reg.history_
+    again.partial_fit(X, y)
+    _assert_wraps_model(again, 4)
+    assert {k: v[:3] for k, v in again.history_.items()} == reg.history_
+    assert exact_pixel_accuracy(y, again.predict(X)) >= 0.99
+
+
+def test_fit_starts_the_history_anew(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    reg.partial_fit(X, y)
+    reg.fit(X, y)
+    _assert_wraps_model(reg, 1)
+
+
+def test_partial_fit_from_scratch_wraps_the_model(data):
+    X, y = data
+    reg = BrightPixelRegressor(random_state=0).partial_fit(X, y)
+    _assert_wraps_model(reg, 1)
+    reg.partial_fit(X, y)
+    _assert_wraps_model(reg, 2)
+
+
+def test_a_dataset_fit_goes_through_the_same_wrapper_and_history(tmp_path):
+    seq = BrightPixelSequence(600, batch_size=200, image_size=SIDE, random_state=0)
+    reg = BrightPixelRegressor(epochs=2, random_state=0).fit(seq)
+    _assert_wraps_model(reg, 2)
+    # partial_fit on a dataset adds one epoch, as on arrays
+    reg.partial_fit(seq, None)
+    _assert_wraps_model(reg, 3)
+    # and arrays continue the same record
+    X, y = seq[0]
+    reg.partial_fit(X, y)
+    _assert_wraps_model(reg, 4)
+    reg.save(tmp_path)
+    _assert_wraps_model(load_model(tmp_path), 4)
+
+
+def test_a_dataset_fit_with_validation_data_records_it():
+    seq = BrightPixelSequence(400, batch_size=200, image_size=SIDE, random_state=0)
+    X_val, y_val = make_bright_pixel_dataset(50, image_size=SIDE, random_state=1)
+    reg = BrightPixelRegressor(epochs=2, random_state=0)
+    reg.fit(seq, validation_data=(X_val, y_val))
+    assert set(reg.history_) == {"loss", "mae", "val_loss", "val_mae"}
+    assert len(reg.history_["val_loss"]) == 2
+
+
+def test_dataset_and_array_fits_check_input_the_same_way(data):
+    X, y = data
+    seq = BrightPixelSequence(40, batch_size=20, image_size=SIDE, random_state=0)
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(seq)
+    wrong = make_bright_pixel_dataset(5, image_size=SIDE + 1, random_state=0)[0]
+    for train in (reg.partial_fit,):
+        with pytest.raises(ValueError, match="features"):
+            train(wrong, np.zeros((5, 2)))
+        with pytest.raises(ValueError, match="column"):
+            train(X[:5], np.zeros((5, 3)))
+        with pytest.raises(ValueError, match="validation_data's y|different numbers"):
+            train(X[:5], y[:4])
+
+
+def test_seeded_dataset_fits_are_reproducible():
+    def fitted():
+        seq = BrightPixelSequence(400, batch_size=100, image_size=SIDE, random_state=0)
+        return BrightPixelRegressor(epochs=1, random_state=3).fit(seq)
+
+    X, _ = make_bright_pixel_dataset(20, image_size=SIDE, random_state=5)
+    np.testing.assert_array_equal(fitted().predict(X), fitted().predict(X))
+
+
+def test_the_wrapper_holds_no_reference_to_the_training_data(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    params = reg.keras_regressor_.get_params()
+    assert params["model"] is reg.model_
+    assert not any(isinstance(value, np.ndarray) for value in params.values())
+
+
+# ----------------------------------------------------------------------------
+# heads as specs
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_every_head_spec_drives_the_estimator(name, data):
+    spec = get_head(name)
+    assert isinstance(spec, HeadSpec) and spec.name == name
+    X, y = data
+    side = max(SIDE, spec.min_image_size())
+    if side != SIDE:  # pragma: no cover - every head takes 12x12 today
+        X, y = make_bright_pixel_dataset(300, image_size=side, random_state=0)
+    reg = BrightPixelRegressor(name, epochs=1, random_state=0).fit(X, y)
+    for parameter in ("filters", "kernel_size", "learning_rate", "batch_size"):
+        assert reg._settings()[parameter] == spec.defaults[parameter] or (
+            parameter == "filters"
+            and tuple(spec.defaults["filters"]) == reg._settings()["filters"]
+        )
+    assert reg.predict(X[:3]).shape == (3, 2)
+    bigger = make_bright_pixel_dataset(3, image_size=(side + 3, side + 5))[0]
+    bigger = bigger.reshape(3, side + 3, side + 5)
+    if spec.any_image_size:
+        assert reg.predict(bigger).shape == (3, 2)
+    else:
+        with pytest.raises(ValueError, match="takes only that size"):
+            reg.predict(bigger)
+
+
+def test_min_image_size_reads_the_spec():
+    for name, spec in HEADS.items():
+        assert min_image_size(name) == spec.min_image_size()
+    assert min_image_size("dense", (8,), 5) == 6
+    with pytest.raises(ValueError, match="head must be one of"):
+        get_head("nope")
+
+
+def test_too_small_images_name_the_heads_that_take_any_size():
+    X, y = make_bright_pixel_dataset(20, image_size=6, random_state=0)
+    with pytest.raises(ValueError, match="too small.*soft_argmax"):
+        BrightPixelRegressor("dense").fit(X, y)
+
+
+def _head_name_comparisons(path):
+    """Places in ``path`` that compare something with a head's name."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                if isinstance(operand, ast.Constant) and operand.value in HEADS:
+                    found.append(f"{path.name}:{node.lineno}")
+                if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) and any(
+                    isinstance(e, ast.Constant) and e.value in HEADS
+                    for e in operand.elts
+                ):
+                    found.append(f"{path.name}:{node.lineno}")
+        if isinstance(node, ast.Dict) and any(
+            isinstance(key, ast.Constant) and key.value in HEADS for key in node.keys
+        ):
+            found.append(f"{path.name}:{node.lineno} (a dict keyed by head)")
+    return found
+
+
+def test_no_module_but_models_compares_head_names():
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        if path.name != "models.py":
+            found += _head_name_comparisons(path)
+    assert found == []
+
+
+def test_the_head_name_check_sees_comparisons(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('if head == "dense":\n    pass\nd = {"soft_argmax": 1}\n')
+    assert _head_name_comparisons(sample) == [
+        "sample.py:1",
+        "sample.py:3 (a dict keyed by head)",
+    ]
