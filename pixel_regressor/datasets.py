@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from ._random import check_random_state, chunk_generator, integers, seed_sequence
+
 __all__ = ["iter_bright_pixel_batches", "make_bright_pixel_dataset"]
 
 # Noise is drawn and added this many values at a time, so that the peak memory
@@ -37,37 +39,6 @@ bright pixel (``row`` counts from the top, ``col`` from the left). This is the
 synthetic task of the CoordConv paper's "supervised coordinate regression"
 (Liu et al., 2018), generated reproducibly from ``random_state``.
 """
-
-
-def _check_random_state(random_state):
-    """Return a NumPy random generator, never the global one.
-
-    Accepts what :func:`sklearn.utils.check_random_state` accepts (None, an
-    int, a ``RandomState``) and also a ``numpy.random.Generator``.
-    """
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, bool
-    ):
-        if not 0 <= random_state <= 2**32 - 1:
-            raise ValueError(
-                "random_state must be an int in [0, 2**32 - 1], a RandomState, a "
-                f"Generator or None, got {random_state!r}."
-            )
-        return np.random.RandomState(int(random_state))
-    raise TypeError(
-        "random_state must be None, an int, a numpy.random.RandomState or a "
-        f"numpy.random.Generator, got {type(random_state).__name__}."
-    )
-
-
-def _integers(generator, high, size):
-    if isinstance(generator, np.random.Generator):
-        return generator.integers(0, high, size=size)
-    return generator.randint(0, high, size=size)
 
 
 def _check_int(value, name, minimum=1):
@@ -283,14 +254,14 @@ def make_bright_pixel_dataset(
     mask = _check_mask(mask, height, width)
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
-    generator = _check_random_state(random_state)
+    generator = check_random_state(random_state)
 
     n_pixels = height * width
     if mask is None:
-        flat_positions = _integers(generator, n_pixels, n_samples)
+        flat_positions = integers(generator, n_pixels, n_samples)
     else:
         allowed = np.flatnonzero(mask.ravel())
-        flat_positions = allowed[_integers(generator, allowed.size, n_samples)]
+        flat_positions = allowed[integers(generator, allowed.size, n_samples)]
     flat_positions = flat_positions.astype(np.intp, copy=False)
 
     X = np.zeros((n_samples, n_pixels), dtype=dtype)
@@ -363,8 +334,11 @@ def iter_bright_pixel_batches(
     random_state : int, RandomState instance, Generator instance or None, \
             default=None
         Seeds the chunks: chunk ``i`` is drawn from the ``i``-th child of a
-        :class:`numpy.random.SeedSequence`, so an int gives the same chunks in
-        every process, whatever is done with earlier chunks.
+        :class:`numpy.random.SeedSequence` rooted at the int (a generator is
+        advanced by one draw to make the root), so an int gives the same
+        chunks in every process, whatever is done with earlier chunks. Each
+        chunk's seed is derived only when the chunk is asked for, so the
+        first chunk comes as fast for a billion images as for ten.
 
     Yields
     ------
@@ -388,15 +362,10 @@ def iter_bright_pixel_batches(
     """
     n_samples = _check_int(n_samples, "n_samples")
     batch_size = _check_int(batch_size, "batch_size")
-    if random_state is None:
-        root = np.random.SeedSequence()
-    elif isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        root = np.random.SeedSequence(int(_integers(random_state, 2**32, None)))
-    else:
-        _check_random_state(random_state)  # same validation and messages
-        root = np.random.SeedSequence(int(random_state))
+    root = seed_sequence(random_state)
     n_chunks = -(-n_samples // batch_size)
-    for i, child in enumerate(root.spawn(n_chunks)):
+    for i in range(n_chunks):
+        # Each chunk's generator is derived when the chunk is asked for.
         size = min(batch_size, n_samples - i * batch_size)
         yield make_bright_pixel_dataset(
             size,
@@ -405,5 +374,5 @@ def iter_bright_pixel_batches(
             noise=noise,
             mask=mask,
             dtype=dtype,
-            random_state=np.random.default_rng(child),
+            random_state=chunk_generator(root, i),
         )
