@@ -24,6 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._random import check_random_state
+
 __all__ = [
     "CoordinatePredictionDisplay",
     "SampleImageDisplay",
@@ -178,18 +180,7 @@ def _subsample_indices(n_samples, subsample, random_state):
         )
     if size >= n_samples:
         return np.arange(n_samples)
-    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
-        generator = random_state
-    elif random_state is None or (
-        isinstance(random_state, numbers.Integral)
-        and not isinstance(random_state, bool)
-    ):
-        generator = np.random.default_rng(random_state)
-    else:
-        raise ValueError(
-            "random_state must be None, an int, a numpy.random.Generator or a "
-            f"numpy.random.RandomState; got {random_state!r}."
-        )
+    generator = check_random_state(random_state)
     return np.sort(generator.choice(n_samples, size=size, replace=False))
 
 

@@ -326,6 +326,33 @@ def test_coordinates_subsample_draws_fewer_points_but_counts_all():
     assert len(everything.true_scatter_.get_offsets()) == 300
 
 
+def test_coordinates_subsample_int_seed_is_randomstate_of_that_seed():
+    y_true = np.zeros((50, 2))
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_true, subsample=7, random_state=3
+    )
+    expected = np.random.RandomState(3).choice(50, size=7, replace=False)
+    assert_array_equal(disp.indices_, np.sort(expected))
+
+    rng = np.random.default_rng(3)
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_true, subsample=7, random_state=rng
+    )
+    expected = np.random.default_rng(3).choice(50, size=7, replace=False)
+    assert_array_equal(disp.indices_, np.sort(expected))
+
+
+@pytest.mark.parametrize(
+    ("random_state", "error"),
+    [("0", TypeError), (1.5, TypeError), (-1, ValueError)],
+)
+def test_coordinates_bad_random_state_raises(random_state, error):
+    with pytest.raises(error, match="random_state"):
+        CoordinatePredictionDisplay.from_predictions(
+            Y_TRUE, Y_PRED, subsample=2, random_state=random_state
+        )
+
+
 @pytest.mark.parametrize("subsample", [0, -5, 0.0, 1.5, "all", True])
 def test_coordinates_bad_subsample_raises(subsample):
     with pytest.raises(ValueError, match="subsample"):
