@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from ._random import check_random_state, chunk_generator, integers, seed_sequence
+from ._validation import check_image_shape
 
 __all__ = ["iter_bright_pixel_batches", "make_bright_pixel_dataset"]
 
@@ -49,22 +50,6 @@ def _check_int(value, name, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
-
-
-def _check_image_size(image_size):
-    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
-        side = _check_int(image_size, "image_size")
-        return side, side
-    if isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        height, width = image_size
-        return (
-            _check_int(height, "image_size[0] (height)"),
-            _check_int(width, "image_size[1] (width)"),
-        )
-    raise TypeError(
-        "image_size must be an int (a square image) or a (height, width) pair of "
-        f"ints, got {image_size!r}."
-    )
 
 
 def _check_real(value, name):
@@ -243,7 +228,7 @@ def make_bright_pixel_dataset(
     ((2, 2, 3), ['pixel_0_0', 'pixel_0_1', 'pixel_0_2'])
     """
     n_samples = _check_int(n_samples, "n_samples")
-    height, width = _check_image_size(image_size)
+    height, width = check_image_shape(image_size, "image_size", allow_int=True)
     intensity = _check_real(intensity, "intensity")
     if intensity <= 0:
         raise ValueError(f"intensity must be > 0, got {intensity!r}.")

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._random import check_random_state
+from ._validation import check_image_shape
 
 __all__ = [
     "CoordinatePredictionDisplay",
@@ -139,21 +140,6 @@ def _check_image(image):
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise ValueError(f"image must hold numbers; got dtype {array.dtype}.")
     return array
-
-
-def _check_image_shape(image_shape):
-    if image_shape is None:
-        return None
-    shape = tuple(image_shape)
-    if len(shape) < 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-        for s in shape[:2]
-    ):
-        raise ValueError(
-            "image_shape must be (height, width) with positive integers; "
-            f"got {image_shape!r}."
-        )
-    return int(shape[0]), int(shape[1])
 
 
 def _subsample_indices(n_samples, subsample, random_state):
@@ -730,7 +716,7 @@ class CoordinatePredictionDisplay:
                 "y_true and y_pred must have the same number of samples; got "
                 f"{y_true.shape[0]} and {y_pred.shape[0]}."
             )
-        image_shape = _check_image_shape(self.image_shape)
+        image_shape = check_image_shape(self.image_shape, allow_none=True)
         indices = _subsample_indices(y_true.shape[0], subsample, random_state)
 
         if ax is None:

@@ -14,7 +14,8 @@ import keras
 import numpy as np
 
 from ._random import chunk_generator, seed_sequence
-from .datasets import _check_image_size, _check_int, make_bright_pixel_dataset
+from ._validation import check_image_shape
+from .datasets import _check_int, make_bright_pixel_dataset
 
 __all__ = ["BrightPixelSequence"]
 
@@ -86,7 +87,7 @@ class BrightPixelSequence(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.n_samples = _check_int(n_samples, "n_samples")
         self.batch_size = _check_int(batch_size, "batch_size")
-        self.image_shape = _check_image_size(image_size)
+        self.image_shape = check_image_shape(image_size, "image_size", allow_int=True)
         self.intensity = intensity
         self.noise = noise
         self.mask = mask
