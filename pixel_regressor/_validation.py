@@ -10,29 +10,121 @@ import numbers
 
 import numpy as np
 
-__all__ = ["images_from_array", "resolve_image_shape", "check_image_shape_param"]
+__all__ = [
+    "check_image_shape",
+    "check_image_shape_param",
+    "images_from_array",
+    "resolve_image_shape",
+]
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_image_shape(
+    value,
+    name="image_shape",
+    *,
+    allow_none=False,
+    allow_int=False,
+    allow_inferred=False,
+):
+    """Validate an image-shape parameter; return ``(height, width)`` or None.
+
+    The one check behind every parameter that gives the size of an image:
+    the generators' ``image_size``, the displays' and the estimator's
+    ``image_shape``. Errors name the parameter and read the same everywhere:
+    a ``TypeError`` for a value of the wrong kind, a ``ValueError`` for a
+    value of the right kind out of range.
+
+    Parameters
+    ----------
+    value : int, tuple of (int, int), list or None
+        The parameter's value: a ``(height, width)`` pair (a tuple, a list or
+        a 1-D array of two ints), or what the flags below allow.
+
+    name : str, default="image_shape"
+        The parameter's name, used in error messages.
+
+    allow_none : bool, default=False
+        Whether None is accepted (and returned).
+
+    allow_int : bool, default=False
+        Whether an int ``n`` is accepted, meaning a square ``(n, n)`` image.
+
+    allow_inferred : bool, default=False
+        Whether one side of the pair may be -1, to be inferred from the
+        number of pixels (see :func:`resolve_image_shape`).
+
+    Returns
+    -------
+    shape : tuple of (int, int) or None
+        The ``(height, width)`` as Python ints; None only for None.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not one of the accepted kinds, or a side is not an int.
+    ValueError
+        If a side is smaller than 1 (other than one allowed -1), or both sides
+        are -1.
+
+    Examples
+    --------
+    >>> from pixel_regressor._validation import check_image_shape
+    >>> check_image_shape([28, 28]), check_image_shape(5, "image_size", allow_int=True)
+    ((28, 28), (5, 5))
+    >>> check_image_shape((1, -1), allow_inferred=True)
+    (1, -1)
+    >>> check_image_shape((3, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: image_shape[1] (width) must be a positive int, got 0.
+    """
+    pair = "a (height, width) pair of ints"
+    if allow_inferred:
+        pair += ", one of which may be -1"
+    kinds = ", ".join(["None"] * allow_none + ["an int (a square image)"] * allow_int)
+    expected = f"{name} must be {kinds + ' or ' if kinds else ''}{pair}"
+
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{expected}, got None.")
+    if _is_int(value):
+        if not allow_int:
+            raise TypeError(f"{expected}, got {value!r}.")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        return int(value), int(value)
+    is_sequence = isinstance(value, (tuple, list)) or (
+        isinstance(value, np.ndarray) and value.ndim == 1
+    )
+    if not is_sequence or len(value) != 2:
+        raise TypeError(f"{expected}, got {value!r}.")
+
+    side_kind = "a positive int or -1" if allow_inferred else "a positive int"
+    sides = []
+    for index, (side, label) in enumerate(zip(value, ("height", "width"))):
+        what = f"{name}[{index}] ({label}) must be {side_kind}"
+        if not _is_int(side):
+            raise TypeError(f"{what}, got {type(side).__name__} {side!r}.")
+        if side < 1 and not (allow_inferred and side == -1):
+            raise ValueError(f"{what}, got {side!r}.")
+        sides.append(int(side))
+    if sides == [-1, -1]:
+        raise ValueError(f"{name} may hold at most one -1, got (-1, -1).")
+    return tuple(sides)
 
 
 def check_image_shape_param(image_shape):
-    """Validate the ``image_shape`` parameter; return a tuple or None."""
-    if image_shape is None:
-        return None
-    if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
-        raise TypeError(
-            "image_shape must be None or a (height, width) pair of ints, one of "
-            f"which may be -1, got {image_shape!r}."
-        )
-    for side in image_shape:
-        if isinstance(side, bool) or not isinstance(side, numbers.Integral):
-            raise TypeError(f"image_shape must hold ints, got {image_shape!r}.")
-        if side != -1 and side < 1:
-            raise ValueError(
-                "image_shape sides must be positive ints or a single -1, got "
-                f"{image_shape!r}."
-            )
-    if tuple(image_shape) == (-1, -1):
-        raise ValueError("image_shape may hold at most one -1, got (-1, -1).")
-    return tuple(int(side) for side in image_shape)
+    """The estimator's ``image_shape``: None, or a pair with at most one -1.
+
+    Kept for the estimator, which calls it; it is :func:`check_image_shape`
+    with ``allow_none=True, allow_inferred=True``.
+    """
+    return check_image_shape(image_shape, allow_none=True, allow_inferred=True)
 
 
 def resolve_image_shape(n_features, image_shape):

@@ -8,6 +8,9 @@ import numbers
 
 import numpy as np
 
+from ._random import check_random_state, chunk_generator, integers, seed_sequence
+from ._validation import check_image_shape
+
 __all__ = ["iter_bright_pixel_batches", "make_bright_pixel_dataset"]
 
 # Noise is drawn and added this many values at a time, so that the peak memory
@@ -39,37 +42,6 @@ synthetic task of the CoordConv paper's "supervised coordinate regression"
 """
 
 
-def _check_random_state(random_state):
-    """Return a NumPy random generator, never the global one.
-
-    Accepts what :func:`sklearn.utils.check_random_state` accepts (None, an
-    int, a ``RandomState``) and also a ``numpy.random.Generator``.
-    """
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, bool
-    ):
-        if not 0 <= random_state <= 2**32 - 1:
-            raise ValueError(
-                "random_state must be an int in [0, 2**32 - 1], a RandomState, a "
-                f"Generator or None, got {random_state!r}."
-            )
-        return np.random.RandomState(int(random_state))
-    raise TypeError(
-        "random_state must be None, an int, a numpy.random.RandomState or a "
-        f"numpy.random.Generator, got {type(random_state).__name__}."
-    )
-
-
-def _integers(generator, high, size):
-    if isinstance(generator, np.random.Generator):
-        return generator.integers(0, high, size=size)
-    return generator.randint(0, high, size=size)
-
-
 def _check_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
@@ -78,22 +50,6 @@ def _check_int(value, name, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
-
-
-def _check_image_size(image_size):
-    if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
-        side = _check_int(image_size, "image_size")
-        return side, side
-    if isinstance(image_size, (tuple, list)) and len(image_size) == 2:
-        height, width = image_size
-        return (
-            _check_int(height, "image_size[0] (height)"),
-            _check_int(width, "image_size[1] (width)"),
-        )
-    raise TypeError(
-        "image_size must be an int (a square image) or a (height, width) pair of "
-        f"ints, got {image_size!r}."
-    )
 
 
 def _check_real(value, name):
@@ -272,7 +228,7 @@ def make_bright_pixel_dataset(
     ((2, 2, 3), ['pixel_0_0', 'pixel_0_1', 'pixel_0_2'])
     """
     n_samples = _check_int(n_samples, "n_samples")
-    height, width = _check_image_size(image_size)
+    height, width = check_image_shape(image_size, "image_size", allow_int=True)
     intensity = _check_real(intensity, "intensity")
     if intensity <= 0:
         raise ValueError(f"intensity must be > 0, got {intensity!r}.")
@@ -283,14 +239,14 @@ def make_bright_pixel_dataset(
     mask = _check_mask(mask, height, width)
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
-    generator = _check_random_state(random_state)
+    generator = check_random_state(random_state)
 
     n_pixels = height * width
     if mask is None:
-        flat_positions = _integers(generator, n_pixels, n_samples)
+        flat_positions = integers(generator, n_pixels, n_samples)
     else:
         allowed = np.flatnonzero(mask.ravel())
-        flat_positions = allowed[_integers(generator, allowed.size, n_samples)]
+        flat_positions = allowed[integers(generator, allowed.size, n_samples)]
     flat_positions = flat_positions.astype(np.intp, copy=False)
 
     X = np.zeros((n_samples, n_pixels), dtype=dtype)
@@ -363,8 +319,11 @@ def iter_bright_pixel_batches(
     random_state : int, RandomState instance, Generator instance or None, \
             default=None
         Seeds the chunks: chunk ``i`` is drawn from the ``i``-th child of a
-        :class:`numpy.random.SeedSequence`, so an int gives the same chunks in
-        every process, whatever is done with earlier chunks.
+        :class:`numpy.random.SeedSequence` rooted at the int (a generator is
+        advanced by one draw to make the root), so an int gives the same
+        chunks in every process, whatever is done with earlier chunks. Each
+        chunk's seed is derived only when the chunk is asked for, so the
+        first chunk comes as fast for a billion images as for ten.
 
     Yields
     ------
@@ -388,15 +347,10 @@ def iter_bright_pixel_batches(
     """
     n_samples = _check_int(n_samples, "n_samples")
     batch_size = _check_int(batch_size, "batch_size")
-    if random_state is None:
-        root = np.random.SeedSequence()
-    elif isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        root = np.random.SeedSequence(int(_integers(random_state, 2**32, None)))
-    else:
-        _check_random_state(random_state)  # same validation and messages
-        root = np.random.SeedSequence(int(random_state))
+    root = seed_sequence(random_state)
     n_chunks = -(-n_samples // batch_size)
-    for i, child in enumerate(root.spawn(n_chunks)):
+    for i in range(n_chunks):
+        # Each chunk's generator is derived when the chunk is asked for.
         size = min(batch_size, n_samples - i * batch_size)
         yield make_bright_pixel_dataset(
             size,
@@ -405,5 +359,5 @@ def iter_bright_pixel_batches(
             noise=noise,
             mask=mask,
             dtype=dtype,
-            random_state=np.random.default_rng(child),
+            random_state=chunk_generator(root, i),
         )

@@ -149,7 +149,7 @@ def mean_pixel_error(y_true, y_pred, *, sample_weight=None):
     return float(np.average(distances, weights=sample_weight))
 
 
-def exact_pixel_accuracy(y_true, y_pred, *, sample_weight=None):
+def exact_pixel_accuracy(y_true, y_pred, *, sample_weight=None, round_y_true=False):
     """Fraction of samples whose rounded prediction is the true pixel.
 
     A prediction counts as exact when every coordinate, rounded to the nearest
@@ -172,6 +172,13 @@ def exact_pixel_accuracy(y_true, y_pred, *, sample_weight=None):
         Non-negative weights, for a weighted fraction. None weighs every
         sample equally.
 
+    round_y_true : bool, default=False
+        Whether real-valued targets are accepted and rounded like the
+        predictions: a prediction is then exact when it rounds to the same
+        pixel as its target, ``np.rint(y_pred) == np.rint(y_true)``. By
+        default ``y_true`` must hold integer positions, and a non-integer
+        value raises.
+
     Returns
     -------
     accuracy : float
@@ -181,8 +188,9 @@ def exact_pixel_accuracy(y_true, y_pred, *, sample_weight=None):
     ------
     ValueError
         If ``y_true`` and ``y_pred`` are not finite 2-D arrays of the same
-        shape, ``y_true`` holds a non-integer value, or ``sample_weight`` is
-        not of length ``n_samples``, holds a negative value or only zeros.
+        shape, ``y_true`` holds a non-integer value (unless
+        ``round_y_true=True``), or ``sample_weight`` is not of length
+        ``n_samples``, holds a negative value or only zeros.
 
     See Also
     --------
@@ -202,12 +210,21 @@ def exact_pixel_accuracy(y_true, y_pred, *, sample_weight=None):
 
     >>> exact_pixel_accuracy([[0, 2]], [[0.5, 2.5]])
     1.0
+
+    Real-valued targets, such as sub-pixel annotations, are rounded too with
+    ``round_y_true=True``:
+
+    >>> exact_pixel_accuracy([[1.2, 3.6]], [[0.9, 4.4]], round_y_true=True)
+    1.0
     """
     y_true, y_pred, sample_weight = _check_targets(y_true, y_pred, sample_weight)
-    if np.any(y_true != np.rint(y_true)):
+    if round_y_true:
+        y_true = np.rint(y_true)
+    elif np.any(y_true != np.rint(y_true)):
         raise ValueError(
             "y_true must hold integer pixel positions for exact_pixel_accuracy; "
-            "it holds non-integer values."
+            "it holds non-integer values. Pass round_y_true=True to round "
+            "real-valued targets to their pixel."
         )
     hits = np.all(np.rint(y_pred) == y_true, axis=1)
     return float(np.average(hits, weights=sample_weight))

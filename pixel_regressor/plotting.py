@@ -15,6 +15,12 @@ Coordinates follow the package's convention: a target ``(row, col)`` means
 ``col`` from the left. Every display draws it at ``x = col``, ``y = row`` on a
 y axis pointing down, as :func:`matplotlib.pyplot.imshow` shows an image.
 
+As in scikit-learn, the work is split: the ``from_*`` class methods validate
+the inputs, subsample them and compute every statistic (through
+:mod:`pixel_regressor.metrics` where a metric exists); the constructor stores
+what it is given; ``plot`` only draws what is stored, so calling it again
+draws the same figure.
+
 Matplotlib is imported only when something is drawn, so importing this module
 costs nothing beyond NumPy.
 """
@@ -23,6 +29,9 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
+
+from ._random import check_random_state
+from ._validation import check_image_shape
 
 __all__ = [
     "CoordinatePredictionDisplay",
@@ -139,23 +148,11 @@ def _check_image(image):
     return array
 
 
-def _check_image_shape(image_shape):
-    if image_shape is None:
-        return None
-    shape = tuple(image_shape)
-    if len(shape) < 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-        for s in shape[:2]
-    ):
-        raise ValueError(
-            "image_shape must be (height, width) with positive integers; "
-            f"got {image_shape!r}."
-        )
-    return int(shape[0]), int(shape[1])
+def _subsample_indices(n_samples, subsample, generator):
+    """Sorted indices of the samples to draw, without replacement.
 
-
-def _subsample_indices(n_samples, subsample, random_state):
-    """Sorted indices of the samples to draw, without replacement."""
+    ``generator`` is a NumPy generator, from :func:`check_random_state`.
+    """
     if subsample is None:
         return np.arange(n_samples)
     if isinstance(subsample, bool):
@@ -178,18 +175,6 @@ def _subsample_indices(n_samples, subsample, random_state):
         )
     if size >= n_samples:
         return np.arange(n_samples)
-    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
-        generator = random_state
-    elif random_state is None or (
-        isinstance(random_state, numbers.Integral)
-        and not isinstance(random_state, bool)
-    ):
-        generator = np.random.default_rng(random_state)
-    else:
-        raise ValueError(
-            "random_state must be None, an int, a numpy.random.Generator or a "
-            f"numpy.random.RandomState; got {random_state!r}."
-        )
     return np.sort(generator.choice(n_samples, size=size, replace=False))
 
 
@@ -291,15 +276,16 @@ class TrainingHistoryDisplay:
     ``val_`` counterpart drawn together on it, against the epoch number
     (starting at 1).
 
-    Create it with :meth:`from_estimator` or :meth:`from_history`; all
-    parameters are stored as attributes.
+    Create it with :meth:`from_estimator` or :meth:`from_history`, which
+    check the history; the constructor stores what it is given, unchecked.
 
     Parameters
     ----------
-    history : dict of str to list of float, or keras History
+    history : dict of str to array-like of float, or keras History
         Per-epoch values by metric name, as in ``estimator.history_`` or
         ``keras.callbacks.History.history``, e.g. ``{"loss": [...],
-        "val_loss": [...]}``.
+        "val_loss": [...]}``. :meth:`from_history` stores the checked history:
+        a dict of 1-D float arrays, without the metrics that hold no epoch.
 
     Attributes
     ----------
@@ -337,6 +323,9 @@ class TrainingHistoryDisplay:
 
     def plot(self, ax=None, *, metrics=None, log_scale="auto", **kwargs):
         """Plot the training curves.
+
+        Draws the stored ``history`` as it is, unchecked: check a history with
+        :meth:`from_history`. Calling it again draws the same figure.
 
         Parameters
         ----------
@@ -377,7 +366,9 @@ class TrainingHistoryDisplay:
         >>> plt.close("all")
         """
         plt = _pyplot(f"{type(self).__name__}.plot")
-        curves = _history_dict(self.history)
+        curves = self.history
+        if not isinstance(curves, Mapping):
+            curves = curves.history  # a keras.callbacks.History
         groups = _group_metrics(curves)
 
         if metrics is None:
@@ -420,7 +411,7 @@ class TrainingHistoryDisplay:
             ):
                 if key is None:
                     continue
-                values = curves[key]
+                values = np.asarray(curves[key], dtype=float)
                 epochs = np.arange(1, values.size + 1)
                 style = _merge_style({**style, "label": legend}, kwargs)
                 (self.lines_[key],) = axis.plot(epochs, values, **style)
@@ -501,7 +492,8 @@ class TrainingHistoryDisplay:
         ['log', 'linear']
         >>> plt.close("all")
         """
-        return cls(history).plot(ax=ax, metrics=metrics, log_scale=log_scale, **kwargs)
+        display = cls(_history_dict(history))
+        return display.plot(ax=ax, metrics=metrics, log_scale=log_scale, **kwargs)
 
     @classmethod
     def from_estimator(
@@ -577,10 +569,15 @@ class CoordinatePredictionDisplay:
     pointing down, equal aspect), each pair joined by its error segment. The
     errors panel shows the histogram of Euclidean pixel errors, with the mean
     error and the exact-pixel accuracy (the share of samples whose rounded
-    prediction equals the target in both coordinates).
+    prediction rounds to the same pixel as the target, as
+    :func:`~pixel_regressor.metrics.exact_pixel_accuracy` with
+    ``round_y_true=True`` counts it).
 
-    Create it with :meth:`from_estimator` or :meth:`from_predictions`; all
-    parameters are stored as attributes.
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`, which
+    check the coordinates, pick the subsample and compute the errors and
+    statistics. The constructor stores what it is given, unchecked, and
+    :meth:`plot` draws it: the positions panel needs ``y_true`` and ``y_pred``
+    only, the errors panel also needs ``errors``.
 
     Parameters
     ----------
@@ -594,18 +591,36 @@ class CoordinatePredictionDisplay:
         Size of the images, to draw the frame of the image. If None, the frame
         is fitted around the drawn points.
 
+    errors : ndarray of shape (n_samples,), default=None
+        Euclidean distance between each prediction and its target, drawn as
+        the histogram. Stored as ``errors_``.
+
+    mean_error : float, default=None
+        The mean pixel error, drawn as a vertical line and written on the
+        histogram (left out if None). Stored as ``mean_error_``.
+
+    exact_accuracy : float, default=None
+        The exact-pixel accuracy, written on the histogram (left out if
+        None). Stored as ``exact_accuracy_``.
+
+    indices : ndarray of int, default=None
+        Indices of the samples drawn on the positions panel; None draws them
+        all. Stored as ``indices_``.
+
     Attributes
     ----------
-    errors_ : ndarray of shape (n_samples,)
+    errors_ : ndarray of shape (n_samples,) or None
         Euclidean distance, in pixels, between each prediction and its target.
 
-    mean_error_ : float
-        Mean of ``errors_``.
+    mean_error_ : float or None
+        The mean of ``errors_``, from
+        :func:`~pixel_regressor.metrics.mean_pixel_error`.
 
-    exact_accuracy_ : float
-        Share of samples whose rounded prediction equals the target.
+    exact_accuracy_ : float or None
+        Share of samples whose rounded prediction is on the target's pixel,
+        from :func:`~pixel_regressor.metrics.exact_pixel_accuracy`.
 
-    indices_ : ndarray of int
+    indices_ : ndarray of int or None
         Indices of the samples drawn on the positions panel (all of them
         unless subsampled). The histogram and statistics use every sample.
 
@@ -648,24 +663,43 @@ class CoordinatePredictionDisplay:
     >>> from pixel_regressor.plotting import CoordinatePredictionDisplay
     >>> y_true = [[1, 2], [3, 4]]
     >>> y_pred = [[1.1, 2.0], [3.0, 7.0]]
-    >>> disp = CoordinatePredictionDisplay(y_true, y_pred).plot()
+    >>> disp = CoordinatePredictionDisplay.from_predictions(y_true, y_pred)
     >>> disp.errors_
     array([0.1, 3. ])
+
+    The display holds what it drew: plotting it again, here the positions
+    only, draws the same points.
+
+    >>> fig, ax = plt.subplots()
+    >>> disp.plot(ax=ax, kind="positions").pred_scatter_.get_offsets().tolist()
+    [[2.0, 1.1], [7.0, 3.0]]
     >>> plt.close("all")
     """
 
-    def __init__(self, y_true, y_pred, *, image_shape=None):
+    def __init__(
+        self,
+        y_true,
+        y_pred,
+        *,
+        image_shape=None,
+        errors=None,
+        mean_error=None,
+        exact_accuracy=None,
+        indices=None,
+    ):
         self.y_true = y_true
         self.y_pred = y_pred
         self.image_shape = image_shape
+        self.errors_ = errors
+        self.mean_error_ = mean_error
+        self.exact_accuracy_ = exact_accuracy
+        self.indices_ = indices
 
     def plot(
         self,
         ax=None,
         *,
         kind="both",
-        subsample=1_000,
-        random_state=None,
         bins="auto",
         true_kwargs=None,
         pred_kwargs=None,
@@ -673,6 +707,11 @@ class CoordinatePredictionDisplay:
         hist_kwargs=None,
     ):
         """Plot the positions and the error distribution.
+
+        Draws what the display holds, nothing else: no input is checked and
+        nothing is computed or drawn at random, so calling it again draws the
+        same figure. Pick the subsample with :meth:`from_predictions` or
+        :meth:`from_estimator`.
 
         Parameters
         ----------
@@ -683,15 +722,6 @@ class CoordinatePredictionDisplay:
 
         kind : {"both", "positions", "errors"}, default="both"
             Draw both panels, only the positions or only the error histogram.
-
-        subsample : int, float or None, default=1_000
-            How many samples to draw on the positions panel (an int), or which
-            share of them (a float in (0, 1)); None draws all. The histogram
-            and the statistics always use every sample.
-
-        random_state : int, numpy.random.Generator, RandomState or None, \
-                default=None
-            Picks the subsample. None draws a fresh one on each call.
 
         bins : int, sequence or str, default="auto"
             Bins of the error histogram, as in :func:`numpy.histogram`.
@@ -716,6 +746,12 @@ class CoordinatePredictionDisplay:
         display : CoordinatePredictionDisplay
             The display, with the artists stored as attributes.
 
+        Raises
+        ------
+        ValueError
+            If ``kind`` or ``ax`` is not one of the accepted values, or the
+            errors panel is asked for but the display holds no ``errors_``.
+
         Examples
         --------
         >>> import matplotlib.pyplot as plt
@@ -732,15 +768,13 @@ class CoordinatePredictionDisplay:
         plt = _pyplot(f"{type(self).__name__}.plot")
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}; got {kind!r}.")
-        y_true = _check_coordinates(self.y_true, "y_true")
-        y_pred = _check_coordinates(self.y_pred, "y_pred")
-        if y_true.shape[0] != y_pred.shape[0]:
+        if kind != "positions" and self.errors_ is None:
             raise ValueError(
-                "y_true and y_pred must have the same number of samples; got "
-                f"{y_true.shape[0]} and {y_pred.shape[0]}."
+                f"kind={kind!r} draws the error histogram, but this display holds "
+                "no errors_: create it with CoordinatePredictionDisplay."
+                "from_predictions or from_estimator, which compute them, or pass "
+                "errors to the constructor."
             )
-        image_shape = _check_image_shape(self.image_shape)
-        indices = _subsample_indices(y_true.shape[0], subsample, random_state)
 
         if ax is None:
             if kind == "both":
@@ -769,20 +803,18 @@ class CoordinatePredictionDisplay:
                 )
             pos_ax, err_ax = (ax, None) if kind == "positions" else (None, ax)
 
-        self.errors_ = np.hypot(*(y_pred - y_true).T)
-        self.mean_error_ = float(self.errors_.mean())
-        exact = np.all(np.rint(y_pred) == np.rint(y_true), axis=1)
-        self.exact_accuracy_ = float(exact.mean())
-        self.indices_ = indices
-
         self.true_scatter_ = self.pred_scatter_ = self.error_lines_ = None
         self.error_hist_ = self.mean_line_ = self.stats_text_ = None
         if pos_ax is not None:
+            y_true = np.asarray(self.y_true, dtype=float)
+            y_pred = np.asarray(self.y_pred, dtype=float)
+            if self.indices_ is not None:
+                y_true, y_pred = y_true[self.indices_], y_pred[self.indices_]
             self._plot_positions(
                 pos_ax,
-                y_true[indices],
-                y_pred[indices],
-                image_shape,
+                y_true,
+                y_pred,
+                self.image_shape,
                 true_kwargs,
                 pred_kwargs,
                 segment_kwargs,
@@ -856,20 +888,26 @@ class CoordinatePredictionDisplay:
                 hist_kwargs,
             ),
         )
-        self.mean_line_ = ax.axvline(
-            self.mean_error_, color="black", linestyle="--", linewidth=1
-        )
-        self.stats_text_ = ax.text(
-            0.97,
-            0.95,
-            f"mean error: {self.mean_error_:.3f} px\n"
-            f"exact pixel: {self.exact_accuracy_:.1%} "
-            f"of {self.errors_.size}",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9},
-        )
+        stats = []
+        if self.mean_error_ is not None:
+            self.mean_line_ = ax.axvline(
+                self.mean_error_, color="black", linestyle="--", linewidth=1
+            )
+            stats.append(f"mean error: {self.mean_error_:.3f} px")
+        if self.exact_accuracy_ is not None:
+            stats.append(
+                f"exact pixel: {self.exact_accuracy_:.1%} of {len(self.errors_)}"
+            )
+        if stats:
+            self.stats_text_ = ax.text(
+                0.97,
+                0.95,
+                "\n".join(stats),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9},
+            )
         ax.set(
             xlabel="Euclidean error (pixels)",
             ylabel="Number of samples",
@@ -921,7 +959,10 @@ class CoordinatePredictionDisplay:
 
         random_state : int, numpy.random.Generator, RandomState or None, \
                 default=None
-            Picks the subsample.
+            Picks the subsample, once: the display keeps it in ``indices_``.
+            An int gives the same subsample on every call (it seeds a
+            :class:`numpy.random.RandomState`); a generator is drawn from;
+            None draws a fresh subsample.
 
         bins : int, sequence or str, default="auto"
             Bins of the error histogram, as in :func:`numpy.histogram`.
@@ -970,12 +1011,34 @@ class CoordinatePredictionDisplay:
         True
         >>> plt.close("all")
         """
-        display = cls(y_true, y_pred, image_shape=image_shape)
+        from . import metrics
+
+        _pyplot(f"{cls.__name__}.from_predictions")
+        generator = check_random_state(random_state)
+        y_true = _check_coordinates(y_true, "y_true")
+        y_pred = _check_coordinates(y_pred, "y_pred")
+        if y_true.shape[0] != y_pred.shape[0]:
+            raise ValueError(
+                "y_true and y_pred must have the same number of samples; got "
+                f"{y_true.shape[0]} and {y_pred.shape[0]}."
+            )
+        image_shape = check_image_shape(image_shape, allow_none=True)
+        indices = _subsample_indices(y_true.shape[0], subsample, generator)
+
+        display = cls(
+            y_true,
+            y_pred,
+            image_shape=image_shape,
+            errors=np.hypot(*(y_pred - y_true).T),
+            mean_error=metrics.mean_pixel_error(y_true, y_pred),
+            exact_accuracy=metrics.exact_pixel_accuracy(
+                y_true, y_pred, round_y_true=True
+            ),
+            indices=indices,
+        )
         return display.plot(
             ax=ax,
             kind=kind,
-            subsample=subsample,
-            random_state=random_state,
             bins=bins,
             true_kwargs=true_kwargs,
             pred_kwargs=pred_kwargs,
@@ -1036,7 +1099,10 @@ class CoordinatePredictionDisplay:
 
         random_state : int, numpy.random.Generator, RandomState or None, \
                 default=None
-            Picks the subsample.
+            Picks the subsample, once: the display keeps it in ``indices_``.
+            An int gives the same subsample on every call (it seeds a
+            :class:`numpy.random.RandomState`); a generator is drawn from;
+            None draws a fresh subsample.
 
         bins : int, sequence or str, default="auto"
             Bins of the error histogram, as in :func:`numpy.histogram`.
@@ -1093,8 +1159,9 @@ class SampleImageDisplay:
     is centred on ``x = col``, ``y = row``; the ground truth is marked with a
     circle and the prediction with a cross at those coordinates.
 
-    Create it with :meth:`from_estimator` or :meth:`from_predictions`; all
-    parameters are stored as attributes.
+    Create it with :meth:`from_estimator` or :meth:`from_predictions`, which
+    check the image and the coordinates and compute the error; the
+    constructor stores what it is given, unchecked, and :meth:`plot` draws it.
 
     Parameters
     ----------
@@ -1107,8 +1174,17 @@ class SampleImageDisplay:
     y_pred : array-like of shape (2,) or (1, 2), default=None
         The predicted ``(row, col)``, if any.
 
+    error : float, default=None
+        The distance, in pixels, between ``y_pred`` and ``y_true``, written
+        in the title (left out if None). Stored as ``error_``.
+
     Attributes
     ----------
+    error_ : float or None
+        The pixel error of the prediction, from
+        :func:`~pixel_regressor.metrics.mean_pixel_error` (None unless both
+        coordinates are given).
+
     image_ : matplotlib AxesImage
         The drawn image.
 
@@ -1143,13 +1219,18 @@ class SampleImageDisplay:
     >>> plt.close("all")
     """
 
-    def __init__(self, image, y_true=None, y_pred=None):
+    def __init__(self, image, y_true=None, y_pred=None, *, error=None):
         self.image = image
         self.y_true = y_true
         self.y_pred = y_pred
+        self.error_ = error
 
     def plot(self, ax=None, *, true_kwargs=None, pred_kwargs=None, **kwargs):
         """Plot the image and its markers.
+
+        Draws what the display holds, unchecked: check the image and the
+        coordinates with :meth:`from_predictions`. Calling it again draws the
+        same figure.
 
         Parameters
         ----------
@@ -1186,9 +1267,13 @@ class SampleImageDisplay:
         >>> plt.close("all")
         """
         plt = _pyplot(f"{type(self).__name__}.plot")
-        image = _check_image(self.image)
-        y_true = _check_point(self.y_true, "y_true")
-        y_pred = _check_point(self.y_pred, "y_pred")
+        image = np.asarray(self.image)
+        if image.ndim == 3:
+            image = image[..., 0]
+        y_true, y_pred = (
+            None if point is None else np.asarray(point, dtype=float).reshape(2)
+            for point in (self.y_true, self.y_pred)
+        )
         if "origin" in kwargs and kwargs["origin"] != "upper":
             raise ValueError(
                 "origin must be 'upper': rows are counted from the top, so that "
@@ -1242,9 +1327,8 @@ class SampleImageDisplay:
             parts.append(f"predicted {_format_point(y_pred)}")
         if parts:
             title = ", ".join(parts)
-            if y_true is not None and y_pred is not None:
-                error = float(np.hypot(*(y_pred - y_true)))
-                title += f"\nerror {error:.2f} px"
+            if self.error_ is not None:
+                title += f"\nerror {self.error_:.2f} px"
             ax.legend(loc="best", framealpha=0.9)
         else:
             title = "Sample image"
@@ -1325,7 +1409,15 @@ class SampleImageDisplay:
         [[49.35, 43.55]]
         >>> plt.close("all")
         """
-        display = cls(image, y_true=y_true, y_pred=y_pred)
+        image = _check_image(image)
+        y_true = _check_point(y_true, "y_true")
+        y_pred = _check_point(y_pred, "y_pred")
+        error = None
+        if y_true is not None and y_pred is not None:
+            from . import metrics
+
+            error = metrics.mean_pixel_error(y_true[np.newaxis], y_pred[np.newaxis])
+        display = cls(image, y_true=y_true, y_pred=y_pred, error=error)
         return display.plot(
             ax=ax, true_kwargs=true_kwargs, pred_kwargs=pred_kwargs, **kwargs
         )

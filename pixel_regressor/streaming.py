@@ -13,7 +13,9 @@ import math
 import keras
 import numpy as np
 
-from .datasets import _check_image_size, _check_int, make_bright_pixel_dataset
+from ._random import chunk_generator, seed_sequence
+from ._validation import check_image_shape
+from .datasets import _check_int, make_bright_pixel_dataset
 
 __all__ = ["BrightPixelSequence"]
 
@@ -85,12 +87,12 @@ class BrightPixelSequence(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.n_samples = _check_int(n_samples, "n_samples")
         self.batch_size = _check_int(batch_size, "batch_size")
-        self.image_shape = _check_image_size(image_size)
+        self.image_shape = check_image_shape(image_size, "image_size", allow_int=True)
         self.intensity = intensity
         self.noise = noise
         self.mask = mask
         if random_state is None:
-            random_state = int(np.random.SeedSequence().generate_state(1)[0])
+            random_state = int(seed_sequence(None).generate_state(1)[0])
         self.random_state = _check_int(random_state, "random_state", minimum=0)
         self[0]  # validate the remaining parameters now, not in a worker
 
@@ -102,13 +104,12 @@ class BrightPixelSequence(keras.utils.PyDataset):
             raise IndexError(f"batch index {index} out of range [0, {len(self)}).")
         start = index * self.batch_size
         size = min(self.batch_size, self.n_samples - start)
-        seed = np.random.SeedSequence(self.random_state, spawn_key=(index,))
         X, y = make_bright_pixel_dataset(
             size,
             image_size=self.image_shape,
             intensity=self.intensity,
             noise=self.noise,
             mask=self.mask,
-            random_state=np.random.default_rng(seed),
+            random_state=chunk_generator(self.random_state, index),
         )
         return X.reshape(size, *self.image_shape, 1), y.astype(np.float32)

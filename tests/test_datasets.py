@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pixel_regressor import make_bright_pixel_dataset
+from pixel_regressor import iter_bright_pixel_batches, make_bright_pixel_dataset
 
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 INT_DTYPES = [np.uint8, np.int16, np.uint16, np.int32, np.int64]
@@ -391,7 +391,7 @@ def test_identical_across_processes():
         """
         import hashlib
         import numpy as np
-        from pixel_regressor import make_bright_pixel_dataset
+        from pixel_regressor import iter_bright_pixel_batches, make_bright_pixel_dataset
 
         X, y = make_bright_pixel_dataset(
             64, image_size=(7, 9), noise=20.0, dtype=np.float32, random_state=11
@@ -403,6 +403,105 @@ def test_identical_across_processes():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == here
+
+
+# --------------------------------------------------------------------------
+# seeds are a contract: an int gives the data it gave in 0.1.0
+# --------------------------------------------------------------------------
+
+# Recorded from the 0.1.0 release; a change here changes users' datasets.
+RECORDED_Y = [[1, 1], [0, 0], [0, 3], [2, 3], [0, 3], [1, 3]]
+RECORDED_DIGEST = "010f60eed2025d95"
+RECORDED_CHUNK_Y = [
+    [[2, 1], [2, 3], [0, 0]],
+    [[1, 3], [2, 0], [1, 0]],
+    [[1, 3]],
+]
+RECORDED_CHUNK_DIGESTS = ["36099e4cc8109b6c", "8245946add1e5164", "94649dd87bcc066a"]
+RECORDED_RANDOMSTATE_CHUNK_Y = [
+    [[1, 1], [0, 2], [0, 2]],
+    [[1, 0], [1, 1], [2, 0]],
+    [[0, 3]],
+]
+CHUNK_KWARGS = {"batch_size": 3, "image_size": (3, 4), "noise": 10.0}
+
+
+def test_int_seed_gives_the_recorded_dataset():
+    X, y = make_bright_pixel_dataset(6, image_size=(3, 4), noise=10.0, random_state=0)
+    assert y.tolist() == RECORDED_Y
+    assert _digest(X, y)[:16] == RECORDED_DIGEST
+
+
+def test_int_seed_draws_positions_from_randomstate_of_that_seed():
+    _, y = make_bright_pixel_dataset(50, image_size=(3, 4), random_state=8)
+    positions = np.random.RandomState(8).randint(0, 12, size=50)
+    np.testing.assert_array_equal(y, np.column_stack(np.divmod(positions, 4)))
+
+
+def test_int_seed_gives_the_recorded_chunks():
+    chunks = list(iter_bright_pixel_batches(7, random_state=0, **CHUNK_KWARGS))
+    assert [y.tolist() for _, y in chunks] == RECORDED_CHUNK_Y
+    assert [_digest(X, y)[:16] for X, y in chunks] == RECORDED_CHUNK_DIGESTS
+
+
+def test_chunk_i_is_drawn_from_the_ith_spawned_child():
+    children = np.random.SeedSequence(0).spawn(3)
+    for i, (X, y) in enumerate(
+        iter_bright_pixel_batches(7, random_state=0, **CHUNK_KWARGS)
+    ):
+        expected = make_bright_pixel_dataset(
+            len(y),
+            image_size=(3, 4),
+            noise=10.0,
+            random_state=np.random.default_rng(children[i]),
+        )
+        np.testing.assert_array_equal(X, expected[0])
+        np.testing.assert_array_equal(y, expected[1])
+
+
+def test_generator_seeded_chunks_are_rooted_at_one_draw_from_it():
+    chunks = list(
+        iter_bright_pixel_batches(
+            7, batch_size=3, image_size=(3, 4), random_state=np.random.RandomState(1)
+        )
+    )
+    assert [y.tolist() for _, y in chunks] == RECORDED_RANDOMSTATE_CHUNK_Y
+    root = np.random.SeedSequence(int(np.random.RandomState(1).randint(0, 2**32)))
+    children = root.spawn(3)
+    for child, (_, y) in zip(children, chunks, strict=True):
+        expected = make_bright_pixel_dataset(
+            len(y), image_size=(3, 4), random_state=np.random.default_rng(child)
+        )
+        np.testing.assert_array_equal(y, expected[1])
+
+
+def test_first_chunk_of_a_huge_stream_comes_at_once():
+    # Spawning a seed for every chunk ahead of the first took 6 s and 433 MB
+    # for a million chunks; a trillion must not be spawned at all.
+    code = textwrap.dedent(
+        """
+        import time
+        from pixel_regressor import iter_bright_pixel_batches
+
+        start = time.perf_counter()
+        X, y = next(iter_bright_pixel_batches(
+            10**12, batch_size=1, image_size=2, random_state=0))
+        print(time.perf_counter() - start, X.shape, y.tolist())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    seconds, shape = out.stdout.split(maxsplit=1)
+    assert float(seconds) < 1.0
+    first = next(
+        iter_bright_pixel_batches(5, batch_size=1, image_size=2, random_state=0)
+    )
+    assert shape.strip() == f"(1, 4) {first[1].tolist()}"
 
 
 # --------------------------------------------------------------------------

@@ -106,6 +106,30 @@ def test_exact_pixel_accuracy_needs_integer_targets():
         exact_pixel_accuracy([[0.5, 1]], [[0.5, 1]])
 
 
+def test_exact_pixel_accuracy_can_round_real_valued_targets():
+    y_true = [[0.6, 1.4], [2.5, 3.0], [4.2, 4.8], [1.0, 1.0]]
+    y_pred = [[1.4, 0.6], [2.4, 3.4], [4.6, 5.0], [1.5, 1.0]]
+    # rounded targets (1, 1) (2, 3) (4, 5) (1, 1); rounded predictions
+    # (1, 1) (2, 3) (5, 5) (2, 1): the first two are on the target's pixel
+    assert exact_pixel_accuracy(y_true, y_pred, round_y_true=True) == 0.5
+    assert (
+        exact_pixel_accuracy(
+            y_true, y_pred, round_y_true=True, sample_weight=[1, 0, 0, 3]
+        )
+        == 0.25
+    )
+    # integer targets: rounding them changes nothing
+    y_int = [[1, 1], [2, 3]]
+    assert exact_pixel_accuracy(
+        y_int, [[1.2, 0.7], [2.6, 3.0]], round_y_true=True
+    ) == exact_pixel_accuracy(y_int, [[1.2, 0.7], [2.6, 3.0]])
+
+
+def test_exact_pixel_accuracy_real_valued_targets_hint_at_round_y_true():
+    with pytest.raises(ValueError, match="round_y_true=True"):
+        exact_pixel_accuracy([[0.5, 1]], [[0.5, 1]])
+
+
 def test_exact_pixel_accuracy_of_the_dataset_targets_is_one():
     _, y = make_bright_pixel_dataset(50, image_size=7, random_state=0)
     assert exact_pixel_accuracy(y, y + 0.3) == 1.0

@@ -1,8 +1,10 @@
 """Tests of the Display objects in pixel_regressor.plotting."""
 
+import contextlib
 import subprocess
 import sys
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
 
+from pixel_regressor import metrics
 from pixel_regressor.plotting import (
     CoordinatePredictionDisplay,
     SampleImageDisplay,
@@ -161,6 +164,29 @@ def test_history_draws_on_the_given_axes():
 def test_history_plot_returns_self():
     disp = TrainingHistoryDisplay(HISTORY)
     assert disp.plot() is disp
+
+
+def test_history_from_history_stores_the_checked_history():
+    history = SimpleNamespace(history={"loss": [3, 2, 1], "val_loss": [], "mae": [2]})
+
+    disp = TrainingHistoryDisplay.from_history(history)
+
+    assert set(disp.history) == {"loss", "mae"}
+    assert disp.history["loss"].dtype == np.float64
+    assert_array_equal(disp.history["loss"], [3.0, 2.0, 1.0])
+
+
+def test_history_plot_twice_draws_the_same_figure():
+    disp = TrainingHistoryDisplay.from_history(HISTORY)
+    first = {key: line.get_ydata().tolist() for key, line in disp.lines_.items()}
+    scales = [ax.get_yscale() for ax in disp.axes_]
+
+    disp.plot()
+
+    assert {key: line.get_ydata().tolist() for key, line in disp.lines_.items()} == (
+        first
+    )
+    assert [ax.get_yscale() for ax in disp.axes_] == scales
 
 
 def test_history_wrong_number_of_axes_raises():
@@ -326,6 +352,33 @@ def test_coordinates_subsample_draws_fewer_points_but_counts_all():
     assert len(everything.true_scatter_.get_offsets()) == 300
 
 
+def test_coordinates_subsample_int_seed_is_randomstate_of_that_seed():
+    y_true = np.zeros((50, 2))
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_true, subsample=7, random_state=3
+    )
+    expected = np.random.RandomState(3).choice(50, size=7, replace=False)
+    assert_array_equal(disp.indices_, np.sort(expected))
+
+    rng = np.random.default_rng(3)
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_true, subsample=7, random_state=rng
+    )
+    expected = np.random.default_rng(3).choice(50, size=7, replace=False)
+    assert_array_equal(disp.indices_, np.sort(expected))
+
+
+@pytest.mark.parametrize(
+    ("random_state", "error"),
+    [("0", TypeError), (1.5, TypeError), (-1, ValueError)],
+)
+def test_coordinates_bad_random_state_raises(random_state, error):
+    with pytest.raises(error, match="random_state"):
+        CoordinatePredictionDisplay.from_predictions(
+            Y_TRUE, Y_PRED, subsample=2, random_state=random_state
+        )
+
+
 @pytest.mark.parametrize("subsample", [0, -5, 0.0, 1.5, "all", True])
 def test_coordinates_bad_subsample_raises(subsample):
     with pytest.raises(ValueError, match="subsample"):
@@ -367,9 +420,27 @@ def test_coordinates_single_panel_kinds(kind):
 
 
 def test_coordinates_plot_returns_self_and_new_figure_has_two_axes():
-    disp = CoordinatePredictionDisplay(Y_TRUE, Y_PRED)
+    disp = CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED)
+    first_figure = disp.figure_
     assert disp.plot() is disp
+    assert disp.figure_ is not first_figure
     assert len(disp.figure_.axes) == 2
+
+
+def test_coordinates_built_by_hand_draws_the_positions_it_is_given():
+    disp = CoordinatePredictionDisplay(Y_TRUE, Y_PRED, indices=[1, 3])
+    disp.plot(kind="positions")
+    assert_allclose(disp.pred_scatter_.get_offsets(), Y_PRED[[1, 3], ::-1])
+    assert disp.errors_ is None
+    assert disp.mean_error_ is None
+
+    with pytest.raises(ValueError, match="holds no errors_.*from_predictions"):
+        CoordinatePredictionDisplay(Y_TRUE, Y_PRED).plot()
+
+    disp = CoordinatePredictionDisplay(Y_TRUE, Y_PRED, errors=ERRORS).plot()
+    assert sum(patch.get_height() for patch in disp.error_hist_) == len(ERRORS)
+    assert disp.mean_line_ is None
+    assert disp.stats_text_ is None
 
 
 def test_coordinates_style_kwargs_reach_the_artists():
@@ -434,6 +505,137 @@ def test_coordinates_from_estimator_predicts_and_reads_the_image_shape():
     assert disp.ax_.get_ylim() == (5.5, -0.5)
 
 
+def test_coordinates_from_predictions_stores_what_it_computed():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 20, size=(60, 2)).tolist()
+    y_pred = (np.asarray(y_true) + rng.normal(scale=0.6, size=(60, 2))).tolist()
+
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_pred, image_shape=[20, np.int64(20)], subsample=9, random_state=4
+    )
+
+    assert isinstance(disp.y_true, np.ndarray)
+    assert disp.y_true.dtype == np.float64
+    assert_array_equal(disp.y_true, y_true)
+    assert_array_equal(disp.y_pred, y_pred)
+    assert disp.image_shape == (20, 20)
+    assert all(type(side) is int for side in disp.image_shape)
+    assert_allclose(disp.errors_, np.linalg.norm(np.subtract(y_pred, y_true), axis=1))
+    assert disp.mean_error_ == metrics.mean_pixel_error(y_true, y_pred)
+    assert disp.exact_accuracy_ == metrics.exact_pixel_accuracy(y_true, y_pred)
+    expected = np.random.RandomState(4).choice(60, size=9, replace=False)
+    assert_array_equal(disp.indices_, np.sort(expected))
+
+
+def test_coordinates_exact_accuracy_is_the_metrics_one_for_real_targets():
+    y_true = [[0.6, 1.4], [2.5, 3.0], [4.2, 4.8], [1.0, 1.0]]
+    y_pred = [[1.4, 0.6], [2.4, 3.4], [4.6, 5.0], [1.5, 1.0]]
+
+    disp = CoordinatePredictionDisplay.from_predictions(y_true, y_pred)
+
+    assert disp.exact_accuracy_ == 0.5
+    assert disp.exact_accuracy_ == metrics.exact_pixel_accuracy(
+        y_true, y_pred, round_y_true=True
+    )
+
+
+def _artist_data(disp):
+    """What a CoordinatePredictionDisplay drew, as plain values."""
+    return {
+        "true": disp.true_scatter_.get_offsets().tolist(),
+        "pred": disp.pred_scatter_.get_offsets().tolist(),
+        "segments": [s.tolist() for s in disp.error_lines_.get_segments()],
+        "hist": [(p.get_x(), p.get_height()) for p in disp.error_hist_],
+        "mean": list(disp.mean_line_.get_xdata()),
+        "text": disp.stats_text_.get_text(),
+        "limits": (disp.ax_.get_xlim(), disp.ax_.get_ylim()),
+    }
+
+
+def test_coordinates_plot_twice_draws_the_same_figure():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 30, size=(200, 2))
+    y_pred = y_true + rng.normal(scale=1.0, size=(200, 2))
+    # An unseeded subsample is drawn once, by from_predictions.
+    disp = CoordinatePredictionDisplay.from_predictions(
+        y_true, y_pred, subsample=25, random_state=None, image_shape=(30, 30)
+    )
+    first, indices = _artist_data(disp), disp.indices_.copy()
+
+    disp.plot()
+
+    assert _artist_data(disp) == first
+    assert_array_equal(disp.indices_, indices)
+    assert len(disp.true_scatter_.get_offsets()) == 25
+
+
+@contextlib.contextmanager
+def _no_checks_nor_statistics():
+    """Make every check and statistic of the plotting module raise."""
+    names = [
+        "pixel_regressor.plotting._check_coordinates",
+        "pixel_regressor.plotting._check_point",
+        "pixel_regressor.plotting._check_image",
+        "pixel_regressor.plotting._history_dict",
+        "pixel_regressor.plotting._subsample_indices",
+        "pixel_regressor.plotting.check_random_state",
+        "pixel_regressor.plotting.check_image_shape",
+        "pixel_regressor.metrics.mean_pixel_error",
+        "pixel_regressor.metrics.exact_pixel_accuracy",
+    ]
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            stack.enter_context(
+                mock.patch(name, side_effect=AssertionError(f"plot called {name}"))
+            )
+        yield
+
+
+def test_plot_only_draws_what_from_predictions_computed():
+    coordinates = CoordinatePredictionDisplay.from_predictions(
+        Y_TRUE, Y_PRED, image_shape=(6, 8), subsample=3, random_state=0
+    )
+    history = TrainingHistoryDisplay.from_history(HISTORY)
+    sample = SampleImageDisplay.from_predictions(
+        _bright_image(), y_true=(1, 5), y_pred=(1.5, 5.0)
+    )
+    drawn = _artist_data(coordinates)
+
+    with _no_checks_nor_statistics():
+        coordinates.plot()
+        history.plot()
+        sample.plot()
+
+    assert _artist_data(coordinates) == drawn
+    assert len(coordinates.true_scatter_.get_offsets()) == 3
+    assert set(history.lines_) == set(HISTORY)
+    assert "error 0.50 px" in sample.ax_.get_title()
+
+
+def test_plot_draws_the_stored_statistics_without_recomputing_them():
+    disp = CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED)
+    disp.errors_ = np.array([9.0, 9.0])
+    disp.mean_error_ = 9.0
+    disp.exact_accuracy_ = 0.25
+
+    disp.plot(hist_kwargs={"bins": 1})
+
+    assert [patch.get_height() for patch in disp.error_hist_] == [2]
+    assert_allclose(disp.mean_line_.get_xdata(), [9.0, 9.0])
+    assert disp.stats_text_.get_text() == (
+        "mean error: 9.000 px\nexact pixel: 25.0% of 2"
+    )
+
+
+def test_the_checks_do_run_in_from_predictions():
+    with _no_checks_nor_statistics(), pytest.raises(AssertionError, match="plot"):
+        CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED)
+    with _no_checks_nor_statistics(), pytest.raises(AssertionError, match="plot"):
+        TrainingHistoryDisplay.from_history(HISTORY)
+    with _no_checks_nor_statistics(), pytest.raises(AssertionError, match="plot"):
+        SampleImageDisplay.from_predictions(_bright_image(), y_true=(1, 5))
+
+
 # ---------------------------------------------------------------------------
 # SampleImageDisplay
 # ---------------------------------------------------------------------------
@@ -474,6 +676,32 @@ def test_sample_image_markers_labels_and_title():
     assert "predicted (1.25, 4.50)" in title
     assert disp.ax_.get_xlabel() == "Column"
     assert disp.ax_.get_ylabel() == "Row"
+
+
+def test_sample_image_from_predictions_stores_what_it_computed():
+    disp = SampleImageDisplay.from_predictions(
+        _bright_image()[..., np.newaxis], y_true=[1, 5], y_pred=[[4.0, 9.0]]
+    )
+
+    assert disp.image.shape == (5, 7)
+    assert_array_equal(disp.y_true, [1.0, 5.0])
+    assert_array_equal(disp.y_pred, [4.0, 9.0])
+    assert disp.error_ == metrics.mean_pixel_error([[1, 5]], [[4.0, 9.0]]) == 5.0
+    assert disp.ax_.get_title().endswith("error 5.00 px")
+
+    again = disp.plot()
+    assert again.ax_.get_title() == disp.ax_.get_title()
+    assert_allclose(again.pred_marker_.get_offsets(), [[9.0, 4.0]])
+
+
+def test_sample_image_built_by_hand_writes_the_error_it_is_given():
+    disp = SampleImageDisplay(_bright_image(), y_true=(1, 5), y_pred=(1, 6)).plot()
+    assert "error" not in disp.ax_.get_title()
+
+    disp = SampleImageDisplay(
+        _bright_image(), y_true=(1, 5), y_pred=(1, 6), error=1.0
+    ).plot()
+    assert disp.ax_.get_title().endswith("error 1.00 px")
 
 
 def test_sample_image_without_coordinates_draws_only_the_image():

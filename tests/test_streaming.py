@@ -31,6 +31,43 @@ def test_batches_are_deterministic_and_distinct():
         seq[4]
 
 
+# Recorded from the 0.1.0 release: the targets of each batch of
+# BrightPixelSequence(7, batch_size=3, image_size=(3, 4), noise=10.0,
+# random_state=3).
+RECORDED_BATCH_Y = [[[1, 3], [1, 2], [0, 1]], [[2, 0], [0, 1], [0, 1]], [[2, 2]]]
+
+
+def test_int_seed_gives_the_recorded_batches():
+    seq = BrightPixelSequence(
+        7, batch_size=3, image_size=(3, 4), noise=10.0, random_state=3
+    )
+    assert [seq[i][1].astype(int).tolist() for i in range(3)] == RECORDED_BATCH_Y
+    # Batch i is drawn from the i-th child of SeedSequence(random_state),
+    # whichever batches were asked for before it.
+    children = np.random.SeedSequence(3).spawn(3)
+    for i in (2, 0, 1):
+        X, y = make_bright_pixel_dataset(
+            len(RECORDED_BATCH_Y[i]),
+            image_size=(3, 4),
+            noise=10.0,
+            random_state=np.random.default_rng(children[i]),
+        )
+        images, targets = seq[i]
+        np.testing.assert_array_equal(images, X.reshape(-1, 3, 4, 1))
+        np.testing.assert_array_equal(targets, y)
+
+
+def test_none_seed_draws_a_fresh_int_seed():
+    first = BrightPixelSequence(10, batch_size=5, image_size=3)
+    second = BrightPixelSequence(10, batch_size=5, image_size=3)
+    assert isinstance(first.random_state, int)
+    assert first.random_state != second.random_state
+    again = BrightPixelSequence(
+        10, batch_size=5, image_size=3, random_state=first.random_state
+    )
+    np.testing.assert_array_equal(again[1][0], first[1][0])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [

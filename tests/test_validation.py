@@ -1,0 +1,150 @@
+"""Tests of :func:`pixel_regressor._validation.check_image_shape`, the one check
+behind ``image_size`` and ``image_shape``."""
+
+import re
+
+import numpy as np
+import pytest
+
+from pixel_regressor._validation import check_image_shape, check_image_shape_param
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(3, 5), [3, 5], (np.int64(3), np.int32(5)), np.array([3, 5])],
+    ids=["tuple", "list", "numpy-ints", "array"],
+)
+def test_pairs_give_a_tuple_of_python_ints(value):
+    shape = check_image_shape(value)
+    assert shape == (3, 5)
+    assert type(shape) is tuple
+    assert all(type(side) is int for side in shape)
+
+
+def test_int_is_a_square_where_allowed():
+    assert check_image_shape(4, "image_size", allow_int=True) == (4, 4)
+    assert check_image_shape(np.uint8(4), "image_size", allow_int=True) == (4, 4)
+
+
+def test_none_where_allowed():
+    assert check_image_shape(None, allow_none=True) is None
+
+
+def test_one_inferred_side_where_allowed():
+    assert check_image_shape((-1, 7), allow_inferred=True) == (-1, 7)
+    assert check_image_shape([7, -1], allow_inferred=True) == (7, -1)
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "error", "message"),
+    [
+        (
+            None,
+            {},
+            TypeError,
+            "image_shape must be a (height, width) pair of ints, got None.",
+        ),
+        (
+            4,
+            {},
+            TypeError,
+            "image_shape must be a (height, width) pair of ints, got 4.",
+        ),
+        (
+            (3, 4, 5),
+            {"allow_none": True, "allow_inferred": True},
+            TypeError,
+            "image_shape must be None or a (height, width) pair of ints, one of "
+            "which may be -1, got (3, 4, 5).",
+        ),
+        (
+            "ab",
+            {"allow_int": True},
+            TypeError,
+            "image_size must be an int (a square image) or a (height, width) pair "
+            "of ints, got 'ab'.",
+        ),
+        (
+            (3,),
+            {"allow_none": True, "allow_int": True},
+            TypeError,
+            "image_size must be None, an int (a square image) or a (height, "
+            "width) pair of ints, got (3,).",
+        ),
+        (
+            True,
+            {"allow_int": True},
+            TypeError,
+            "image_size must be an int (a square image) or a (height, width) pair "
+            "of ints, got True.",
+        ),
+        (
+            2.0,
+            {"allow_int": True},
+            TypeError,
+            "image_size must be an int (a square image) or a (height, width) pair "
+            "of ints, got 2.0.",
+        ),
+        (
+            (3, 2.5),
+            {"allow_int": True},
+            TypeError,
+            "image_size[1] (width) must be a positive int, got float 2.5.",
+        ),
+        (
+            (True, 2),
+            {},
+            TypeError,
+            "image_shape[0] (height) must be a positive int, got bool True.",
+        ),
+        (
+            0,
+            {"allow_int": True},
+            ValueError,
+            "image_size must be a positive int, got 0.",
+        ),
+        (
+            (0, 3),
+            {"allow_int": True},
+            ValueError,
+            "image_size[0] (height) must be a positive int, got 0.",
+        ),
+        (
+            (3, -1),
+            {},
+            ValueError,
+            "image_shape[1] (width) must be a positive int, got -1.",
+        ),
+        (
+            (3, -2),
+            {"allow_inferred": True},
+            ValueError,
+            "image_shape[1] (width) must be a positive int or -1, got -2.",
+        ),
+        (
+            (-1, -1),
+            {"allow_inferred": True},
+            ValueError,
+            "image_shape may hold at most one -1, got (-1, -1).",
+        ),
+        (
+            np.zeros((2, 2), dtype=int),
+            {},
+            TypeError,
+            "image_shape must be a (height, width) pair of ints, got array(",
+        ),
+    ],
+)
+def test_messages_name_the_parameter_and_what_it_accepts(value, kwargs, error, message):
+    name = "image_size" if message.startswith("image_size") else "image_shape"
+    with pytest.raises(error, match=re.escape(message)):
+        check_image_shape(value, name, **kwargs)
+
+
+def test_the_estimators_check_is_the_one_check():
+    assert check_image_shape_param(None) is None
+    assert check_image_shape_param([2, -1]) == (2, -1)
+    with pytest.raises(TypeError, match=r"image_shape must be None or a \(height"):
+        check_image_shape_param((2, 3, 4))
+    with pytest.raises(ValueError, match="at most one -1"):
+        check_image_shape_param((-1, -1))
