@@ -12,7 +12,6 @@ import numpy as np
 
 __all__ = [
     "check_image_shape",
-    "check_image_shape_param",
     "images_from_array",
     "resolve_image_shape",
 ]
@@ -116,15 +115,6 @@ def check_image_shape(
     if sides == [-1, -1]:
         raise ValueError(f"{name} may hold at most one -1, got (-1, -1).")
     return tuple(sides)
-
-
-def check_image_shape_param(image_shape):
-    """The estimator's ``image_shape``: None, or a pair with at most one -1.
-
-    Kept for the estimator, which calls it; it is :func:`check_image_shape`
-    with ``allow_none=True, allow_inferred=True``.
-    """
-    return check_image_shape(image_shape, allow_none=True, allow_inferred=True)
 
 
 def resolve_image_shape(n_features, image_shape):

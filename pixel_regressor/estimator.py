@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 from . import __version__
 from ._io import atomic_path
 from ._random import check_random_state, derive_seed
-from ._validation import check_image_shape_param, images_from_array
+from ._validation import check_image_shape, images_from_array
 from .models import HEADS, get_head
 
 __all__ = ["BrightPixelRegressor", "load_model"]
@@ -374,7 +374,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         return settings
 
     def _check_settings(self):
-        """Validate the parameters, before any data is looked at."""
+        """Validate the parameters, before any data is looked at.
+
+        Returns the checked ``image_shape`` (a tuple, or None).
+        """
         self._validate_params()
         head = self._head()
         filters = self._settings()["filters"]
@@ -390,14 +393,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 f"head={head.name!r} needs at least {head.min_filters} "
                 f"convolution(s) in filters, got {filters!r}."
             )
-        check_image_shape_param(self.image_shape)
+        return check_image_shape(self.image_shape, allow_none=True, allow_inferred=True)
 
     # ------------------------------------------------------------------
     # input validation
-    def _validate_X_y(self, X, y, *, reset):
+    def _validate_X_y(self, X, y, *, reset, image_shape=None):
         """Validate training ``X`` and ``y``; return images (n, h, w, 1) and y.
 
-        With ``reset`` (a new model), sets ``n_features_in_``,
+        With ``reset`` (a new model), reads flattened ``X`` with
+        ``image_shape`` (as :meth:`_check_settings` returned it), sets
+        ``n_features_in_``,
         ``image_shape_``, ``n_outputs_`` and, for a DataFrame,
         ``feature_names_in_``. Otherwise checks ``X`` and ``y`` against them.
         ``y`` comes back 2-D, float32.
@@ -409,7 +414,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(
             self, X, y, multi_output=True, y_numeric=True, **_CHECK_X_PARAMS
         )
-        images = images_from_array(X, check_image_shape_param(self.image_shape))
+        images = images_from_array(X, image_shape)
         height, width = images.shape[1:3]
         self.n_features_in_ = height * width
         self.image_shape_ = (height, width)
@@ -481,7 +486,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self._checked_images(X)
 
-    def _training_data(self, X, y, sample_weight, validation_data, *, reset, seed):
+    def _training_data(
+        self, X, y, sample_weight, validation_data, *, reset, seed, image_shape
+    ):
         """Validate one training call's input, arrays or a ``PyDataset``."""
         if _is_keras_dataset(X):
             if y is not None or sample_weight is not None:
@@ -494,14 +501,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     "A PyDataset given to fit must yield (images, targets) batches."
                 )
-            images, targets = self._validate_X_y(*first, reset=reset)
+            images, targets = self._validate_X_y(
+                *first, reset=reset, image_shape=image_shape
+            )
             return _TrainingData(
                 images,
                 targets,
                 dataset=X,
                 validation=self._validation(validation_data),
             )
-        images, targets = self._validate_X_y(X, y, reset=reset)
+        images, targets = self._validate_X_y(X, y, reset=reset, image_shape=image_shape)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, images, dtype=np.float64, ensure_non_negative=True
@@ -547,11 +556,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
         ``epochs=None`` trains the resolved ``epochs`` parameter.
         """
-        if reset:
-            self._check_settings()
+        image_shape = self._check_settings() if reset else None
         seed = derive_seed(self.random_state) if reset else None
         data = self._training_data(
-            X, y, sample_weight, validation_data, reset=reset, seed=seed
+            X,
+            y,
+            sample_weight,
+            validation_data,
+            reset=reset,
+            seed=seed,
+            image_shape=image_shape,
         )
         start = time.perf_counter()
         with _seeded(seed):

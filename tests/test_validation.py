@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from pixel_regressor._validation import check_image_shape, check_image_shape_param
+from pixel_regressor._validation import check_image_shape
 
 
 @pytest.mark.parametrize(
@@ -142,9 +142,27 @@ def test_messages_name_the_parameter_and_what_it_accepts(value, kwargs, error, m
 
 
 def test_the_estimators_check_is_the_one_check():
-    assert check_image_shape_param(None) is None
-    assert check_image_shape_param([2, -1]) == (2, -1)
+    from pixel_regressor import BrightPixelRegressor
+
+    X = np.zeros((4, 12))
+    y = np.zeros((4, 2))
     with pytest.raises(TypeError, match=r"image_shape must be None or a \(height"):
-        check_image_shape_param((2, 3, 4))
+        BrightPixelRegressor(image_shape=(2, 3, 4)).fit(X, y)
     with pytest.raises(ValueError, match="at most one -1"):
-        check_image_shape_param((-1, -1))
+        BrightPixelRegressor(image_shape=(-1, -1)).fit(X, y)
+
+
+def test_fit_checks_image_shape_once(monkeypatch):
+    from pixel_regressor import BrightPixelRegressor, _validation, estimator
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return _validation.check_image_shape(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "check_image_shape", counting)
+    X, y = np.zeros((4, 12)), np.zeros((4, 2))
+    X[np.arange(4), [0, 3, 5, 7]] = 1
+    BrightPixelRegressor(image_shape=(3, -1), epochs=1).fit(X, y)
+    assert len(calls) == 1
