@@ -6,6 +6,8 @@
   yet. The Markdown is converted here (headings, paragraphs, lists, code
   blocks and pipe tables), so the documentation does not need a Markdown
   parser. Anything the conversion cannot render cleanly is shown verbatim.
+- The ``heads-table`` directive lists the heads and the defaults of their
+  ``"auto"`` parameters, read from ``pixel_regressor.models.HEADS``.
 - References to a few Keras objects link to keras.io, which publishes no
   inventory for intersphinx.
 - A fitted attribute in a shape, ``(n_features_in_,)``, is quoted so that
@@ -326,9 +328,64 @@ def _link_keras(app, env, node, contnode):
     return nodes.reference("", "", contnode, refuri=url, internal=False)
 
 
+class HeadsTable(SphinxDirective):
+    """A table of the heads, read from ``pixel_regressor.models.HEADS``."""
+
+    has_content = False
+    required_arguments = 0
+    optional_arguments = 0
+
+    def run(self):
+        from pixel_regressor.models import HEADS
+
+        def literal(value):
+            return f"``{value!r}``"
+
+        lines = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+            "   * - ``head``",
+            "     - what it is",
+            "     - ``filters``",
+            "     - ``kernel_size``",
+            "     - ``learning_rate``",
+            "     - ``epochs``",
+            "     - ``batch_size``",
+            "     - smallest image",
+            "     - other sizes at predict",
+        ]
+        for name, spec in HEADS.items():
+            side = spec.min_image_size()
+            lines += [
+                f"   * - {literal(name)}",
+                f"     - {spec.summary}",
+                *(
+                    f"     - {literal(spec.defaults[key])}"
+                    for key in (
+                        "filters",
+                        "kernel_size",
+                        "learning_rate",
+                        "epochs",
+                        "batch_size",
+                    )
+                ),
+                f"     - {side}x{side}",
+                f"     - {'yes' if spec.any_image_size else 'no'}",
+            ]
+        container = nodes.container(classes=["heads-table"])
+        self.state.nested_parse(
+            StringList(lines, source="pixel_regressor.models.HEADS"),
+            self.content_offset,
+            container,
+        )
+        return [container]
+
+
 def setup(app):
     app.setup_extension("sphinx.ext.autodoc")
     app.add_directive("benchmark-results", BenchmarkResults)
+    app.add_directive("heads-table", HeadsTable)
     app.connect("autodoc-process-docstring", _unlink_sklearn_refs)
     app.connect("autodoc-process-docstring", _quote_shape_attributes)
     app.connect("missing-reference", _link_keras)
