@@ -46,7 +46,7 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from .datasets import _check_image_size, _check_nonnegative, _check_positive
+from .datasets import _check_int, _check_nonnegative, _check_positive
 
 __all__ = [
     "exact_pixel_accuracy",
@@ -231,6 +231,21 @@ mean_pixel_error_scorer = make_scorer(mean_pixel_error, greater_is_better=False)
 exact_pixel_accuracy_scorer = make_scorer(exact_pixel_accuracy)
 
 
+def _check_image_shape(image_shape):
+    if isinstance(image_shape, (tuple, list)) and len(image_shape) == 2:
+        return (
+            _check_int(image_shape[0], "image_shape[0] (height)"),
+            _check_int(image_shape[1], "image_shape[1] (width)"),
+        )
+    if isinstance(image_shape, (tuple, list)):
+        raise TypeError(
+            "image_shape must be an int (a square image) or a (height, width) "
+            f"pair of ints, got {image_shape!r}."
+        )
+    side = _check_int(image_shape, "image_shape")
+    return side, side
+
+
 def localization_crlb(
     image_shape,
     *,
@@ -319,7 +334,7 @@ def localization_crlb(
     array([[0.0733, 0.0733],
            [0.0563, 0.0563]])
     """
-    height, width = _check_image_size(image_shape)
+    height, width = _check_image_shape(image_shape)
     psf_sigma = _check_positive(psf_sigma, "psf_sigma")
     photons = _check_positive(photons, "photons")
     background = _check_nonnegative(background, "background")
