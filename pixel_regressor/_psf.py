@@ -182,64 +182,58 @@ def position_crlb(shape, positions, psf_sigma, photons, background, read_noise=0
     return out
 
 
-def initial_guess(image, psf_sigma, half_window=3):
-    """A starting point ``(row, col, photons, background)`` for :func:`fit_spot`.
+def initial_guesses(image, psf_sigma, n_starts=3, half_window=3):
+    """Starting points ``(row, col, photons, background)`` for :func:`fit_spot`.
 
-    The peak of the image smoothed by the PSF, refined by the centroid of the
-    background-subtracted ``(2 * half_window + 1)``-wide square around it;
-    the background is the image's median and the photons the sum above it.
+    The ``n_starts`` highest local maxima of the image smoothed by the PSF,
+    each refined by the centroid of the background-subtracted ``(2 *
+    half_window + 1)``-wide square around it. The background is the mean of
+    the pixels outside that square, the photons the sum above it inside.
+
+    Returns
+    -------
+    starts : ndarray of shape (k, 4), k <= n_starts
+        Best first.
     """
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import gaussian_filter, maximum_filter
 
     image = np.asarray(image, dtype=np.float64)
     height, width = image.shape
     smooth = gaussian_filter(image, psf_sigma, mode="nearest")
-    row, col = np.unravel_index(np.argmax(smooth), image.shape)
-    background = float(np.median(image))
-    r0, r1 = max(row - half_window, 0), min(row + half_window + 1, height)
-    c0, c1 = max(col - half_window, 0), min(col + half_window + 1, width)
-    window = np.clip(image[r0:r1, c0:c1] - background, 0.0, None)
-    total = window.sum()
-    if total > 0:
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        row = float((rr * window).sum() / total)
-        col = float((cc * window).sum() / total)
-    photons = max(float((image - background).sum()), float(total), 1.0)
-    return np.array([row, col, photons, max(background, 1e-3)], dtype=np.float64)
+    size = 2 * int(np.ceil(2 * psf_sigma)) + 1
+    peaks = np.flatnonzero(smooth == maximum_filter(smooth, size, mode="nearest"))
+    peaks = peaks[np.argsort(smooth.ravel()[peaks])[::-1][:n_starts]]
+    starts = []
+    for peak in peaks:
+        row, col = divmod(int(peak), width)
+        r0, r1 = max(row - half_window, 0), min(row + half_window + 1, height)
+        c0, c1 = max(col - half_window, 0), min(col + half_window + 1, width)
+        outside = np.ones(image.shape, dtype=bool)
+        outside[r0:r1, c0:c1] = False
+        background = (
+            float(image[outside].mean()) if outside.any() else float(np.median(image))
+        )
+        background = max(background, 1e-3)
+        window = image[r0:r1, c0:c1] - background
+        weights = np.clip(window, 0.0, None)
+        total = weights.sum()
+        if total > 0:
+            rr, cc = np.mgrid[r0:r1, c0:c1]
+            row = float((rr * weights).sum() / total)
+            col = float((cc * weights).sum() / total)
+        photons = max(float(window.sum()), 1.0)
+        starts.append([row, col, photons, background])
+    return np.array(starts, dtype=np.float64)
 
 
-def fit_spot(image, psf_sigma, read_noise=0.0, start=None):
-    """Maximum-likelihood ``(row, col, photons, background)`` of one image.
-
-    Minimises the Poisson negative log-likelihood ``sum(mu - x log mu)`` of
-    the model of this module with all four parameters free, by
-    :func:`scipy.optimize.minimize`'s ``trust-exact`` method with the exact
-    gradient and the Fisher information in place of the Hessian (Fisher
-    scoring in a trust region: 4-6 evaluations per image). A step that makes
-    an expected count non-positive is refused. With read noise, data and
-    model are both shifted by ``read_noise ** 2`` (the Poisson-plus-Gaussian
-    approximation).
-
-    Parameters
-    ----------
-    image : ndarray of shape (height, width)
-    psf_sigma : float
-    read_noise : float, default=0.0
-    start : ndarray of shape (4,), default=None
-        Starting point; :func:`initial_guess` if None.
-
-    Returns
-    -------
-    theta : ndarray of shape (4,)
-        ``(row, col, photons, background)``.
-    """
+def _fit_from(image, psf_sigma, read_noise, start, max_iterations=200):
+    """One trust-region fit from ``start``: ``(theta, negative log-likelihood)``."""
     from scipy.optimize import minimize
 
-    image = np.asarray(image, dtype=np.float64)
     shape = image.shape
+    height, width = shape
     offset = read_noise**2
     data = (image + offset).ravel()
-    start = initial_guess(image, psf_sigma) if start is None else np.asarray(start)
     # Optimise in units where every parameter is of order one.
     scale = np.array([1.0, 1.0, max(start[2], 1.0), max(start[3], 1.0)])
 
@@ -251,6 +245,9 @@ def fit_spot(image, psf_sigma, read_noise=0.0, start=None):
         return mu.ravel() + offset, jacobian.reshape(4, -1) * scale[:, None]
 
     def objective(scaled):
+        row, col = scaled[:2]
+        if not (-0.5 <= row <= height - 0.5 and -0.5 <= col <= width - 0.5):
+            return np.inf, np.zeros(4)  # a spot outside the image: refused
         mu, jacobian = model(scaled)
         if not np.all(mu > 0):
             return np.inf, np.zeros(4)
@@ -262,9 +259,55 @@ def fit_spot(image, psf_sigma, read_noise=0.0, start=None):
         return (jacobian / mu) @ jacobian.T
 
     result = minimize(
-        objective, start / scale, jac=True, hess=fisher, method="trust-exact"
+        objective,
+        start / scale,
+        jac=True,
+        hess=fisher,
+        method="trust-exact",
+        options={"maxiter": max_iterations},
     )
-    return result.x * scale
+    return result.x * scale, float(result.fun)
+
+
+def fit_spot(image, psf_sigma, read_noise=0.0, start=None, n_starts=3):
+    """Maximum-likelihood ``(row, col, photons, background)`` of one image.
+
+    Minimises the Poisson negative log-likelihood ``sum(mu - x log mu)`` of
+    the model of this module with all four parameters free, by
+    :func:`scipy.optimize.minimize`'s ``trust-exact`` method with the exact
+    gradient and the Fisher information in place of the Hessian (Fisher
+    scoring in a trust region: 4-6 evaluations per fit). Steps that take the
+    spot out of the image or make an expected count non-positive are refused.
+    Faint spots are hard to find, so the fit starts from the ``n_starts``
+    brightest peaks of the smoothed image (:func:`initial_guesses`), takes a
+    few steps from each, and carries the most likely on to convergence. With
+    read noise, data and model are both shifted by ``read_noise ** 2`` (the
+    Poisson-plus-Gaussian approximation).
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width)
+    psf_sigma : float
+    read_noise : float, default=0.0
+    start : ndarray of shape (4,), default=None
+        One starting point; :func:`initial_guesses` if None.
+    n_starts : int, default=3
+        Number of starting points when ``start`` is None.
+
+    Returns
+    -------
+    theta : ndarray of shape (4,)
+        ``(row, col, photons, background)``.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if start is None:
+        starts = initial_guesses(image, psf_sigma, n_starts)
+    else:
+        starts = np.asarray(start, dtype=np.float64).reshape(1, 4)
+    if len(starts) > 1:
+        fits = [_fit_from(image, psf_sigma, read_noise, one, 8) for one in starts]
+        starts = [min(fits, key=lambda fit: fit[1])[0]]
+    return _fit_from(image, psf_sigma, read_noise, starts[0])[0]
 
 
 def fit_spots(images, psf_sigma, read_noise=0.0):

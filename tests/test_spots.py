@@ -457,6 +457,20 @@ def test_maximum_likelihood_fit_reaches_the_bound():
     assert np.median(fitted[:, 3]) == pytest.approx(background, rel=0.05)
 
 
+def test_maximum_likelihood_fit_finds_faint_spots():
+    # 150 photons over 10 background counts per pixel: the spot's peak is
+    # about one noise standard deviation high, the brightest smoothed peak is
+    # sometimes noise, and a fit from it alone runs off to the edge.
+    spots = _spots(150, image_size=24, psf_sigma=1.3, photons=150.0)
+    fitted = _psf.fit_spots(spots.images, 1.3)
+    errors = np.hypot(*(fitted[:, :2] - spots.target).T)
+    assert np.mean(errors > 3) <= 0.01
+    crlb = localization_crlb(
+        24, psf_sigma=1.3, photons=150, background=10, position=spots.target
+    )
+    assert np.sqrt(np.mean(errors**2) / 2) < 1.3 * np.sqrt((crlb**2).mean())
+
+
 def test_maximum_likelihood_fit_handles_read_noise():
     spots = _spots(100, image_size=13, psf_sigma=1.3, photons=3000.0, read_noise=3.0)
     fitted = _psf.fit_spots(spots.images, 1.3, read_noise=3.0)
