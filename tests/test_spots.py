@@ -458,15 +458,17 @@ def test_maximum_likelihood_fit_reaches_the_bound():
 
 
 def test_maximum_likelihood_fit_finds_faint_spots():
-    # 150 photons over 10 background counts per pixel: the spot's peak is
-    # about one noise standard deviation high, the brightest smoothed peak is
-    # sometimes noise, and a fit from it alone runs off to the edge.
-    spots = _spots(150, image_size=24, psf_sigma=1.3, photons=150.0)
+    # 100 photons over 10 background counts per pixel: the spot's peak is
+    # about one noise standard deviation high and the brightest smoothed peak
+    # is sometimes noise; a fit from that peak alone misses 2 % of the spots.
+    spots = make_bright_spot_dataset(
+        200, image_size=24, photons=100.0, return_X_y=False, random_state=1
+    )
     fitted = _psf.fit_spots(spots.images, 1.3)
     errors = np.hypot(*(fitted[:, :2] - spots.target).T)
-    assert np.mean(errors > 3) <= 0.01
+    assert np.mean(errors > 3) < 0.005
     crlb = localization_crlb(
-        24, psf_sigma=1.3, photons=150, background=10, position=spots.target
+        24, psf_sigma=1.3, photons=100, background=10, position=spots.target
     )
     assert np.sqrt(np.mean(errors**2) / 2) < 1.3 * np.sqrt((crlb**2).mean())
 
