@@ -5,6 +5,7 @@ Usage::
     python benchmarks/spots.py [--quick] [--methods M [M ...]]
                                [--train-size N] [--test-size N] [--mle-size N]
                                [--out PATH]
+    python benchmarks/spots.py --render benchmarks/results/spots.json
 
 Images of ``make_bright_spot_dataset``: 32x32, a Gaussian PSF of width 1.3 px,
 a background of 10 expected counts per pixel, Poisson noise. Test sets of
@@ -50,7 +51,8 @@ Writes ``benchmarks/results/spots.json`` (``spots_quick.json`` with
 RMSE against photons, log-log, beside the bound (``.png``). ``--quick`` (a
 smoke test of this script: 1,000 training images, 200 test images, 40
 fits, 2 epochs) is labelled quick and not comparable to a full run. Exits
-with status 1 if a method failed.
+with status 1 if a method failed. ``--render`` measures nothing: it renders
+an existing results JSON to Markdown and PNG again.
 """
 
 import argparse
@@ -523,8 +525,13 @@ def render(document):
         "",
         f"Images: {IMAGE_SIZE}x{IMAGE_SIZE}, Gaussian PSF of width {PSF_SIGMA} px, "
         f"background {BACKGROUND:g} counts per pixel, Poisson noise; "
-        f"{config.get('train_size'):,} training and {config.get('test_size'):,} "
-        f"test images per condition (the per-image fit: the first "
+        + (
+            f"{config.get('train_size'):,} training and "
+            if set(document.get("methods", [])) & set(ESTIMATORS)
+            else ""
+        )
+        + f"{config.get('test_size'):,} test images per condition (the per-image "
+        "fit: the first "
         f"{config.get('mle_size'):,} test images). RMSE per axis, in px; the bound "
         "is `localization_crlb` at each test image's position, averaged as a "
         "variance. Gross miss: more than 3 px off.",
@@ -672,7 +679,20 @@ def main(argv=None):
     parser.add_argument("--test-size", type=int, default=None)
     parser.add_argument("--mle-size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: render this results JSON to Markdown and PNG again",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        document = json.loads(args.render.read_text())
+        document["goals"] = goals(document)
+        _write_atomically(args.render.with_suffix(".md"), render(document))
+        plot(document, args.render.with_suffix(".png"))
+        return 0
 
     mode = "quick" if args.quick else "full"
     config = dict(MODES[mode])
