@@ -18,7 +18,8 @@ Observed images are ``Poisson(mu)`` (plus Gaussian read noise in
 ``mu`` (:func:`expected_counts`), its derivatives with respect to ``(row,
 col, photons, background)`` (:func:`expected_counts_and_derivatives`), the
 Fisher information of independent Poisson pixels
-(:func:`fisher_information`) and a per-image maximum-likelihood fit
+(:func:`fisher_information`), the Cramer-Rao bound on the position
+(:func:`position_crlb`) and a per-image maximum-likelihood fit
 (:func:`fit_spot`), the reference estimator that reaches the Cramer-Rao bound.
 
 NumPy only at import; SciPy (``scipy.special.erf``, ``scipy.optimize``,
