@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "make_bright_pixel_dataset": "datasets",
     "iter_bright_pixel_batches": "datasets",
+    "make_bright_spot_dataset": "datasets",
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",
@@ -26,6 +27,7 @@ _LAZY = {
     "exact_pixel_accuracy": "metrics",
     "mean_pixel_error_scorer": "metrics",
     "exact_pixel_accuracy_scorer": "metrics",
+    "localization_crlb": "metrics",
 }
 _SUBMODULES = {
     "datasets",

@@ -25,6 +25,8 @@ PUBLIC_NAMES = {
     "exact_pixel_accuracy",
     "mean_pixel_error_scorer",
     "exact_pixel_accuracy_scorer",
+    "make_bright_spot_dataset",
+    "localization_crlb",
 }
 HEAVY = ["tensorflow", "keras", "sklearn", "numpy", "scikeras", "jax", "torch"]
 LAYERS_FILE = Path(pixel_regressor.__file__).with_name("_layers.py")
@@ -76,6 +78,16 @@ def test_generating_a_bunch_leaves_keras_and_tensorflow_out():
     )
     assert "sklearn" in loaded  # the Bunch
     assert not loaded & {"tensorflow", "keras", "scikeras"}
+
+
+def test_generating_spots_and_their_bound_leave_keras_and_tensorflow_out():
+    loaded = _loaded_after(
+        "from pixel_regressor import make_bright_spot_dataset, localization_crlb; "
+        "X, y = make_bright_spot_dataset(3, image_size=12, hot_pixels=1); "
+        "localization_crlb(12, psf_sigma=1.3, photons=100, background=1)"
+    )
+    assert "numpy" in loaded
+    assert not loaded & {"tensorflow", "keras", "scikeras", "jax", "torch"}
 
 
 def test_metrics_leave_keras_and_tensorflow_out():

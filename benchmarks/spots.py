@@ -1,0 +1,732 @@
+"""Blurred spots: each localiser's error beside the Cramer-Rao lower bound.
+
+Usage::
+
+    python benchmarks/spots.py [--quick] [--methods M [M ...]]
+                               [--train-size N] [--test-size N] [--mle-size N]
+                               [--out PATH]
+    python benchmarks/spots.py --render benchmarks/results/spots.json
+
+Images of ``make_bright_spot_dataset``: 32x32, a Gaussian PSF of width 1.3 px,
+a background of 10 expected counts per pixel, Poisson noise. Test sets of
+``--test-size`` images (default 2,000) at 100, 300, 1,000 and 3,000 photons,
+and at 1,000 photons with 3 hot pixels per image (3x the image's largest
+expected value); a training set of ``--train-size`` images (default 20,000)
+of each. Side by side, in one process:
+
+- ``argmax``: ``np.argmax`` of each image.
+- ``smoothed_centroid``: the hand pipeline a user would write with
+  :mod:`scipy.ndimage`: smooth with a Gaussian of the PSF's width, take the
+  peak, then the centroid of the 7x7 square around it after subtracting the
+  image's median (negative values set to 0).
+- ``photutils_2dg`` and ``photutils_com``: ``photutils.centroids.
+  centroid_sources`` with ``centroid_2dg`` (a 2-D Gaussian fit) and
+  ``centroid_com`` (centre of mass) in a 7x7 box around the smoothed peak, on
+  the image minus its median, as photutils' documentation does.
+- ``mle``: the per-image Poisson maximum-likelihood fit of the image model
+  (``pixel_regressor._psf.fit_spot``; row, col, photons and background free),
+  the estimator known to reach the bound. It runs on the first
+  ``--mle-size`` test images of each set (default 500).
+- ``dense``: ``BrightPixelRegressor(head="dense")``, defaults.
+- ``spot``: ``BrightPixelRegressor(head="spot")``, defaults.
+
+The two estimators are trained on each training set and tested on its test
+set, and once more on photons drawn log-uniformly in [100, 3000] ("range"),
+tested at every level. ``--methods`` picks the methods (all by default).
+
+For each method and test set: the root-mean-square error per axis (px,
+both axes pooled, and each axis), the ratio to the Cramer-Rao bound of
+``localization_crlb`` (averaged over the test images' positions as variances:
+``sqrt(mean(crlb ** 2))``), the share of gross misses (more than 3 px off),
+the fit time and the prediction time. Throughput: each method but the
+per-image fits predicts the 1,000-photon test set three more times; the best
+counts. The goals (the spot head within 1.05x the bound at 300, 1,000 and
+3,000 photons, 1.2x at 100, 1.25x with hot pixels; better than the hand
+pipeline and both photutils centroids everywhere; fit <= 60 s; predict >=
+20,000 images/s and >= 100x faster per image than the fit) are marked met or
+not met.
+
+Writes ``benchmarks/results/spots.json`` (``spots_quick.json`` with
+``--quick``; ``--out`` to choose), renders it to Markdown beside it and draws
+RMSE against photons, log-log, beside the bound (``.png``). ``--quick`` (a
+smoke test of this script: 1,000 training images, 200 test images, 40
+fits, 2 epochs) is labelled quick and not comparable to a full run. Exits
+with status 1 if a method failed. ``--render`` measures nothing: it renders
+an existing results JSON to Markdown and PNG again.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import report
+from run import machine_info
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SEED = 0
+
+IMAGE_SIZE = 32
+PSF_SIGMA = 1.3
+BACKGROUND = 10.0
+LEVELS = (100, 300, 1000, 3000)
+HOT_PIXELS = 3
+HOT_PHOTONS = 1000
+PHOTON_RANGE = (100, 3000)
+BOX = 7  # the centroid window, px
+GROSS_MISS_PX = 3.0
+THROUGHPUT_REPEATS = 3
+
+# Goals
+RATIO_GOALS = {"N=100": 1.2, "N=300": 1.05, "N=1000": 1.05, "N=3000": 1.05}
+RATIO_GOAL_HOT = 1.25
+FIT_S = 60.0
+PREDICT_IMAGES_PER_S = 20_000
+SPEEDUP_VS_MLE = 100.0
+
+BASELINES = ("argmax", "smoothed_centroid", "photutils_2dg", "photutils_com", "mle")
+ESTIMATORS = ("dense", "spot")
+METHODS = BASELINES + ESTIMATORS
+LABELS = {
+    "crlb": "Cramer-Rao bound",
+    "argmax": "`np.argmax`",
+    "smoothed_centroid": "smoothed argmax + 7x7 centroid",
+    "photutils_2dg": "photutils `centroid_2dg`",
+    "photutils_com": "photutils `centroid_com`",
+    "mle": "per-image MLE fit",
+    "dense": 'BrightPixelRegressor(head="dense")',
+    "spot": 'BrightPixelRegressor(head="spot")',
+    "dense_range": 'head="dense", trained on [100, 3000]',
+    "spot_range": 'head="spot", trained on [100, 3000]',
+}
+
+MODES = {
+    "full": {"train_size": 20_000, "test_size": 2_000, "mle_size": 500, "epochs": None},
+    "quick": {"train_size": 1_000, "test_size": 200, "mle_size": 40, "epochs": 2},
+}
+
+
+def scenarios():
+    """The test conditions: key, photons, hot pixels."""
+    fixed = [(f"N={n}", n, 0) for n in LEVELS]
+    return [*fixed, (f"N={HOT_PHOTONS} + {HOT_PIXELS} hot", HOT_PHOTONS, HOT_PIXELS)]
+
+
+def make_data(n, photons, hot_pixels, seed):
+    from pixel_regressor import make_bright_spot_dataset
+
+    return make_bright_spot_dataset(
+        n,
+        image_size=IMAGE_SIZE,
+        psf_sigma=PSF_SIGMA,
+        photons=photons,
+        background=BACKGROUND,
+        hot_pixels=hot_pixels,
+        return_X_y=False,
+        random_state=seed,
+    )
+
+
+# ---------------------------------------------------------------------------
+# the baselines, written as a user would
+
+
+def predict_argmax(images):
+    flat = images.reshape(len(images), -1).argmax(axis=1)
+    return np.stack(np.divmod(flat, images.shape[2]), axis=1).astype(np.float64)
+
+
+def smoothed_peaks(images):
+    """(row, col) of the peak of each image smoothed by the PSF."""
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(
+        images.astype(np.float64), sigma=(0, PSF_SIGMA, PSF_SIGMA)
+    )
+    flat = smooth.reshape(len(images), -1).argmax(axis=1)
+    return np.divmod(flat, images.shape[2])
+
+
+def predict_smoothed_centroid(images):
+    n, height, width = images.shape
+    half = BOX // 2
+    rows, cols = smoothed_peaks(images)
+    # The 7x7 window around the peak, moved inside the image at the edges.
+    top = np.clip(rows - half, 0, height - BOX)
+    left = np.clip(cols - half, 0, width - BOX)
+    window_rows = top[:, None] + np.arange(BOX)
+    window_cols = left[:, None] + np.arange(BOX)
+    windows = images[
+        np.arange(n)[:, None, None], window_rows[:, :, None], window_cols[:, None, :]
+    ].astype(np.float64)
+    windows -= np.median(images.reshape(n, -1), axis=1)[:, None, None]
+    np.clip(windows, 0.0, None, out=windows)
+    total = windows.sum(axis=(1, 2))
+    total[total == 0] = np.nan
+    row = (windows.sum(axis=2) * window_rows).sum(axis=1) / total
+    col = (windows.sum(axis=1) * window_cols).sum(axis=1) / total
+    return np.stack([row, col], axis=1)
+
+
+def _photutils(images, centroid_func):
+    from photutils.centroids import centroid_sources
+
+    rows, cols = smoothed_peaks(images)
+    out = np.empty((len(images), 2))
+    for i, image in enumerate(images.astype(np.float64)):
+        x, y = centroid_sources(
+            image - np.median(image),
+            cols[i],
+            rows[i],
+            box_size=BOX,
+            centroid_func=centroid_func,
+        )
+        out[i] = y[0], x[0]
+    return out
+
+
+def predict_photutils_2dg(images):
+    from photutils.centroids import centroid_2dg
+
+    return _photutils(images, centroid_2dg)
+
+
+def predict_photutils_com(images):
+    from photutils.centroids import centroid_com
+
+    return _photutils(images, centroid_com)
+
+
+def predict_mle(images):
+    from pixel_regressor._psf import fit_spot
+
+    return np.array([fit_spot(image, PSF_SIGMA)[:2] for image in images])
+
+
+PREDICT = {
+    "argmax": predict_argmax,
+    "smoothed_centroid": predict_smoothed_centroid,
+    "photutils_2dg": predict_photutils_2dg,
+    "photutils_com": predict_photutils_com,
+    "mle": predict_mle,
+}
+
+
+def make_estimator(method, epochs):
+    from pixel_regressor import BrightPixelRegressor
+
+    head = {"dense": "dense", "spot": "spot"}[method]
+    params = {"head": head, "random_state": SEED}
+    if epochs is not None:
+        params["epochs"] = epochs
+    return BrightPixelRegressor(**params)
+
+
+# ---------------------------------------------------------------------------
+# measuring
+
+
+def crlb_of(data):
+    from pixel_regressor import localization_crlb
+
+    photons = np.unique(data.photons)
+    assert len(photons) == 1, "one photon level per test set"
+    return localization_crlb(
+        IMAGE_SIZE,
+        psf_sigma=PSF_SIGMA,
+        photons=float(photons[0]),
+        background=BACKGROUND,
+        position=data.target,
+    )
+
+
+def score(predicted, target, crlb):
+    """RMSE per axis, its ratio to the bound, gross misses."""
+    failed = ~np.all(np.isfinite(predicted), axis=1)
+    # A failed prediction counts as a miss at the image's centre.
+    predicted = np.where(failed[:, None], (IMAGE_SIZE - 1) / 2, predicted)
+    errors = predicted - target
+    rmse = float(np.sqrt(np.mean(errors**2)))
+    bound = float(np.sqrt(np.mean(crlb**2)))
+    misses = np.hypot(errors[:, 0], errors[:, 1]) > GROSS_MISS_PX
+    kept = errors[~misses]
+    return {
+        "n_images": len(target),
+        "rmse_px": rmse,
+        "rmse_row_px": float(np.sqrt(np.mean(errors[:, 0] ** 2))),
+        "rmse_col_px": float(np.sqrt(np.mean(errors[:, 1] ** 2))),
+        "crlb_px": bound,
+        "ratio_to_crlb": rmse / bound,
+        "gross_miss_share": float(misses.mean()),
+        "rmse_without_misses_px": (
+            float(np.sqrt(np.mean(kept**2))) if len(kept) else None
+        ),
+        "failed": int(failed.sum()),
+    }
+
+
+def timed(function, *args):
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = function(*args)
+    return value, time.perf_counter() - start, len(caught)
+
+
+def evaluate(predict, data, crlb):
+    predicted, seconds, n_warnings = timed(predict, data.images)
+    result = score(predicted, data.target, crlb)
+    result.update(
+        predict_s=seconds,
+        seconds_per_image=seconds / len(data.target),
+        images_per_s=len(data.target) / seconds,
+        warnings=n_warnings,
+    )
+    return result
+
+
+def best_throughput(predict, images):
+    best = min(timed(predict, images)[1] for _ in range(THROUGHPUT_REPEATS))
+    return {"n_images": len(images), "best_s": best, "images_per_s": len(images) / best}
+
+
+def _error(exc):
+    return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(methods, config, log=print):
+    """Every measurement: the scenarios, results by method, throughput."""
+    test_size, train_size = config["test_size"], config["train_size"]
+    mle_size = config["mle_size"]
+    results = {method: {} for method in methods}
+    predictors = {m: PREDICT[m] for m in methods if m in BASELINES}
+    tests = {}
+    estimators = [m for m in methods if m in ESTIMATORS]
+    for index, (key, photons, hot) in enumerate(scenarios()):
+        log(f"{key}: generating {test_size:,} test images")
+        test = make_data(test_size, photons, hot, SEED + 1000 + index)
+        crlb = crlb_of(test)
+        tests[key] = (test, crlb)
+        for method in [m for m in methods if m in BASELINES]:
+            if method == "mle":  # slow: a subset
+                subset = SimpleNamespace(
+                    images=test.images[:mle_size], target=test.target[:mle_size]
+                )
+                results[method][key] = _evaluate_safely(
+                    PREDICT[method], subset, crlb[:mle_size]
+                )
+            else:
+                results[method][key] = _evaluate_safely(PREDICT[method], test, crlb)
+            log(f"  {method}: {_brief(results[method][key])}")
+        if not estimators:
+            continue
+        log(f"{key}: generating {train_size:,} training images")
+        train = make_data(train_size, photons, hot, SEED + index)
+        for method in estimators:
+            scores, predict = fit_and_evaluate(
+                method, train, {key: tests[key]}, config["epochs"]
+            )
+            results[method][key] = scores[key]
+            if key == f"N={HOT_PHOTONS}" and predict is not None:
+                predictors[method] = predict
+            log(f"  {method}: {_brief(results[method][key])}")
+    if estimators:
+        log(f"photons in {list(PHOTON_RANGE)}: generating {train_size:,} images")
+        train = make_data(train_size, PHOTON_RANGE, 0, SEED + 99)
+        levels = {f"N={n}": tests[f"N={n}"] for n in LEVELS}
+        for method in estimators:
+            results[f"{method}_range"], _ = fit_and_evaluate(
+                method, train, levels, config["epochs"]
+            )
+            for key, result in results[f"{method}_range"].items():
+                log(f"  {method}_range, {key}: {_brief(result)}")
+    # Throughput: the fast methods, on the 1,000-photon test set.
+    reference = tests[f"N={HOT_PHOTONS}"][0].images
+    throughput = {}
+    for method, predict in predictors.items():
+        if method in ("mle", "photutils_2dg", "photutils_com"):
+            continue
+        try:
+            throughput[method] = best_throughput(predict, reference)
+        except Exception as exc:  # noqa: BLE001 - recorded in the report
+            throughput[method] = _error(exc)
+    return {
+        "scenarios": [
+            {"key": key, "photons": photons, "hot_pixels": hot}
+            for key, photons, hot in scenarios()
+        ],
+        "results": results,
+        "throughput": throughput,
+    }
+
+
+def _evaluate_safely(predict, data, crlb):
+    try:
+        return evaluate(predict, data, crlb)
+    except Exception as exc:  # noqa: BLE001 - recorded in the report
+        return _error(exc)
+
+
+def fit_and_evaluate(method, train, tests, epochs):
+    """Fit ``method`` on ``train``, evaluate on ``tests`` (key: (data, crlb)).
+
+    Returns the scores by key and the fitted estimator's ``predict`` (None if
+    the fit failed).
+    """
+    try:
+        estimator = make_estimator(method, epochs)
+        _, fit_s, _ = timed(estimator.fit, train.data, train.target)
+        first = next(iter(tests.values()))[0]
+        estimator.predict(first.images[:16])  # warm-up: the first call traces
+    except Exception as exc:  # noqa: BLE001 - recorded in the report
+        return {key: _error(exc) for key in tests}, None
+    scores = {}
+    for key, (data, crlb) in tests.items():
+        scores[key] = _evaluate_safely(estimator.predict, data, crlb)
+        if "error" not in scores[key]:
+            scores[key].update(fit_s=fit_s, train_size=len(train.target))
+    return scores, estimator.predict
+
+
+def _brief(result):
+    if "error" in result:
+        return result["error"].splitlines()[0][:120]
+    return (
+        f"RMSE {result['rmse_px']:.4f} px = {result['ratio_to_crlb']:.2f}x CRLB, "
+        f"misses {100 * result['gross_miss_share']:.1f} %, "
+        f"{result['seconds_per_image'] * 1e3:.3f} ms/image"
+    )
+
+
+# ---------------------------------------------------------------------------
+# goals
+
+
+def _value(document, method, key, field):
+    return report._get(document, "results", method, key, field)
+
+
+def _met(condition, *values):
+    if any(value is None for value in values):
+        return None
+    return bool(condition())
+
+
+def goals(document):
+    """Each goal: what, the measured value (text), met (True/False/None)."""
+    rows = []
+    for key, goal in [
+        *RATIO_GOALS.items(),
+        (f"N={HOT_PHOTONS} + {HOT_PIXELS} hot", RATIO_GOAL_HOT),
+    ]:
+        ratio = _value(document, "spot", key, "ratio_to_crlb")
+        rows.append(
+            {
+                "goal": f"spot head RMSE <= {goal:g}x CRLB, {key}",
+                "value": report._num(ratio, ".3f", "x"),
+                "met": _met(lambda r=ratio, g=goal: r <= g, ratio),
+            }
+        )
+    for key, _, _ in scenarios():
+        spot = _value(document, "spot", key, "rmse_px")
+        others = [
+            _value(document, other, key, "rmse_px")
+            for other in ("smoothed_centroid", "photutils_2dg", "photutils_com")
+        ]
+        best = None if None in others else min(others)
+        rows.append(
+            {
+                "goal": f"spot head better than the hand pipeline and both "
+                f"photutils centroids, {key}",
+                "value": f"{report._num(spot, '.4f')} px vs best of them "
+                f"{report._num(best, '.4f')} px",
+                "met": _met(lambda s=spot, b=best: s < b, spot, best),
+            }
+        )
+    fits = [
+        result.get("fit_s")
+        for name in ("spot", "spot_range")
+        for result in (report._get(document, "results", name) or {}).values()
+        if isinstance(result, dict)
+    ]
+    fit = None if not fits or None in fits else max(fits)
+    rows.append(
+        {
+            "goal": f"spot head fit <= {FIT_S:g} s (the longest of its fits)",
+            "value": report._num(fit, ".1f", " s"),
+            "met": _met(lambda: fit <= FIT_S, fit),
+        }
+    )
+    rate = report._get(document, "throughput", "spot", "images_per_s")
+    rows.append(
+        {
+            "goal": f"spot head predict >= {PREDICT_IMAGES_PER_S:,} images/s",
+            "value": report._num(rate, ",.0f", " img/s"),
+            "met": _met(lambda: rate >= PREDICT_IMAGES_PER_S, rate),
+        }
+    )
+    mle = _value(document, "mle", f"N={HOT_PHOTONS}", "seconds_per_image")
+    speedup = None if rate is None or mle is None else mle * rate
+    rows.append(
+        {
+            "goal": f"spot head >= {SPEEDUP_VS_MLE:g}x faster per image than the "
+            "per-image fit",
+            "value": report._num(speedup, ",.0f", "x"),
+            "met": _met(lambda: speedup >= SPEEDUP_VS_MLE, speedup),
+        }
+    )
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# report
+
+
+def _method_rows(document):
+    """(name, results by scenario) in display order."""
+    for name in (*METHODS, "dense_range", "spot_range"):
+        results = report._get(document, "results", name)
+        if results:
+            yield name, results
+
+
+def _cell(result, field, spec, scale=1.0):
+    if not isinstance(result, dict):
+        return ""
+    if "error" in result:
+        return "failed"
+    value = result.get(field)
+    return report._num(None if value is None else scale * value, spec)
+
+
+def render(document):
+    config = document.get("config", {})
+    machine = document.get("machine", {})
+    keys = [s["key"] for s in document.get("scenarios", [])]
+    lines = ["# Bright spots: localisation error beside the Cramer-Rao bound", ""]
+    if document.get("quick"):
+        lines += [
+            "> **Quick run**: a smoke test of the benchmark code, small data and "
+            "2 epochs; not comparable to a full run.",
+            "",
+        ]
+    lines += [
+        f"Command: `{document.get('command')}`, {document.get('wall_time_s', 0):.0f} "
+        f"s in all, {machine.get('date', '?')}. Machine: "
+        f"{machine.get('cpu_model', '?')}, {machine.get('cpu_count', '?')} cores, "
+        f"load average {report._load(machine.get('load_average_start'))} at the "
+        f"start, {report._load(document.get('load_average_end'))} at the end.",
+        "",
+        f"Images: {IMAGE_SIZE}x{IMAGE_SIZE}, Gaussian PSF of width {PSF_SIGMA} px, "
+        f"background {BACKGROUND:g} counts per pixel, Poisson noise; "
+        + (
+            f"{config.get('train_size'):,} training and "
+            if set(document.get("methods", [])) & set(ESTIMATORS)
+            else ""
+        )
+        + f"{config.get('test_size'):,} test images per condition (the per-image "
+        "fit: the first "
+        f"{config.get('mle_size'):,} test images). RMSE per axis, in px; the bound "
+        "is `localization_crlb` at each test image's position, averaged as a "
+        "variance. Gross miss: more than 3 px off.",
+        "",
+        "## Goals",
+        "",
+        report._table(
+            ["Goal", "Measured", "Met"],
+            [[g["goal"], g["value"], report._met(g["met"])] for g in document["goals"]],
+        ),
+    ]
+    bound_row = ["**Cramer-Rao bound (px)**"]
+    for key in keys:
+        bounds = [
+            r[key]["crlb_px"]
+            for _, r in _method_rows(document)
+            if isinstance(r.get(key), dict) and "crlb_px" in r[key]
+        ]
+        bound_row.append(report._num(bounds[0] if bounds else None, ".4f"))
+    tables = [
+        ("RMSE / CRLB", "ratio_to_crlb", ".2f", 1.0),
+        ("RMSE per axis (px)", "rmse_px", ".4f", 1.0),
+        ("Gross misses (%)", "gross_miss_share", ".2f", 100.0),
+    ]
+    for title, field, spec, scale in tables:
+        rows = [bound_row] if field != "gross_miss_share" else []
+        for name, results in _method_rows(document):
+            rows.append(
+                [LABELS.get(name, name)]
+                + [_cell(results.get(key), field, spec, scale) for key in keys]
+            )
+        lines += ["", f"## {title}", "", report._table(["Method", *keys], rows)]
+    rows = []
+    for name, results in _method_rows(document):
+        reference = results.get(f"N={HOT_PHOTONS}", {})
+        fits = [r.get("fit_s") for r in results.values() if isinstance(r, dict)]
+        fits = [f for f in fits if f is not None]
+        rate = report._get(document, "throughput", name, "images_per_s")
+        rows.append(
+            [
+                LABELS.get(name, name),
+                report._num(max(fits), ".1f") if fits else "-",
+                _cell(reference, "images_per_s", ",.0f"),
+                report._num(rate, ",.0f"),
+                _cell(reference, "seconds_per_image", ".4f", 1e3),
+            ]
+        )
+    lines += [
+        "",
+        "## Time",
+        "",
+        f"Fit: the longest fit of the method. Predict: the {HOT_PHOTONS}-photon "
+        f"test set, first call (the per-image fit: its subset); best of "
+        f"{THROUGHPUT_REPEATS} more calls where measured.",
+        "",
+        report._table(
+            [
+                "Method",
+                "Fit (s)",
+                "Predict, first call (img/s)",
+                f"Predict, best of {THROUGHPUT_REPEATS} (img/s)",
+                "Time per image (ms)",
+            ],
+            rows,
+        ),
+    ]
+    errors = [
+        f"- `{name}`, {key}: {result['error'].splitlines()[0]}"
+        for name, results in _method_rows(document)
+        for key, result in results.items()
+        if isinstance(result, dict) and "error" in result
+    ]
+    if errors:
+        lines += ["", "## Failed", "", *errors]
+    return "\n".join(lines) + "\n"
+
+
+def plot(document, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pixel_regressor import localization_crlb
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    grid = np.geomspace(LEVELS[0] * 0.8, LEVELS[-1] * 1.25, 50)
+    bound = [
+        localization_crlb(
+            IMAGE_SIZE, psf_sigma=PSF_SIGMA, photons=n, background=BACKGROUND
+        )[0]
+        for n in grid
+    ]
+    ax.plot(grid, bound, color="black", linewidth=2, label="Cramer-Rao bound")
+    colours = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for name, results in _method_rows(document):
+        levels, rmse = [], []
+        for n in LEVELS:
+            value = report._get(results, f"N={n}", "rmse_px")
+            if value is not None:
+                levels.append(n)
+                rmse.append(value)
+        if levels:
+            style = "--" if name.endswith("_range") else "-"
+            ax.plot(
+                levels,
+                rmse,
+                style,
+                marker="o",
+                color=colours[name.removesuffix("_range")],
+                label=LABELS.get(name, name).replace("`", ""),
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("photons per spot")
+    ax.set_ylabel("RMSE per axis (px)")
+    ax.set_title(
+        f"{IMAGE_SIZE}x{IMAGE_SIZE}, PSF width {PSF_SIGMA} px, background "
+        f"{BACKGROUND:g}" + (" (quick run)" if document.get("quick") else "")
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write_atomically(path, text):
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small smoke run")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="methods to run (default: all)",
+    )
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument("--test-size", type=int, default=None)
+    parser.add_argument("--mle-size", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="results JSON")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: render this results JSON to Markdown and PNG again",
+    )
+    args = parser.parse_args(argv)
+    if args.render is not None:
+        document = json.loads(args.render.read_text())
+        document["goals"] = goals(document)
+        _write_atomically(args.render.with_suffix(".md"), render(document))
+        plot(document, args.render.with_suffix(".png"))
+        return 0
+
+    mode = "quick" if args.quick else "full"
+    config = dict(MODES[mode])
+    for name in ("train_size", "test_size", "mle_size"):
+        if getattr(args, name) is not None:
+            config[name] = getattr(args, name)
+    out = args.out or RESULTS / ("spots_quick.json" if args.quick else "spots.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    document = {
+        "command": " ".join(["python benchmarks/spots.py", *(argv or sys.argv[1:])]),
+        "mode": mode,
+        "quick": args.quick,
+        "config": config,
+        "methods": args.methods,
+        "machine": machine_info(),
+    }
+    document.update(run(args.methods, config, log=lambda text: print(text, flush=True)))
+    document["wall_time_s"] = time.perf_counter() - start
+    document["load_average_end"] = list(os.getloadavg())
+    document["goals"] = goals(document)
+    _write_atomically(out, json.dumps(document, indent=2) + "\n")
+    markdown = render(document)
+    _write_atomically(out.with_suffix(".md"), markdown)
+    plot(document, out.with_suffix(".png"))
+    print(markdown)
+    failed = any(
+        isinstance(result, dict) and "error" in result
+        for results in document["results"].values()
+        for result in results.values()
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
