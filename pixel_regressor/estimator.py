@@ -45,6 +45,8 @@ _CHECK_X_PARAMS = {
     "dtype": "numeric",
     "ensure_all_finite": True,
 }
+# The largest convolution kernel (see _parameter_constraints).
+_MAX_KERNEL_SIZE = 128
 # The saved format: a directory holding these two files.
 _MODEL_FILE = "model.keras"
 _META_FILE = "estimator.json"
@@ -160,7 +162,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ``"dense"`` the Conv-Pool blocks (``"auto"``: ``(16, 32)``).
 
     kernel_size : "auto" or int, default="auto"
-        Kernel size of every convolution (``"auto"``: 1 for
+        Kernel size of every convolution, at most 128 and at most the
+        training images' larger side (``"auto"``: 1 for
         ``"soft_argmax"``, 3 for ``"dense"``).
 
     dense_units : int, default=64
@@ -181,7 +184,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     validation_split : float, default=0.0
         Fraction of the training data, drawn at random (from
         ``random_state``), held out to compute the validation loss each
-        epoch. Ignored when ``fit`` is given ``validation_data``.
+        epoch. Ignored when ``fit`` is given ``validation_data``, and by
+        ``partial_fit``. A ``PyDataset`` cannot be split: give ``fit``
+        ``validation_data`` instead.
 
     early_stopping : bool, default=False
         Stop when the monitored loss (the validation loss if there is
@@ -284,7 +289,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         "filters": [StrOptions({"auto"}), tuple, list],
         "kernel_size": [
             StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
+            # TensorFlow aborts the interpreter on convolutions of about 200
+            # and more, whatever the image size.
+            Interval(Integral, 1, _MAX_KERNEL_SIZE, closed="both"),
         ],
         "dense_units": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [
@@ -362,6 +369,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         """The :class:`~pixel_regressor.models.HeadSpec` of ``head``."""
         return get_head(self.head)
 
+    def _fitted_head(self):
+        """The spec of the head ``model_`` was built with.
+
+        ``set_params(head=...)`` after fitting changes ``head`` but not the
+        model: predictions follow the model's own head.
+        """
+        return get_head(getattr(self, "_built_head", self.head))
+
     def _settings(self):
         """The parameters with every ``"auto"`` resolved for the head."""
         defaults = self._head().defaults
@@ -408,7 +423,21 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ``y`` comes back 2-D, float32.
         """
         if not reset:
+            head = self._fitted_head()
+            if head.name != self.head:
+                raise ValueError(
+                    f"head={self.head!r}, but the model was built with head="
+                    f"{head.name!r}: call fit to build a new model."
+                )
             images = self._checked_images(X)
+            if tuple(images.shape[1:3]) != self.image_shape_:
+                height, width = images.shape[1:3]
+                raise ValueError(
+                    f"X holds {height}x{width} images, but the model was trained "
+                    f"on {self.image_shape_[0]}x{self.image_shape_[1]} images; "
+                    "training continues on that size only (predict takes other "
+                    "sizes where the head does)."
+                )
             return images, self._checked_targets(y, len(images), reset=False)
         # y=None raises scikit-learn's "requires y" error: the target is required.
         X, y = validate_data(
@@ -421,6 +450,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         settings = self._settings()
         head = self._head()
         minimum = head.min_image_size(settings["filters"], settings["kernel_size"])
+        if settings["kernel_size"] > max(height, width):
+            raise ValueError(
+                f"kernel_size={settings['kernel_size']} is larger than the "
+                f"{height}x{width} training images: use at most {max(height, width)}."
+            )
         if min(height, width) < minimum:
             raise ValueError(
                 f"Images of shape {(height, width)} are too small for head="
@@ -436,6 +470,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         With ``reset``, records whether it is 1-D and its number of columns;
         otherwise it must match them.
         """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
         y = check_array(y, ensure_2d=False, dtype=np.float64, input_name=name)
         if y.ndim > 2:
             raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}.")
@@ -470,7 +509,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 f"expecting {self.n_features_in_} features as input."
             )
         images = images_from_array(X, self.image_shape_ if X.ndim == 2 else None)
-        head = self._head()
+        head = self._fitted_head()
         if not head.any_image_size and tuple(images.shape[1:3]) != self.image_shape_:
             others = [h for h, spec in HEADS.items() if spec.any_image_size]
             height, width = images.shape[1:3]
@@ -495,6 +534,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(
                     "When X is a keras.utils.PyDataset, it yields the targets (and "
                     "any weights) itself: y and sample_weight must be None."
+                )
+            if reset and self.validation_split and validation_data is None:
+                raise ValueError(
+                    f"validation_split={self.validation_split} cannot split a "
+                    "PyDataset: give fit validation_data=(X_val, y_val) instead."
                 )
             first = X[0]
             if not isinstance(first, tuple) or len(first) != 2:
@@ -588,6 +632,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         )
         monitor = "loss" if data.validation is None else "val_loss"
         self._set_keras_regressor(model, monitor)
+        self._built_head = self.head
         self.history_ = {}
         self.n_iter_ = 0
 
@@ -650,11 +695,35 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             regressor.history_ = merged
         self.history_ = _history_from(regressor.history_)
         self.n_iter_ = len(self.history_.get("loss", ()))
+        finite = np.isfinite(self.history_.get("loss", [])[start_epoch:])
+        if not finite.all():
+            epoch = start_epoch + int(np.argmin(finite)) + 1
+            self._forget_fit()
+            raise ValueError(
+                f"Training diverged: the loss became NaN or infinite at epoch "
+                f"{epoch}. The estimator is left unfitted; try a smaller "
+                "learning_rate."
+            )
+
+    def _forget_fit(self):
+        """Drop every fitted attribute: the estimator is unfitted again."""
+        for name in list(vars(self)):
+            if (
+                name.endswith("_")
+                and not name.startswith("__")
+                or name
+                in (
+                    "_y_1d",
+                    "_built_head",
+                )
+            ):
+                delattr(self, name)
 
     def _callbacks(self, monitor):
         import keras
 
-        callbacks = list(self.callbacks or [])
+        # A diverged loss ends training at once; _train reports it.
+        callbacks = [*(self.callbacks or []), keras.callbacks.TerminateOnNaN()]
         if self.early_stopping:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -894,4 +963,5 @@ def load_model(path):
     # The same scikeras wrapper as after fit, holding the saved history, so
     # that partial_fit continues it.
     estimator._set_keras_regressor(model, "loss", history=estimator.history_)
+    estimator._built_head = estimator.head
     return estimator

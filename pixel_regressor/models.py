@@ -49,6 +49,12 @@ class HeadSpec:
         The value of ``BrightPixelRegressor(head=...)``.
     summary : str
         One line describing the head, for help texts.
+    scene : {"pixels", "spots"}
+        The images the head is made for: single bright pixels
+        (:func:`~pixel_regressor.make_bright_pixel_dataset`) or blurred spots
+        at sub-pixel positions
+        (:func:`~pixel_regressor.make_bright_spot_dataset`). The command line's
+        ``run --scene`` picks the first head of its scene by default.
     defaults : mapping
         The value of each ``"auto"`` parameter of the estimator:
         ``filters``, ``kernel_size``, ``learning_rate``, ``epochs`` and
@@ -69,6 +75,7 @@ class HeadSpec:
 
     name: str
     summary: str
+    scene: str
     defaults: Mapping
     any_image_size: bool
     min_filters: int
@@ -175,6 +182,7 @@ def _build_dense(
 SOFT_ARGMAX = HeadSpec(
     name="soft_argmax",
     summary="a tiny fully convolutional net and a softmax over all pixels",
+    scene="pixels",
     # Exact after a few epochs of large batches.
     defaults={
         "filters": (),
@@ -192,6 +200,7 @@ SOFT_ARGMAX = HeadSpec(
 DENSE = HeadSpec(
     name="dense",
     summary="the notebook's CNN, Conv-Pool-Conv-Pool-Flatten-Dense",
+    scene="pixels",
     # The notebook's own setup.
     defaults={
         "filters": (16, 32),

@@ -223,3 +223,68 @@ def test_the_head_name_check_sees_comparisons(tmp_path):
         "sample.py:1",
         "sample.py:3 (a dict keyed by head)",
     ]
+
+
+# ----------------------------------------------------------------------------
+# what training refuses, and how it fails
+
+
+def test_partial_fit_after_a_head_change_refuses_and_predict_keeps_the_model(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    reg.set_params(head="dense")
+    with pytest.raises(ValueError, match="built with head='soft_argmax'"):
+        reg.partial_fit(X, y)
+    # predict follows the model: the soft-argmax head takes any size
+    bigger = make_bright_pixel_dataset(2, image_size=SIDE + 4, random_state=0)[0]
+    assert reg.predict(bigger.reshape(2, SIDE + 4, SIDE + 4)).shape == (2, 2)
+
+
+def test_partial_fit_on_another_image_size_says_so(data):
+    X, y = data
+    reg = BrightPixelRegressor(random_state=0).partial_fit(X, y)
+    other, y_other = make_bright_pixel_dataset(5, image_size=SIDE + 2, random_state=0)
+    with pytest.raises(ValueError, match="trained on 12x12 images"):
+        reg.partial_fit(other.reshape(5, SIDE + 2, SIDE + 2), y_other)
+
+
+def test_a_later_partial_fit_without_y_says_y_is_required(data):
+    X, y = data
+    reg = BrightPixelRegressor(random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        reg.partial_fit(X, None)
+
+
+def test_a_diverging_fit_raises_and_leaves_the_estimator_unfitted(data):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = data
+    reg = BrightPixelRegressor(learning_rate=1e300, epochs=3, random_state=0)
+    reg.set_params(filters=(4,), kernel_size=3)
+    with pytest.raises(ValueError, match="diverged.*epoch 1"):
+        reg.fit(X * 1e30, y)
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+    assert not hasattr(reg, "n_features_in_")
+    # and it trains again from scratch
+    reg.set_params(learning_rate="auto").fit(X, y)
+    assert reg.n_iter_ == 3
+
+
+def test_validation_split_cannot_split_a_dataset():
+    seq = BrightPixelSequence(40, batch_size=20, image_size=SIDE, random_state=0)
+    with pytest.raises(ValueError, match="cannot split a PyDataset"):
+        BrightPixelRegressor(validation_split=0.2).fit(seq)
+
+
+@pytest.mark.parametrize("kernel_size", [200, 256, 1001])
+def test_kernel_sizes_that_abort_tensorflow_are_refused(kernel_size, data):
+    X, y = data
+    with pytest.raises(ValueError, match="kernel_size"):
+        BrightPixelRegressor(kernel_size=kernel_size).fit(X, y)
+
+
+def test_a_kernel_larger_than_the_images_is_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match="kernel_size=13 is larger than the 12x12"):
+        BrightPixelRegressor(kernel_size=13).fit(X, y)
