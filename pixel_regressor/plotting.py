@@ -60,6 +60,8 @@ _ACRONYMS = {"mae", "mse", "rmse", "msle", "mape", "auc", "lr"}
 
 # "auto" log scale: used when a metric's positive values span this ratio.
 _LOG_SCALE_RATIO = 100.0
+# Curves whose values all lie below this are drawn as zero.
+_ZERO_LEVEL = 1e-12
 
 
 def _merge_style(defaults, user):
@@ -261,6 +263,13 @@ def _metric_label(name):
     return name.replace("_", " ")
 
 
+def _at_zero(arrays):
+    """True when every finite value is at rounding level (below 1e-12)."""
+    values = np.concatenate(arrays)
+    values = values[np.isfinite(values)]
+    return values.size > 0 and bool(np.all(np.abs(values) < _ZERO_LEVEL))
+
+
 def _use_log_scale(arrays):
     values = np.concatenate(arrays)
     values = values[np.isfinite(values)]
@@ -342,7 +351,10 @@ class TrainingHistoryDisplay:
         log_scale : bool or "auto", default="auto"
             Whether the y axis is logarithmic. ``"auto"`` uses a log scale for
             a metric whose values are all positive and span at least two orders
-            of magnitude (as a loss often does over the first epochs).
+            of magnitude (as a loss often does over the first epochs). A metric
+            whose values are all below 1e-12 (an exact model, as the soft-argmax
+            head is on single bright pixels) is drawn at zero on a linear axis,
+            with a note, whatever ``log_scale`` says unless it is True.
 
         **kwargs : dict
             Passed to :meth:`matplotlib.axes.Axes.plot` for every line.
@@ -423,9 +435,25 @@ class TrainingHistoryDisplay:
             else:
                 title = f"Validation {label}"
             axis.set(title=title, xlabel="Epoch", ylabel=label[:1].upper() + label[1:])
-            use_log = _use_log_scale(drawn) if log_scale == "auto" else log_scale
+            at_zero = _at_zero(drawn)
+            if log_scale == "auto":
+                use_log = not at_zero and _use_log_scale(drawn)
+            else:
+                use_log = log_scale
             if use_log:
                 axis.set_yscale("log")
+            elif at_zero:
+                # A loss at rounding level (an exact model) on a linear axis
+                # autoscaled to 1e-30 would read as large swings; show it at 0.
+                axis.set_ylim(-0.05, 1.0)
+                axis.text(
+                    0.5,
+                    0.5,
+                    f"zero throughout (at most {max(np.max(v) for v in drawn):.1e})",
+                    transform=axis.transAxes,
+                    ha="center",
+                    va="center",
+                )
             axis.xaxis.get_major_locator().set_params(integer=True)
             axis.legend()
 

@@ -815,3 +815,19 @@ def test_importing_plotting_imports_neither_matplotlib_nor_keras():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_history_at_rounding_level_is_drawn_at_zero_with_a_note():
+    history = {"loss": [8.7e-32, 1e-31], "val_loss": [1e-17, 2e-17]}
+    display = TrainingHistoryDisplay.from_history(history)
+    axis = display.ax_
+    assert axis.get_yscale() == "linear"
+    assert axis.get_ylim() == (-0.05, 1.0)
+    assert any("zero throughout" in text.get_text() for text in axis.texts)
+    # a loss that really falls keeps its log scale and no note
+    falling = TrainingHistoryDisplay.from_history({"loss": [10.0, 0.01]})
+    assert falling.ax_.get_yscale() == "log"
+    assert not falling.ax_.texts
+    # asked for explicitly, a log scale is kept
+    forced = TrainingHistoryDisplay.from_history(history, log_scale=True)
+    assert forced.ax_.get_yscale() == "log"
