@@ -56,9 +56,12 @@ def _check_int(value, name, minimum=1):
     return int(value)
 
 
-def _check_real(value, name):
+def _check_real(value, name, *, keep_int=False):
+    """``value`` as a finite float (an int stays an int with ``keep_int``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}.")
+    if keep_int and isinstance(value, numbers.Integral):
+        return int(value)
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}.")
@@ -79,6 +82,19 @@ def _check_dtype(dtype, intensity):
         if intensity > float(np.finfo(dtype).max):
             raise ValueError(
                 f"intensity={intensity!r} does not fit in dtype {dtype.name!r}."
+            )
+        stored = np.asarray(intensity, dtype=dtype)
+        if stored == 0 and intensity != 0:
+            raise ValueError(
+                f"intensity={intensity!r} is below what dtype {dtype.name!r} can "
+                "hold (it would be stored as 0): choose a larger intensity or a "
+                "wider float dtype."
+            )
+        if isinstance(intensity, int) and int(stored) != intensity:
+            raise ValueError(
+                f"intensity={intensity!r} cannot be held exactly by dtype "
+                f"{dtype.name!r} (it would be stored as {int(stored)}); choose "
+                "another intensity or an integer dtype."
             )
     else:
         info = np.iinfo(dtype)
@@ -233,7 +249,7 @@ def make_bright_pixel_dataset(
     """
     n_samples = _check_int(n_samples, "n_samples")
     height, width = check_image_shape(image_size, "image_size", allow_int=True)
-    intensity = _check_real(intensity, "intensity")
+    intensity = _check_real(intensity, "intensity", keep_int=True)
     if intensity <= 0:
         raise ValueError(f"intensity must be > 0, got {intensity!r}.")
     noise = _check_real(noise, "noise")

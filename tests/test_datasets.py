@@ -589,3 +589,21 @@ def test_n_samples_is_positional_and_the_rest_keyword_only():
     assert X.shape == (2, 4)
     with pytest.raises(TypeError):
         make_bright_pixel_dataset(2, 2)
+
+
+def test_an_int_intensity_is_stored_exactly_or_refused():
+    X, _ = make_bright_pixel_dataset(
+        2, image_size=3, intensity=2**63 - 1, dtype=np.int64, random_state=0
+    )
+    assert X.max() == 2**63 - 1
+    with pytest.raises(ValueError, match="cannot be held exactly by dtype 'float64'"):
+        make_bright_pixel_dataset(2, intensity=2**53 + 1, dtype=np.float64)
+    X, _ = make_bright_pixel_dataset(2, image_size=3, intensity=2**53, dtype="f8")
+    assert X.max() == 2**53
+
+
+def test_an_intensity_that_underflows_the_dtype_is_refused():
+    with pytest.raises(ValueError, match="stored as 0"):
+        make_bright_pixel_dataset(2, intensity=1e-8, dtype=np.float16)
+    X, _ = make_bright_pixel_dataset(2, image_size=3, intensity=1e-3, dtype="f2")
+    assert (X.max(axis=1) > 0).all()
