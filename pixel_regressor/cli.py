@@ -74,6 +74,36 @@ MODEL_DIR = "model"
 _TEST_SIZE = 0.3
 _SPLIT_SEED = 1234
 _INTENSITY = 255.0
+# What `run --scene` generates, and the defaults of the options that depend on
+# it (None: the option does not apply to the scene).
+_SCENE_DEFAULTS = {
+    "pixels": {
+        "image_size": 50,
+        "noise": 0.0,
+        "photons": None,
+        "background": None,
+        "psf_sigma": None,
+        "hot_pixels": None,
+    },
+    "spots": {
+        "image_size": 32,
+        "noise": None,
+        "photons": 1000.0,
+        "background": 10.0,
+        "psf_sigma": 1.3,
+        "hot_pixels": 0,
+    },
+}
+# A first epoch's loss below this means the model was exact from the start.
+_EXACT_LOSS = 1e-12
+_EXACT_NOTE = (
+    "The model was exact from its first epoch: on single bright pixels the "
+    "soft-argmax head is exact from its initialisation, and training only tunes "
+    "its temperature and read-out (robustness to noise). Blurred spots "
+    "(--scene spots) are where training matters."
+)
+# A prediction farther than this from the spot is a gross miss, in pixels.
+_GROSS_MISS = 3.0
 
 
 class CommandError(Exception):
@@ -158,10 +188,22 @@ def _build_parser():
             "Reproduce the original notebook end to end: generate images, split "
             "them 70/15/15 (training/validation/test), fit, evaluate on the test "
             "set, and write report.json, training_curves.png, predictions.png, "
-            "sample.png and the fitted model (model/) to --out."
+            "sample.png and the fitted model (model/) to --out. With --scene "
+            "spots, the images hold blurred spots at sub-pixel positions with "
+            "photon noise, and the report compares the error with the "
+            "Cramer-Rao bound."
         ),
     )
     data = run.add_argument_group("data")
+    data.add_argument(
+        "--scene",
+        choices=tuple(_SCENE_DEFAULTS),
+        default="pixels",
+        help=(
+            "pixels: one bright pixel per image, as in the notebook; spots: a "
+            "blurred spot with photon noise (default: %(default)s)"
+        ),
+    )
     data.add_argument(
         "--samples",
         type=_int_at_least(1),
@@ -172,19 +214,42 @@ def _build_parser():
     data.add_argument(
         "--image-size",
         type=_int_at_least(1),
-        default=50,
         metavar="PIXELS",
-        help="side of the square images (default: %(default)s)",
+        help="side of the square images (default: 50 for pixels, 32 for spots)",
     )
     data.add_argument(
         "--noise",
         type=_float_at_least(0.0, strict=False),
-        default=0.0,
         metavar="SIGMA",
         help=(
-            "standard deviation of the Gaussian background noise, on the 0-255 "
-            "scale (default: %(default)s)"
+            "pixels: standard deviation of the Gaussian background noise, on the "
+            "0-255 scale (default: 0)"
         ),
+    )
+    spots = run.add_argument_group("spots (with --scene spots)")
+    spots.add_argument(
+        "--photons",
+        type=_float_at_least(0.0, strict=True),
+        metavar="N",
+        help="expected photons of each spot (default: 1000)",
+    )
+    spots.add_argument(
+        "--background",
+        type=_float_at_least(0.0, strict=False),
+        metavar="B",
+        help="expected background photons per pixel (default: 10)",
+    )
+    spots.add_argument(
+        "--psf-sigma",
+        type=_float_at_least(0.0, strict=True),
+        metavar="PIXELS",
+        help="width of the Gaussian point-spread function (default: 1.3)",
+    )
+    spots.add_argument(
+        "--hot-pixels",
+        type=_int_at_least(0),
+        metavar="K",
+        help="hot pixels per image, at 3x the spot's peak (default: 0)",
     )
     data.add_argument(
         "--random-state",
@@ -197,9 +262,10 @@ def _build_parser():
     model.add_argument(
         "--head",
         choices=tuple(HEADS),
-        default=next(iter(HEADS)),
         help="; ".join(f"{name}: {spec.summary}" for name, spec in HEADS.items())
-        + " (default: %(default)s)",
+        + " (default: the first head made for the scene: "
+        + ", ".join(f"{scene}: {_scene_head(scene)}" for scene in _SCENE_DEFAULTS)
+        + ")",
     )
     model.add_argument(
         "--epochs",
@@ -262,6 +328,26 @@ def _build_parser():
     predict.add_argument("files", nargs="+", metavar="FILE", help="image files")
     predict.set_defaults(handler=_predict_command)
     return parser, {"run": run, "predict": predict}
+
+
+def _scene_head(scene):
+    """The default head of a scene: the first one made for it."""
+    return next(name for name, spec in HEADS.items() if spec.scene == scene)
+
+
+def _resolve_scene(args):
+    """Fill in the scene's defaults; return an error message or None."""
+    defaults = _SCENE_DEFAULTS[args.scene]
+    for name, default in defaults.items():
+        given = getattr(args, name)
+        if default is None and given is not None:
+            option = "--" + name.replace("_", "-")
+            return f"argument {option}: does not apply to --scene {args.scene}"
+        if given is None:
+            setattr(args, name, default)
+    if args.head is None:
+        args.head = _scene_head(args.scene)
+    return None
 
 
 def _with_default_command(argv):
@@ -403,17 +489,31 @@ def _make_data(args):
     """The images and the notebook's 70/15/15 split, as a dict of arrays."""
     from sklearn.model_selection import train_test_split
 
-    from .datasets import make_bright_pixel_dataset
+    from .datasets import make_bright_pixel_dataset, make_bright_spot_dataset
 
     size = args.image_size
-    _say(args, f"Generating {args.samples} images of {size}x{size} pixels...")
-    X, y = make_bright_pixel_dataset(
-        args.samples,
-        image_size=size,
-        intensity=_INTENSITY,
-        noise=args.noise,
-        random_state=args.random_state,
+    _say(
+        args,
+        f"Generating {args.samples} images of {size}x{size} pixels ({args.scene})...",
     )
+    if args.scene == "spots":
+        X, y = make_bright_spot_dataset(
+            args.samples,
+            image_size=size,
+            psf_sigma=args.psf_sigma,
+            photons=args.photons,
+            background=args.background,
+            hot_pixels=args.hot_pixels,
+            random_state=args.random_state,
+        )
+    else:
+        X, y = make_bright_pixel_dataset(
+            args.samples,
+            image_size=size,
+            intensity=_INTENSITY,
+            noise=args.noise,
+            random_state=args.random_state,
+        )
     X_train, X_rest, y_train, y_rest = train_test_split(
         X, y, test_size=_TEST_SIZE, random_state=_SPLIT_SEED
     )
@@ -422,6 +522,7 @@ def _make_data(args):
     )
     return {
         "image_shape": (size, size),
+        "scene": args.scene,
         "train": (X_train, y_train),
         "validation": (X_val, y_val),
         "test": (X_test, y_test),
@@ -453,7 +554,7 @@ def _fit(args, data):
     return estimator.fit(X_train, y_train, validation_data=data["validation"])
 
 
-def _evaluate(estimator, data):
+def _evaluate(args, estimator, data):
     """Test-set metrics, the centre probe and the predictions."""
     import numpy as np
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
@@ -466,30 +567,87 @@ def _evaluate(estimator, data):
     predict_time = time.perf_counter() - start
 
     height, width = data["image_shape"]
-    centre = (height // 2, width // 2)
-    probe = np.zeros((1, height * width), dtype=X_test.dtype)
-    probe[0, centre[0] * width + centre[1]] = _INTENSITY
+    spots = data["scene"] == "spots"
+    test = {
+        "n_samples": len(y_test),
+        "mse": mean_squared_error(y_test, y_pred),
+        "mae": mean_absolute_error(y_test, y_pred),
+        "mean_pixel_error": mean_pixel_error(y_test, y_pred),
+        "exact_pixel_accuracy": exact_pixel_accuracy(
+            y_test, y_pred, round_y_true=spots
+        ),
+        "r2": r2_score(y_test, y_pred) if len(y_test) > 1 else None,
+    }
+    if spots:
+        test["localization"] = _localization(args, data["image_shape"], y_test, y_pred)
+        # a noiseless spot off the centre pixel
+        centre = [height // 2 + 0.25, width // 2 - 0.25]
+        probe = _spot_image(args, data["image_shape"], centre)
+        probe_key = "position"
+    else:
+        centre = [height // 2, width // 2]
+        probe = np.zeros((1, height * width), dtype=X_test.dtype)
+        probe[0, centre[0] * width + centre[1]] = _INTENSITY
+        probe_key = "pixel"
     return {
         "y_pred": y_pred,
-        "test": {
-            "n_samples": len(y_test),
-            "mse": mean_squared_error(y_test, y_pred),
-            "mae": mean_absolute_error(y_test, y_pred),
-            "mean_pixel_error": mean_pixel_error(y_test, y_pred),
-            "exact_pixel_accuracy": exact_pixel_accuracy(y_test, y_pred),
-            "r2": r2_score(y_test, y_pred),
-        },
+        "test": test,
         "centre_probe": {
-            "pixel": list(centre),
+            probe_key: centre,
             "prediction": estimator.predict(probe)[0].tolist(),
         },
         "predict_s": predict_time,
     }
 
 
+def _spot_image(args, image_shape, position):
+    """The expected counts of one spot at ``position``, flattened, (1, h*w)."""
+    import numpy as np
+
+    from ._psf import expected_counts
+
+    image = expected_counts(
+        image_shape,
+        np.asarray([position], dtype=np.float64),
+        args.psf_sigma,
+        np.asarray([args.photons]),
+        args.background,
+    )
+    return np.asarray(image, dtype=np.float32).reshape(1, -1)
+
+
+def _localization(args, image_shape, y_test, y_pred):
+    """Per-axis RMSE against the Cramer-Rao bound, and the gross misses."""
+    import numpy as np
+
+    from .metrics import localization_crlb
+
+    errors = np.asarray(y_pred, dtype=np.float64) - y_test
+    rmse = float(np.sqrt(np.mean(errors**2)))
+    bounds = localization_crlb(
+        image_shape,
+        psf_sigma=args.psf_sigma,
+        photons=args.photons,
+        background=args.background,
+        position=y_test,
+    )
+    crlb = float(np.sqrt(np.mean(bounds**2)))
+    return {
+        "rmse_per_axis": rmse,
+        "crlb_per_axis": crlb,
+        "rmse_over_crlb": rmse / crlb,
+        "gross_miss_rate": float(np.mean(np.linalg.norm(errors, axis=1) > _GROSS_MISS)),
+        "hot_pixels": args.hot_pixels,
+        "note": (
+            "crlb_per_axis is the root mean square of each test spot's bound "
+            "without hot pixels"
+        ),
+    }
+
+
 def _report(args, data, estimator, evaluation):
     """The contents of ``report.json``."""
-    return {
+    report = {
         "test": evaluation["test"],
         "centre_probe": evaluation["centre_probe"],
         "time": {"fit_s": estimator.fit_time_, "predict_s": evaluation["predict_s"]},
@@ -498,9 +656,14 @@ def _report(args, data, estimator, evaluation):
         "split": {part: len(data[part][0]) for part in ("train", "validation", "test")},
         "parameters": {
             "command_line": {
+                "scene": args.scene,
                 "samples": args.samples,
                 "image_size": args.image_size,
                 "noise": args.noise,
+                "photons": args.photons,
+                "background": args.background,
+                "psf_sigma": args.psf_sigma,
+                "hot_pixels": args.hot_pixels,
                 "random_state": args.random_state,
                 "head": args.head,
                 "epochs": _auto(args.epochs),
@@ -521,6 +684,9 @@ def _report(args, data, estimator, evaluation):
             "sample": SAMPLE_FILE,
         },
     }
+    if estimator.history_["loss"][0] < _EXACT_LOSS:
+        report["note"] = _EXACT_NOTE
+    return report
 
 
 def _write(args, data, estimator, evaluation, report, started):
@@ -556,13 +722,28 @@ def _summary(report, out):
     test, time_s = report["test"], report["time"]
     probe, epochs = report["centre_probe"], report["epochs_run"]
     row, col = probe["prediction"][:2]
+    if "localization" in test:
+        where = test["localization"]
+        first = (
+            f"Test set ({test['n_samples']} images): RMSE per axis "
+            f"{where['rmse_per_axis']:.4f} px, {where['rmse_over_crlb']:.2f}x the "
+            f"Cramer-Rao bound ({where['crlb_per_axis']:.4f} px), gross misses "
+            f"{100 * where['gross_miss_rate']:.1f} %\n"
+            f"Spot at ({probe['position'][0]:.2f}, {probe['position'][1]:.2f}) "
+            f"predicted at ({row:.3f}, {col:.3f})\n"
+        )
+    else:
+        r2 = "n/a" if test["r2"] is None else f"{test['r2']:.4f}"
+        first = (
+            f"Test set ({test['n_samples']} images): MAE {test['mae']:.4f} px, "
+            f"mean pixel error {test['mean_pixel_error']:.4f} px, "
+            f"exact pixel {100 * test['exact_pixel_accuracy']:.1f} %, R² {r2}\n"
+            f"Centre pixel {tuple(probe['pixel'])} predicted at "
+            f"({row:.2f}, {col:.2f})\n"
+        )
     return (
-        f"Test set ({test['n_samples']} images): MAE {test['mae']:.4f} px, "
-        f"mean pixel error {test['mean_pixel_error']:.4f} px, "
-        f"exact pixel {100 * test['exact_pixel_accuracy']:.1f} %, "
-        f"R² {test['r2']:.4f}\n"
-        f"Centre pixel {tuple(probe['pixel'])} predicted at ({row:.2f}, {col:.2f})\n"
-        f"Fit {time_s['fit_s']:.1f} s ({epochs} epoch{'' if epochs == 1 else 's'}), "
+        first
+        + f"Fit {time_s['fit_s']:.1f} s ({epochs} epoch{'' if epochs == 1 else 's'}), "
         f"predict {time_s['predict_s']:.2f} s, total {time_s['run_s']:.1f} s\n"
         f"Wrote {REPORT_FILE}, {CURVES_FILE}, {PREDICTIONS_FILE}, {SAMPLE_FILE} "
         f"and {MODEL_DIR}/ to {out.resolve()}"
@@ -577,10 +758,12 @@ def _run_command(args):
 
     data = _make_data(args)
     estimator = _fit(args, data)
-    evaluation = _evaluate(estimator, data)
+    evaluation = _evaluate(args, estimator, data)
     report = _report(args, data, estimator, evaluation)
     _write(args, data, estimator, evaluation, report, started)
     print(_summary(report, args.out))
+    if "note" in report:
+        _say(args, "Note: " + report["note"])
     return 0
 
 
@@ -734,6 +917,12 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 2
 
     if args.command == "run":
+        problem = _resolve_scene(args)
+        if problem:
+            try:
+                commands["run"].error(problem)
+            except SystemExit as exc:
+                return exc.code
         train, val, test = _split_sizes(args.samples)
         if min(train, val, test) < 1:
             try:

@@ -264,6 +264,15 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     bright pixel (constant, e.g. all zeros) has no answer; the soft-argmax
     head then returns the image centre, ``((height - 1) / 2, (width - 1) /
     2)`` mapped through its read-out, and the dense head an arbitrary point.
+    Several equally bright pixels have no single answer either: the
+    soft-argmax head returns their mean position, which may be a dark pixel
+    between them. The command line's ``predict`` warns about a constant
+    image.
+
+    Meta-estimators that resample or reorder features (``BaggingRegressor``
+    with ``bootstrap_features=True`` or ``max_features < 1``,
+    ``RegressorChain``, which appends columns) hand the model scrambled
+    images: they cannot work with it.
 
     The soft-argmax head accepts images of another size than the training
     images when they are given as 3-D or 4-D arrays; flattened input must
