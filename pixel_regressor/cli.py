@@ -197,7 +197,7 @@ def _build_parser():
     data = run.add_argument_group("data")
     data.add_argument(
         "--scene",
-        choices=tuple(_SCENE_DEFAULTS),
+        choices=_scenes(),
         default="pixels",
         help=(
             "pixels: one bright pixel per image, as in the notebook; spots: a "
@@ -264,7 +264,7 @@ def _build_parser():
         choices=tuple(HEADS),
         help="; ".join(f"{name}: {spec.summary}" for name, spec in HEADS.items())
         + " (default: the first head made for the scene: "
-        + ", ".join(f"{scene}: {_scene_head(scene)}" for scene in _SCENE_DEFAULTS)
+        + ", ".join(f"{scene}: {_scene_head(scene)}" for scene in _scenes())
         + ")",
     )
     model.add_argument(
@@ -328,6 +328,12 @@ def _build_parser():
     predict.add_argument("files", nargs="+", metavar="FILE", help="image files")
     predict.set_defaults(handler=_predict_command)
     return parser, {"run": run, "predict": predict}
+
+
+def _scenes():
+    """The scenes that some head is made for."""
+    made_for = {spec.scene for spec in HEADS.values()}
+    return tuple(scene for scene in _SCENE_DEFAULTS if scene in made_for)
 
 
 def _scene_head(scene):
