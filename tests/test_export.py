@@ -1,4 +1,4 @@
-"""Serving a fitted model outside Python's estimator: SavedModel and ONNX.
+"""Serving a fitted model without the estimator: SavedModel and ONNX.
 
 ``est.model_.export`` writes the Keras model alone; what it returns must be
 what ``predict`` returns, to float32 rounding, on images of the training size
