@@ -19,6 +19,9 @@ import pytest
 
 from pixel_regressor import load_model, make_bright_pixel_dataset
 
+# Every test reads what a new interpreter per backend wrote.
+pytestmark = pytest.mark.slow
+
 SIDE = 12
 
 # Run as ``python -c SCRIPT MODE OUT``. MODE "first": fit, predict, score,

@@ -18,6 +18,9 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset  # noqa: E402
 
+# A cluster of new worker processes, each importing TensorFlow.
+pytestmark = pytest.mark.slow
+
 # The dense head is far from exact after one epoch, and by how much depends on
 # the learning rate: the candidates score differently.
 PARAM_GRID = {"head": ["soft_argmax", "dense"], "learning_rate": [0.01, 0.1]}

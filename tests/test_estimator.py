@@ -482,6 +482,7 @@ def test_pickle_and_joblib_round_trips(fitted, test_data, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_keras_file_reloads_in_safe_mode_in_a_new_process(fitted, test_data, tmp_path):
     X, _ = test_data
     path = tmp_path / "m.keras"
@@ -555,6 +556,7 @@ def test_save_writes_no_temporary_files(fitted, tmp_path):
 # reproducibility
 
 
+@pytest.mark.slow
 def test_same_random_state_same_predictions_in_a_new_process(data, tmp_path):
     code = f"""
         import numpy as np
@@ -583,6 +585,7 @@ def test_seeded_then_unseeded_fit_and_global_rng_untouched(data):
     assert np.isfinite(seeded.predict(X[:5])).all()
 
 
+@pytest.mark.slow
 def test_grid_search_with_two_processes(data):
     X, y = data
     search = GridSearchCV(
@@ -598,6 +601,7 @@ def test_grid_search_with_two_processes(data):
 # composability
 
 
+@pytest.mark.slow
 def test_grid_search_over_head_learning_rate_and_epochs(data):
     from pixel_regressor import exact_pixel_accuracy_scorer
 
@@ -622,6 +626,7 @@ def test_pipeline_and_cross_val_score(data):
     assert scores.shape == (3,) and scores.min() > 0.99
 
 
+@pytest.mark.slow
 def test_voting_and_stacking(data, test_data):
     X, y = data
     Xt, yt = test_data

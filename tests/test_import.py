@@ -146,6 +146,7 @@ def test_unknown_attribute_raises_attribute_error():
         from pixel_regressor import no_such_thing  # noqa: F401
 
 
+@pytest.mark.slow  # two new interpreters that import TensorFlow
 @pytest.mark.skipif(
     not LAYERS_FILE.exists(), reason="pixel_regressor/_layers.py not written yet"
 )
