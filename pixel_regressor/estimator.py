@@ -775,6 +775,47 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # persistence
+    def __getstate__(self):
+        """The state to pickle: the Keras model as the bytes of its archive.
+
+        Live Keras objects (``model_`` and ``keras_regressor_``) are replaced
+        by the ``.keras`` archive of ``model_``, so that the state is plain
+        data: pickle, joblib, :func:`copy.deepcopy` and ``skops.io`` all
+        handle it. An unfitted estimator's state is its parameters.
+        """
+        state = dict(super().__getstate__())
+        model = state.pop("model_", None)
+        state.pop("keras_regressor_", None)
+        if model is not None:
+            state["_keras_archive"] = _persistence.keras_archive_bytes(model)
+        return state
+
+    def __setstate__(self, state):
+        """Restore a pickled state; reload the model from its archive.
+
+        The archive is checked and loaded in Keras's safe mode, and
+        ``keras_regressor_`` is rebuilt around it holding ``history_``, as
+        after :func:`load_model`.
+        """
+        state = dict(state)
+        archive = state.pop("_keras_archive", None)
+        super().__setstate__(state)
+        if archive is None:
+            return
+        try:
+            model = _persistence.load_keras_bytes(archive)
+            _persistence.check_model_matches(
+                self, model, any_image_size=self._head().any_image_size
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"The pickled Keras model could not be loaded: {exc}"
+            ) from None
+        history = self.history_
+        self._set_keras_regressor(
+            model, _persistence.monitor_of(history), history=history
+        )
+
     def save(self, path):
         """Save the fitted estimator to the directory ``path``, all or nothing.
 

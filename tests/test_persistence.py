@@ -430,3 +430,121 @@ def test_dense_model_must_match_the_image_shape(fitted, tmp_path):
     (directory / "estimator.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="input shape"):
         load_model(directory)
+
+
+# ----------------------------------------------------------------------------
+# pickle, joblib, deepcopy, clone, skops and MLflow
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_pickled_state_is_plain_data(fitted, head):
+    state = fitted[head].__getstate__()
+    assert "model_" not in state
+    assert "keras_regressor_" not in state
+    assert isinstance(state["_keras_archive"], bytes)
+    assert "model_" in vars(fitted[head])  # the estimator itself is untouched
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+@pytest.mark.parametrize("how", ["pickle", "joblib", "deepcopy"])
+def test_copies_predict_identically_and_train_further(
+    fitted, data, tmp_path, head, how
+):
+    import copy
+    import pickle
+
+    import joblib
+
+    X, y = data
+    estimator = fitted[head]
+    if how == "pickle":
+        again = pickle.loads(pickle.dumps(estimator))
+    elif how == "joblib":
+        joblib.dump(estimator, tmp_path / "m.joblib")
+        again = joblib.load(tmp_path / "m.joblib")
+    else:
+        again = copy.deepcopy(estimator)
+    assert again.model_ is not estimator.model_
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert again.history_ == estimator.history_
+    assert again.keras_regressor_.model_ is again.model_
+    again.partial_fit(X, y)
+    assert again.n_iter_ == estimator.n_iter_ + 1
+    assert len(again.history_["loss"]) == estimator.n_iter_ + 1
+
+
+def test_unfitted_estimator_copies_unchanged():
+    import copy
+    import pickle
+
+    from sklearn.base import clone
+
+    estimator = BrightPixelRegressor("dense", filters=(4,), epochs=3)
+    for again in (
+        pickle.loads(pickle.dumps(estimator)),
+        copy.deepcopy(estimator),
+        clone(estimator),
+    ):
+        assert again.get_params() == estimator.get_params()
+        assert not hasattr(again, "model_")
+    assert "_keras_archive" not in estimator.__getstate__()
+
+
+def test_clone_of_a_fitted_estimator_is_unfitted(fitted):
+    from sklearn.base import clone
+
+    again = clone(fitted["dense"])
+    assert again.get_params() == fitted["dense"].get_params()
+    assert not hasattr(again, "model_")
+
+
+def test_pickled_model_is_checked_on_load(fitted):
+    state = fitted["soft_argmax"].__getstate__()
+    state["_keras_archive"] = b"not a zip"
+    with pytest.raises(ValueError, match="could not be loaded"):
+        BrightPixelRegressor().__setstate__(state)
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_skops_round_trip_trusts_only_package_types(fitted, data, head):
+    sio = pytest.importorskip("skops.io")
+    X, _ = data
+    estimator = fitted[head]
+    dumped = sio.dumps(estimator)
+    untrusted = sio.get_untrusted_types(data=dumped)
+    assert untrusted == ["pixel_regressor.estimator.BrightPixelRegressor"]
+    again = sio.loads(dumped, trusted=untrusted)
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert again.history_ == estimator.history_
+    unfitted = sio.loads(sio.dumps(BrightPixelRegressor(head)), trusted=untrusted)
+    assert unfitted.get_params() == BrightPixelRegressor(head).get_params()
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_mlflow_round_trip(fitted, data, tmp_path, monkeypatch, head):
+    pytest.importorskip("skops")
+    pytest.importorskip("mlflow")
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    # MLflow asks for this before loading any model, skops ones included.
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    # A local file store (MLflow 3.7+ asks to opt in to it).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    X, _ = data
+    estimator = fitted[head]
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name="m",
+            skops_trusted_types=["pixel_regressor.estimator.BrightPixelRegressor"],
+            # Named, not inferred: inference loads the model in a subprocess.
+            pip_requirements=["pixel-regressor"],
+        )
+    expected = estimator.predict(X)
+    again = mlflow.sklearn.load_model(info.model_uri)
+    np.testing.assert_array_equal(again.predict(X), expected)
+    pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+    np.testing.assert_array_equal(np.asarray(pyfunc.predict(X)), expected)
