@@ -17,10 +17,13 @@ Commands
     - ``model/``: the fitted estimator, reloadable with
       :func:`pixel_regressor.load_model`.
 
-    Every file is written under a temporary name and then renamed, so an
-    interrupted run never leaves a half-written file. ``report.json`` is
-    written last: when it exists, the run that wrote it completed and the
-    other files are its own.
+    A run is all or nothing: its files are written into a temporary
+    directory beside ``--out``, which is renamed into place at the end. An
+    interrupted or failed run leaves ``--out`` as it was; two runs into one
+    ``--out`` leave the files of one of them, never a mix (``report.json``
+    records a ``run_id`` and the SHA-256 of ``model/model.keras``). An
+    existing ``--out`` is replaced whole if it is an earlier run's output;
+    any other non-empty directory is refused unless ``--overwrite`` is given.
 
 ``pixel-regressor predict --model DIR FILE...``
     Load a saved model (a ``model/`` directory, or the ``--out`` directory of
@@ -50,10 +53,11 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from . import __version__
-from ._io import write_atomically
+from ._io import atomic_directory, sha256_of, write_atomically
 from .models import HEADS
 
 __all__ = ["main"]
@@ -68,6 +72,7 @@ CURVES_FILE = "training_curves.png"
 PREDICTIONS_FILE = "predictions.png"
 SAMPLE_FILE = "sample.png"
 MODEL_DIR = "model"
+RUN_FILES = (REPORT_FILE, CURVES_FILE, PREDICTIONS_FILE, SAMPLE_FILE, MODEL_DIR)
 
 # The notebook's split: 70 % training, then the other 30 % halved into
 # validation and test sets, both times with this seed.
@@ -225,8 +230,14 @@ def _build_parser():
         type=Path,
         default=Path("pixel-regressor-run"),
         metavar="DIR",
-        help="directory to write the results to, created if needed (default: "
-        "./%(default)s/)",
+        help="directory to write the results to, created if needed, or an "
+        "earlier run's output, replaced whole (default: ./%(default)s/)",
+    )
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even if it is a non-empty directory that holds "
+        "something else than an earlier run's output (its contents are deleted)",
     )
     output.add_argument(
         "--quiet",
@@ -278,13 +289,51 @@ def _with_default_command(argv):
 # ---------------------------------------------------------------------------
 
 
-def _prepare_output_directory(out):
-    """Create ``out`` and check that files can be written in it."""
+def _is_earlier_run(directory):
+    """Whether ``directory`` holds an earlier run's output, and nothing else."""
+    names = {p.name for p in directory.iterdir()}
+    return names <= set(RUN_FILES) and (
+        (directory / REPORT_FILE).is_file() or (directory / MODEL_DIR).is_dir()
+    )
+
+
+def _check_replaceable(out, overwrite):
+    """Refuse an ``--out`` that a run may not replace (CommandError)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise CommandError(
+            f"cannot write to the output directory {str(out)!r}: it exists and is "
+            "not a directory"
+        )
+    cwd = Path.cwd().resolve()
+    if cwd == out.resolve() or out.resolve() in cwd.parents:
+        raise CommandError(
+            f"--out {str(out)!r} is the current directory or holds it, which a "
+            "run cannot replace; choose another output directory"
+        )
+    if overwrite or not any(out.iterdir()) or _is_earlier_run(out):
+        return
+    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES)
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    raise CommandError(
+        f"--out {str(out)!r} is not empty and is not the output of an earlier run "
+        f"(it holds {shown or 'no ' + REPORT_FILE}); choose another directory, or "
+        "pass --overwrite to replace it and delete its contents"
+    )
+
+
+def _prepare_output_directory(out, overwrite=False):
+    """Check, before any work, that ``out`` can be written and replaced.
+
+    The run is written into a temporary directory beside ``out``, so it is
+    ``out``'s parent that must be writable.
+    """
+    _check_replaceable(out, overwrite)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
-        os.close(fd)
-        os.remove(probe)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.probe-")
+        os.rmdir(probe)
     except OSError as exc:
         raise CommandError(
             f"cannot write to the output directory {str(out)!r}: {exc.strerror or exc}"
@@ -507,6 +556,7 @@ def _report(args, data, estimator, evaluation):
                 "batch_size": _auto(args.batch_size),
                 "learning_rate": _auto(args.learning_rate),
                 "out": str(args.out),
+                "overwrite": args.overwrite,
                 "quiet": args.quiet,
             },
             "estimator": {
@@ -524,32 +574,37 @@ def _report(args, data, estimator, evaluation):
 
 
 def _write(args, data, estimator, evaluation, report, started):
-    """Write the model, the figures and, last, the report to ``--out``.
+    """Write the model, the figures and the report, then move them to ``--out``.
 
-    The report's ``run_s`` covers everything from ``started`` but writing the
+    Everything is written into a temporary directory beside ``--out``, renamed
+    into place at the end (replacing an earlier run's output), so that
+    ``--out`` holds the files of one complete run or is left as it was. The
+    report's ``run_s`` covers everything from ``started`` but writing the
     report itself.
     """
     from datetime import datetime, timezone
 
     out = args.out
-    # From here on the directory is being rewritten: a report left from an
-    # earlier run would describe other files, so it goes first, and the new
-    # one is written last.
-    (out / REPORT_FILE).unlink(missing_ok=True)
     _say(args, f"Writing the results to {out}...")
-    estimator.save(out / MODEL_DIR)
-    X_test, y_test = data["test"]
-    _write_plots(
-        out,
-        estimator,
-        y_test,
-        evaluation["y_pred"],
-        X_test[0].reshape(data["image_shape"]),
-        args.random_state,
-    )
-    report["time"]["run_s"] = time.perf_counter() - started
-    report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
+
+    def may_replace(target):
+        _check_replaceable(target, args.overwrite)
+
+    with atomic_directory(out, may_replace=may_replace) as tmp:
+        estimator.save(tmp / MODEL_DIR)
+        report["files"]["model_sha256"] = sha256_of(tmp / MODEL_DIR / "model.keras")
+        X_test, y_test = data["test"]
+        _write_plots(
+            tmp,
+            estimator,
+            y_test,
+            evaluation["y_pred"],
+            X_test[0].reshape(data["image_shape"]),
+            args.random_state,
+        )
+        report["time"]["run_s"] = time.perf_counter() - started
+        report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_atomically(tmp / REPORT_FILE, lambda file: file.write(_dump_json(report)))
 
 
 def _summary(report, out):
@@ -572,13 +627,17 @@ def _summary(report, out):
 def _run_command(args):
     """``run``: data, fit, evaluate, write."""
     started = time.perf_counter()
-    _prepare_output_directory(args.out)
+    args.out = Path(os.path.abspath(args.out))
+    if args.out.parent == args.out:
+        raise CommandError(f"--out {str(args.out)!r} cannot be a file system root")
+    _prepare_output_directory(args.out, args.overwrite)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     data = _make_data(args)
     estimator = _fit(args, data)
     evaluation = _evaluate(estimator, data)
     report = _report(args, data, estimator, evaluation)
+    report["run_id"] = uuid.uuid4().hex
     _write(args, data, estimator, evaluation, report, started)
     print(_summary(report, args.out))
     return 0
