@@ -29,27 +29,30 @@ Commands
     Load a saved model (a ``model/`` directory, or the ``--out`` directory of
     a run) and print ``FILE<TAB>row<TAB>col`` for each image file (``--json``:
     a JSON list of ``{"file", "row", "col"}``). Images are ``.npy`` arrays of
-    shape ``(height, width)`` or ``(height, width, 1)``, or PNG (or other
-    formats Pillow reads) files; colour images are turned to grayscale by the
-    mean of their RGB channels.
+    shape ``(height, width)`` or ``(height, width, 1)``, or image files: PNG,
+    JPEG, BMP, TIFF, GIF, WebP or any other format Pillow reads; colour
+    images are turned to grayscale by the mean of their RGB channels.
 
 Errors in the arguments exit with status 2 (argparse's usage message); errors
 while running (an unwritable output directory, a missing or corrupt model, an
 unreadable image, ...) print one ``pixel-regressor: error: ...`` line on
 stderr and exit with status 1. TensorFlow is imported only once the arguments
-are known to be valid, so ``pixel-regressor --help`` is instant.
+are known to be valid, so ``pixel-regressor --help`` is instant, and
+TensorFlow's start-up messages (oneDNN, CUDA drivers absent) are not shown.
 
 Examples
 --------
 >>> from pixel_regressor.cli import main
->>> main(["run", "--samples", "3"])  # too few images for a 70/15/15 split
+>>> main(["run", "--samples", "6"])  # too few images to score on the test set
 2
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -73,12 +76,16 @@ PREDICTIONS_FILE = "predictions.png"
 SAMPLE_FILE = "sample.png"
 MODEL_DIR = "model"
 RUN_FILES = (REPORT_FILE, CURVES_FILE, PREDICTIONS_FILE, SAMPLE_FILE, MODEL_DIR)
+# Formats `predict` reads: .npy, and through Pillow these (and any other).
+IMAGE_FORMATS = "PNG, JPEG, BMP, TIFF, GIF, WebP"
 
 # The notebook's split: 70 % training, then the other 30 % halved into
 # validation and test sets, both times with this seed.
 _TEST_SIZE = 0.3
 _SPLIT_SEED = 1234
 _INTENSITY = 255.0
+# R² and the other test metrics need at least this many test images.
+_MIN_TEST = 2
 
 
 class CommandError(Exception):
@@ -135,6 +142,19 @@ def _split_sizes(n_samples):
     n_rest = math.ceil(_TEST_SIZE * n_samples)
     n_test = math.ceil(0.5 * n_rest)
     return n_samples - n_rest, n_rest - n_test, n_test
+
+
+def _splits_enough(n_samples):
+    train, val, test = _split_sizes(n_samples)
+    return min(train, val) >= 1 and test >= _MIN_TEST
+
+
+def _min_samples():
+    """The fewest images whose split trains, validates and can be scored."""
+    n = 1
+    while not _splits_enough(n):
+        n += 1
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +272,8 @@ def _build_parser():
         description=(
             "Print FILE<TAB>row<TAB>col (rounded to 2 decimals) for each image "
             "file. Images: .npy arrays of shape (height, width) or (height, "
-            "width, 1), or PNG files (colour is turned to grayscale)."
+            f"width, 1), or image files: {IMAGE_FORMATS} or any other format "
+            "Pillow reads (colour is turned to grayscale)."
         ),
     )
     predict.add_argument(
@@ -270,7 +291,12 @@ def _build_parser():
         action="store_true",
         help='print a JSON list of {"file", "row", "col"}',
     )
-    predict.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    predict.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=f"image files: .npy, {IMAGE_FORMATS}, ...",
+    )
     predict.set_defaults(handler=_predict_command)
     return parser, {"run": run, "predict": predict}
 
@@ -338,6 +364,68 @@ def _prepare_output_directory(out, overwrite=False):
         raise CommandError(
             f"cannot write to the output directory {str(out)!r}: {exc.strerror or exc}"
         ) from None
+
+
+# TensorFlow's start-up messages: C++ log lines about the build and the
+# hardware (oneDNN, CPU instructions, absent CUDA drivers and GPUs), written
+# straight to the standard error before Python can intervene.
+_STARTUP_NOISE = re.compile(
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|^[IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*("
+    r"oneDNN|cuda|CUDA|cuInit|cuDNN|cuFFT|cuBLAS|GPU|TensorRT|TF-TRT|NUMA"
+    r"|cpu_feature_guard|This TensorFlow binary is optimized|rebuild TensorFlow)"
+)
+
+
+@contextlib.contextmanager
+def _filtered_stderr(is_noise):
+    """Capture file descriptor 2; replay the lines that are not ``is_noise``.
+
+    C++ libraries write to the descriptor directly, so redirecting Python's
+    ``sys.stderr`` would not reach them.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # pragma: no cover - no standard error at all
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(True) if not is_noise(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def _start_tensorflow():
+    """Import Keras and start its backend without TensorFlow's start-up lines.
+
+    ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) silences TensorFlow's later
+    information and warnings; the lines it writes while loading and while
+    looking for GPUs ignore it and are filtered out. A user who sets
+    ``TF_CPP_MIN_LOG_LEVEL=0`` sees everything.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
+        import keras  # noqa: F401
+
+        return
+    with _filtered_stderr(lambda line: bool(_STARTUP_NOISE.search(line))):
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # finds (or fails to find) GPUs
 
 
 def _json_ready(value):
@@ -631,7 +719,7 @@ def _run_command(args):
     if args.out.parent == args.out:
         raise CommandError(f"--out {str(args.out)!r} cannot be a file system root")
     _prepare_output_directory(args.out, args.overwrite)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _start_tensorflow()
 
     data = _make_data(args)
     estimator = _fit(args, data)
@@ -720,7 +808,7 @@ def _predict_command(args):
     directory = _model_directory(args.model)
     images = [_read_image(Path(file)) for file in args.files]
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _start_tensorflow()
     from .estimator import load_model
 
     try:
@@ -767,6 +855,27 @@ def _predict_command(args):
 # ---------------------------------------------------------------------------
 
 
+def _run_arguments_problem(args):
+    """Why ``run`` cannot score its model with these sizes, or None.
+
+    Checked before TensorFlow is imported, so a hopeless run fails at once.
+    """
+    if not _splits_enough(args.samples):
+        train, val, test = _split_sizes(args.samples)
+        return (
+            f"argument --samples: {args.samples} images split 70/15/15 give "
+            f"{train}/{val}/{test} training/validation/test images; scoring needs "
+            f"at least {_MIN_TEST} test images: use at least {_min_samples()}"
+        )
+    minimum = HEADS[args.head].min_image_size()
+    if args.image_size < minimum:
+        return (
+            f"argument --image-size: the {args.head} head needs images of at least "
+            f"{minimum}x{minimum} pixels, got {args.image_size}"
+        )
+    return None
+
+
 def _one_line(message):
     return " ".join(str(message).split())
 
@@ -793,13 +902,10 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 2
 
     if args.command == "run":
-        train, val, test = _split_sizes(args.samples)
-        if min(train, val, test) < 1:
+        problem = _run_arguments_problem(args)
+        if problem:
             try:
-                commands["run"].error(
-                    f"argument --samples: {args.samples} images cannot be split "
-                    f"70/15/15 (it gives {train}/{val}/{test}); use at least 4"
-                )
+                commands["run"].error(problem)
             except SystemExit as exc:
                 return exc.code
 

@@ -269,6 +269,8 @@ def test_predict_with_a_dense_model_of_the_right_size(
     [
         (["run", "--samples", "abc"], "--samples"),
         (["run", "--samples", "3"], "70/15/15"),
+        (["run", "--samples", "6"], "at least 7"),
+        (["run", "--head", "dense", "--image-size", "3"], "--image-size"),
         (["--samples", "0", "--quiet"], "--samples"),  # `run` is the default
         (["run", "--image-size", "0"], "--image-size"),
         (["run", "--noise", "-1"], "--noise"),

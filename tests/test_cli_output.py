@@ -1,12 +1,14 @@
-"""``pixel-regressor run``'s output directory is all or nothing.
+"""``pixel-regressor run``'s output directory is all or nothing; a quiet start.
 
-In-process runs on 60 images of 8x8 pixels, one epoch.
+In-process runs on 60 images of 8x8 pixels, one epoch; one run in a
+subprocess for the start-up messages.
 """
 
 import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -204,3 +206,92 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path, capsys):
     assert live.exists()  # another run, still going
     live.rmdir()
     assert _leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# start-up
+# ---------------------------------------------------------------------------
+
+
+def _command():
+    script = Path(sys.executable).with_name("pixel-regressor")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "pixel_regressor"]  # pragma: no cover
+
+
+def test_start_up_is_quiet(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = ["run", "--samples", "40", "--image-size", "8", "--epochs", "1"]
+    proc = subprocess.run(
+        [*_command(), *argv, "--quiet", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for marker in ("I0000", "E0000", "W0000", "cuda", "CUDA", "oneDNN", "absl"):
+        assert marker not in proc.stderr, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_start_up_filter_keeps_real_errors():
+    code = textwrap.dedent(
+        """
+        import os
+        from pixel_regressor.cli import _STARTUP_NOISE, _filtered_stderr
+
+        noise = (
+            "WARNING: All log messages before absl::InitializeLog() is called "
+            "are written to STDERR\\n"
+            "I0000 00:00:1796038023.997647   19591 port.cc:153] oneDNN custom "
+            "operations are on.\\n"
+            "E0000 00:00:1796038033.035673   19591 cuda_platform.cc:52] failed "
+            "call to cuInit: INTERNAL: CUDA error\\n"
+        )
+        real = "E0000 00:00:1796038033.035673   19591 op.cc:1] disk on fire\\n"
+        with _filtered_stderr(lambda line: bool(_STARTUP_NOISE.search(line))):
+            os.write(2, (noise + real).encode())
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "E0000 00:00:1796038033.035673   19591 op.cc:1] disk on fire"
+    ]
+
+
+def test_predict_help_names_every_format(capsys):
+    assert main(["predict", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in (".npy", "PNG", "JPEG", "BMP", "TIFF", "GIF"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("suffix", "mode"), [(".jpg", "L"), (".bmp", "L"), (".tif", "I;16"), (".gif", "P")]
+)
+def test_predict_reads_the_formats_it_names(
+    earlier_run, tmp_path, capsys, suffix, mode
+):
+    import numpy as np
+    from PIL import Image
+
+    image = np.zeros((8, 8), dtype=np.uint8)
+    image[2, 5] = 255
+    pil = Image.fromarray(image.astype(np.uint16) * 257 if mode == "I;16" else image)
+    if mode == "P":
+        pil = pil.convert("P")
+    path = tmp_path / f"x{suffix}"
+    pil.save(path)
+    assert main(["predict", "--model", str(earlier_run), str(path)]) == 0
+    _, row, col = capsys.readouterr().out.strip().split("\t")
+    assert (round(float(row)), round(float(col))) == (2, 5)
