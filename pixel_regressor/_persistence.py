@@ -130,9 +130,11 @@ def read_metadata(path):
             "file may have"
         )
     with open(path, "rb") as file:
-        data = file.read(MAX_METADATA_BYTES + 1)
-    if len(data) > MAX_METADATA_BYTES:  # grew while being read
-        raise ValueError(f"it is more than {MAX_METADATA_BYTES} bytes")
+        # read(n) allocates n bytes up front: ask for what stat said, plus one
+        # to notice a file that grew since.
+        data = file.read(size + 1)
+    if len(data) > size:
+        raise ValueError("it changed while being read")
     try:
         text = data.decode("utf-8")
         return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
