@@ -5,6 +5,7 @@ Tiny estimators (10x10 images, 40 samples, one epoch) keep this fast.
 
 import json
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -393,7 +394,6 @@ def test_copies_predict_identically_and_train_further(
     fitted, data, tmp_path, head, how
 ):
     import copy
-    import pickle
 
     import joblib
 
@@ -417,7 +417,6 @@ def test_copies_predict_identically_and_train_further(
 
 def test_unfitted_estimator_copies_unchanged():
     import copy
-    import pickle
 
     from sklearn.base import clone
 
@@ -490,3 +489,40 @@ def test_mlflow_round_trip(fitted, data, tmp_path, monkeypatch, head):
     np.testing.assert_array_equal(again.predict(X), expected)
     pyfunc = mlflow.pyfunc.load_model(info.model_uri)
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(X)), expected)
+
+
+def test_skops_keeps_feature_names_and_trusts_only_package_types(data):
+    sio = pytest.importorskip("skops.io")
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
+    estimator = BrightPixelRegressor(epochs=1, random_state=0).fit(frame, y)
+    dumped = sio.dumps(estimator)
+    untrusted = sio.get_untrusted_types(data=dumped)
+    assert untrusted == ["pixel_regressor.estimator.BrightPixelRegressor"]
+    again = sio.loads(dumped, trusted=untrusted)
+    np.testing.assert_array_equal(again.feature_names_in_, estimator.feature_names_in_)
+    np.testing.assert_array_equal(again.predict(frame), estimator.predict(frame))
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_copies_keep_what_early_stopping_watches(data, tmp_path, validation):
+    import keras
+
+    X, y = data
+    kwargs = {"validation_data": (X[:8], y[:8])} if validation else {}
+    estimator = BrightPixelRegressor(epochs=1, early_stopping=True, random_state=0).fit(
+        X, y, **kwargs
+    )
+    expected = "val_loss" if validation else "loss"
+    estimator.save(tmp_path / "model")
+    for again in (
+        pickle.loads(pickle.dumps(estimator)),
+        load_model(tmp_path / "model"),
+    ):
+        stoppers = [
+            c
+            for c in again.keras_regressor_.get_params()["callbacks"]
+            if isinstance(c, keras.callbacks.EarlyStopping)
+        ]
+        assert [s.monitor for s in stoppers] == [expected]
