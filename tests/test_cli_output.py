@@ -295,3 +295,48 @@ def test_predict_reads_the_formats_it_names(
     assert main(["predict", "--model", str(earlier_run), str(path)]) == 0
     _, row, col = capsys.readouterr().out.strip().split("\t")
     assert (round(float(row)), round(float(col))) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("damage", "mentions"),
+    [
+        ("future format", "newer version"),
+        ("other digest", "SHA-256"),
+        ("deep nesting", "nested too deeply"),
+        ("huge number", "out of range"),
+        ("not a zip", "could not be loaded"),
+    ],
+)
+def test_predict_reports_a_bad_save_in_one_line(
+    earlier_run, tmp_path, capsys, damage, mentions
+):
+    import numpy as np
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("estimator.json", "model.keras"):
+        (model / name).write_bytes((earlier_run / "model" / name).read_bytes())
+    meta = json.loads((model / "estimator.json").read_text())
+    if damage == "future format":
+        meta["format"] = 99
+    elif damage == "other digest":
+        meta["model_sha256"] = "0" * 64
+    if damage == "deep nesting":
+        text = "[" * 50_000 + "]" * 50_000
+    elif damage == "huge number":
+        text = json.dumps(meta).replace('"n_iter_": 1', '"n_iter_": 1e400')
+    else:
+        text = json.dumps(meta)
+    (model / "estimator.json").write_text(text)
+    if damage == "not a zip":
+        (model / "model.keras").write_bytes(b"PK\x03\x04 truncated")
+    image = tmp_path / "x.npy"
+    np.save(image, np.eye(8))
+    assert main(["predict", "--model", str(model), str(image)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("pixel-regressor: error: cannot load the model")
+    assert mentions in lines[0]
+    assert "File not found" not in lines[0]
