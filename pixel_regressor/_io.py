@@ -114,8 +114,10 @@ def _process_is_alive(pid):
     return True
 
 
-def remove_stale_temporaries(target, kinds=("tmp", "old")):
+def remove_stale_temporaries(target, kinds=("tmp", "old"), *, where=None):
     """Remove the temporaries left beside ``target`` by killed writers.
+
+    ``where`` is the directory they are in (default: ``target``'s parent).
 
     A temporary is stale when the process that made it, on this host, is
     gone, or when it is older than a week. Those of live processes (a
@@ -126,7 +128,7 @@ def remove_stale_temporaries(target, kinds=("tmp", "old")):
     prefix = f".{target.name}."
     host = _host_tag()
     try:
-        entries = list(os.scandir(target.parent))
+        entries = list(os.scandir(target.parent if where is None else where))
     except OSError:
         return
     for entry in entries:
@@ -219,8 +221,63 @@ def replace_directory(new, target, *, may_replace=None):
     )
 
 
+# Errors of a rename that cannot replace the directory itself (a mount point,
+# a parent that is not writable, another file system): the contents are
+# replaced instead.
+_IN_PLACE_ERRNOS = {errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def is_temporary_of(name, target):
+    """Whether ``name`` is one of the temporaries this module makes for ``target``."""
+    return name.startswith(f".{Path(target).name}.")
+
+
+def visible_entries(directory):
+    """The entries of ``directory``, without its own in-place temporaries."""
+    return [
+        p for p in Path(directory).iterdir() if not is_temporary_of(p.name, directory)
+    ]
+
+
+def replaces_in_place(target):
+    """Whether ``target`` is an existing directory that cannot be renamed.
+
+    A mount point, the current directory (or one holding it), or a directory
+    whose parent is not writable: its contents are replaced instead of the
+    directory itself.
+    """
+    target = Path(target)
+    if not target.is_dir():
+        return False
+    resolved, cwd = target.resolve(), Path.cwd().resolve()
+    return (
+        os.path.ismount(target)
+        or resolved == cwd
+        or resolved in cwd.parents
+        or not os.access(target.parent, os.W_OK | os.X_OK)
+    )
+
+
+def _replace_contents(new, target, may_replace, last):
+    """Move the entries of ``new`` into ``target``, after emptying it.
+
+    Not atomic: ``last`` (the file that marks a complete directory) is removed
+    first and moved in last, so that a reader who checks it sees the old
+    directory complete, the new one complete, or an incomplete one without it.
+    """
+    if may_replace is not None:
+        may_replace(target)
+    old = visible_entries(target)
+    old.sort(key=lambda p: p.name != last)  # the marker first
+    for path in old:
+        _remove(path)
+    names = sorted(os.listdir(new), key=lambda name: name == last)  # marker last
+    for name in names:
+        shutil.move(os.path.join(new, name), os.path.join(target, name))
+
+
 @contextlib.contextmanager
-def atomic_directory(target, *, may_replace=None):
+def atomic_directory(target, *, may_replace=None, last=None):
     """Yield a new, empty directory beside ``target``; rename it on success.
 
     The directory has the permissions of :func:`os.mkdir` (0777 less the
@@ -228,11 +285,18 @@ def atomic_directory(target, *, may_replace=None):
     body raises (or is interrupted), the temporary directory is removed and
     ``target`` is left as it was. On success the files are flushed to disk
     and the directory replaces ``target`` through :func:`replace_directory`.
+
+    A ``target`` that cannot be renamed (a mount point, a directory whose
+    parent is not writable; see :func:`replaces_in_place`) gets the
+    temporary directory inside it, and its contents are replaced one entry
+    at a time, ``last`` (a file name) last: not atomic, but ordered.
     """
     target = Path(target)
-    remove_stale_temporaries(target)
+    in_place = replaces_in_place(target)
+    where = target if in_place else target.parent
+    remove_stale_temporaries(target, where=where)
     while True:
-        tmp = target.with_name(_temporary_name(target, "tmp"))
+        tmp = where / _temporary_name(target, "tmp")
         try:
             os.mkdir(tmp)
             break
@@ -241,7 +305,15 @@ def atomic_directory(target, *, may_replace=None):
     try:
         yield tmp
         _fsync_tree(tmp)
-        replace_directory(tmp, target, may_replace=may_replace)
+        if in_place:
+            _replace_contents(tmp, target, may_replace, last)
+        else:
+            try:
+                replace_directory(tmp, target, may_replace=may_replace)
+            except OSError as exc:
+                if exc.errno not in _IN_PLACE_ERRNOS or not target.is_dir():
+                    raise
+                _replace_contents(tmp, target, may_replace, last)
     finally:
         if tmp.exists():
             _remove(tmp)

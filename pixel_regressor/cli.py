@@ -60,7 +60,13 @@ import uuid
 from pathlib import Path
 
 from . import __version__
-from ._io import atomic_directory, sha256_of, write_atomically
+from ._io import (
+    atomic_directory,
+    replaces_in_place,
+    sha256_of,
+    visible_entries,
+    write_atomically,
+)
 from .models import HEADS
 
 __all__ = ["main"]
@@ -317,7 +323,7 @@ def _with_default_command(argv):
 
 def _is_earlier_run(directory):
     """Whether ``directory`` holds an earlier run's output, and nothing else."""
-    names = {p.name for p in directory.iterdir()}
+    names = {p.name for p in visible_entries(directory)}
     return names <= set(RUN_FILES) and (
         (directory / REPORT_FILE).is_file() or (directory / MODEL_DIR).is_dir()
     )
@@ -338,9 +344,9 @@ def _check_replaceable(out, overwrite):
             f"--out {str(out)!r} is the current directory or holds it, which a "
             "run cannot replace; choose another output directory"
         )
-    if overwrite or not any(out.iterdir()) or _is_earlier_run(out):
+    if overwrite or not visible_entries(out) or _is_earlier_run(out):
         return
-    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES)
+    others = sorted(p.name for p in visible_entries(out) if p.name not in RUN_FILES)
     shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
     raise CommandError(
         f"--out {str(out)!r} is not empty and is not the output of an earlier run "
@@ -353,12 +359,14 @@ def _prepare_output_directory(out, overwrite=False):
     """Check, before any work, that ``out`` can be written and replaced.
 
     The run is written into a temporary directory beside ``out``, so it is
-    ``out``'s parent that must be writable.
+    ``out``'s parent that must be writable (or ``out`` itself, if it is a
+    directory that cannot be renamed, such as a mount point).
     """
     _check_replaceable(out, overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.probe-")
+        where = out if replaces_in_place(out) else out.parent
+        probe = tempfile.mkdtemp(dir=where, prefix=f".{out.name}.probe-")
         os.rmdir(probe)
     except OSError as exc:
         raise CommandError(
@@ -678,7 +686,7 @@ def _write(args, data, estimator, evaluation, report, started):
     def may_replace(target):
         _check_replaceable(target, args.overwrite)
 
-    with atomic_directory(out, may_replace=may_replace) as tmp:
+    with atomic_directory(out, may_replace=may_replace, last=REPORT_FILE) as tmp:
         estimator.save(tmp / MODEL_DIR)
         report["files"]["model_sha256"] = sha256_of(tmp / MODEL_DIR / "model.keras")
         X_test, y_test = data["test"]

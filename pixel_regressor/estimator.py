@@ -11,6 +11,7 @@ state are ours; scikeras builds and trains the Keras model.
 import collections
 import contextlib
 import json
+import os
 import random
 import time
 from numbers import Integral, Real
@@ -27,7 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _persistence
-from ._io import atomic_directory, sha256_of
+from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, derive_seed
 from ._validation import check_image_shape, images_from_array
 from .models import HEADS, get_head
@@ -836,7 +837,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         path : str or path-like
             Directory to write; its parent is created if needed. If it
             exists, it must be empty or an earlier save (holding nothing but
-            ``model.keras`` and ``estimator.json``).
+            ``model.keras`` and ``estimator.json``). A directory that cannot
+            be renamed (a mount point, the current directory, or one in a
+            directory you cannot write) has its two files replaced instead,
+            ``estimator.json`` last; the digest then still tells a mix of two
+            saves.
 
         Returns
         -------
@@ -849,15 +854,17 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             If ``path`` exists and holds other files than a save.
         """
         check_is_fitted(self)
-        directory = Path(path)
+        directory = Path(os.path.abspath(path))
         directory.parent.mkdir(parents=True, exist_ok=True)
         _check_save_target(directory)
-        with atomic_directory(directory, may_replace=_check_save_target) as tmp:
+        with atomic_directory(
+            directory, may_replace=_check_save_target, last=_META_FILE
+        ) as tmp:
             model_file = tmp / _MODEL_FILE
             self.model_.save(model_file)
             meta = _persistence.metadata(self, sha256_of(model_file))
             (tmp / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return directory
+        return Path(path)
 
 
 def _check_save_target(directory):
@@ -866,7 +873,9 @@ def _check_save_target(directory):
         return
     if not directory.is_dir():
         raise ValueError(f"{directory} exists and is not a directory.")
-    others = sorted(p.name for p in directory.iterdir() if p.name not in _SAVED_FILES)
+    others = sorted(
+        p.name for p in visible_entries(directory) if p.name not in _SAVED_FILES
+    )
     if others:
         raise ValueError(
             f"{directory} holds other files than a saved estimator ({others[:5]}); "

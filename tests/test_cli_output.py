@@ -340,3 +340,31 @@ def test_predict_reports_a_bad_save_in_one_line(
     assert lines[0].startswith("pixel-regressor: error: cannot load the model")
     assert mentions in lines[0]
     assert "File not found" not in lines[0]
+
+
+def test_out_that_cannot_be_renamed_gets_its_contents_replaced(
+    earlier_run, tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    replace_directory = _io.replace_directory
+
+    def busy(new, target, **kwargs):
+        """Like a mount point: --out itself cannot be renamed."""
+        if Path(target) == out:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(target))
+        return replace_directory(new, target, **kwargs)
+
+    out = tmp_path / "out"
+    os.rename(earlier_run, out)
+    try:
+        first = _consistent(out)
+        monkeypatch.setattr(_io, "replace_directory", busy)
+        assert _run(out, "--random-state", "4") == 0
+        capsys.readouterr()
+        second = _consistent(out)
+        assert second["run_id"] != first["run_id"]
+        assert sorted(os.listdir(out)) == sorted(cli.RUN_FILES)
+        assert _leftovers(tmp_path) == []
+    finally:
+        os.rename(out, earlier_run)

@@ -526,3 +526,48 @@ def test_copies_keep_what_early_stopping_watches(data, tmp_path, validation):
             if isinstance(c, keras.callbacks.EarlyStopping)
         ]
         assert [s.monitor for s in stoppers] == [expected]
+
+
+# ----------------------------------------------------------------------------
+# directories that cannot be renamed: a mount point, the current directory
+
+
+def _busy(new, target, **kwargs):
+    import errno
+
+    raise OSError(errno.EBUSY, "Device or resource busy", str(target))
+
+
+@pytest.mark.parametrize("why", ["mount point", "current directory"])
+def test_save_replaces_the_files_of_a_directory_it_cannot_rename(
+    fitted, other, data, tmp_path, monkeypatch, why
+):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    if why == "mount point":
+        monkeypatch.setattr(_io, "replace_directory", _busy)
+    else:
+        monkeypatch.chdir(directory)
+    fitted["soft_argmax"].save(directory)
+    np.testing.assert_array_equal(
+        load_model(directory).predict(X), fitted["soft_argmax"].predict(X)
+    )
+    assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
+    assert _hidden(tmp_path) == []
+
+
+def test_interrupted_save_in_place_keeps_the_earlier_save(
+    other, fitted, data, tmp_path, monkeypatch
+):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    monkeypatch.chdir(directory)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_persistence, "metadata", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fitted["soft_argmax"].save(".")
+    assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
+    np.testing.assert_array_equal(load_model(directory).predict(X), other.predict(X))
