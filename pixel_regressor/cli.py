@@ -24,6 +24,8 @@ Commands
     records a ``run_id`` and the SHA-256 of ``model/model.keras``). An
     existing ``--out`` is replaced whole if it is an earlier run's output;
     any other non-empty directory is refused unless ``--overwrite`` is given.
+    An ``--out`` that cannot be renamed (a mount point) has its contents
+    replaced instead, ``report.json`` removed first and written last.
 
 ``pixel-regressor predict --model DIR FILE...``
     Load a saved model (a ``model/`` directory, or the ``--out`` directory of
