@@ -17,43 +17,58 @@ Commands
     - ``model/``: the fitted estimator, reloadable with
       :func:`pixel_regressor.load_model`.
 
-    Every file is written under a temporary name and then renamed, so an
-    interrupted run never leaves a half-written file. ``report.json`` is
-    written last: when it exists, the run that wrote it completed and the
-    other files are its own.
+    A run is all or nothing: its files are written into a temporary
+    directory beside ``--out``, which is renamed into place at the end. An
+    interrupted or failed run leaves ``--out`` as it was; two runs into one
+    ``--out`` leave the files of one of them, never a mix (``report.json``
+    records a ``run_id`` and the SHA-256 of ``model/model.keras``). An
+    existing ``--out`` is replaced whole if it is an earlier run's output;
+    any other non-empty directory is refused unless ``--overwrite`` is given.
+    An ``--out`` that cannot be renamed (a mount point) has its contents
+    replaced instead, ``report.json`` removed first and written last.
 
 ``pixel-regressor predict --model DIR FILE...``
     Load a saved model (a ``model/`` directory, or the ``--out`` directory of
     a run) and print ``FILE<TAB>row<TAB>col`` for each image file (``--json``:
     a JSON list of ``{"file", "row", "col"}``). Images are ``.npy`` arrays of
-    shape ``(height, width)`` or ``(height, width, 1)``, or PNG (or other
-    formats Pillow reads) files; colour images are turned to grayscale by the
-    mean of their RGB channels.
+    shape ``(height, width)`` or ``(height, width, 1)``, or image files: PNG,
+    JPEG, BMP, TIFF, GIF, WebP or any other format Pillow reads; colour
+    images are turned to grayscale by the mean of their RGB channels.
 
 Errors in the arguments exit with status 2 (argparse's usage message); errors
 while running (an unwritable output directory, a missing or corrupt model, an
 unreadable image, ...) print one ``pixel-regressor: error: ...`` line on
 stderr and exit with status 1. TensorFlow is imported only once the arguments
-are known to be valid, so ``pixel-regressor --help`` is instant.
+are known to be valid, so ``pixel-regressor --help`` is instant, and
+TensorFlow's start-up messages (oneDNN, CUDA drivers absent) are not shown.
 
 Examples
 --------
 >>> from pixel_regressor.cli import main
->>> main(["run", "--samples", "3"])  # too few images for a 70/15/15 split
+>>> main(["run", "--samples", "6"])  # too few images to score on the test set
 2
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from . import __version__
-from ._io import write_atomically
+from ._io import (
+    atomic_directory,
+    replaces_in_place,
+    sha256_of,
+    visible_entries,
+    write_atomically,
+)
 from .models import HEADS
 
 __all__ = ["main"]
@@ -68,6 +83,9 @@ CURVES_FILE = "training_curves.png"
 PREDICTIONS_FILE = "predictions.png"
 SAMPLE_FILE = "sample.png"
 MODEL_DIR = "model"
+RUN_FILES = (REPORT_FILE, CURVES_FILE, PREDICTIONS_FILE, SAMPLE_FILE, MODEL_DIR)
+# Formats `predict` reads: .npy, and through Pillow these (and any other).
+IMAGE_FORMATS = "PNG, JPEG, BMP, TIFF, GIF, WebP"
 
 # The notebook's split: 70 % training, then the other 30 % halved into
 # validation and test sets, both times with this seed.
@@ -104,6 +122,8 @@ _EXACT_NOTE = (
 )
 # A prediction farther than this from the spot is a gross miss, in pixels.
 _GROSS_MISS = 3.0
+# R² and the other test metrics need at least this many test images.
+_MIN_TEST = 2
 
 
 class CommandError(Exception):
@@ -160,6 +180,19 @@ def _split_sizes(n_samples):
     n_rest = math.ceil(_TEST_SIZE * n_samples)
     n_test = math.ceil(0.5 * n_rest)
     return n_samples - n_rest, n_rest - n_test, n_test
+
+
+def _splits_enough(n_samples):
+    train, val, test = _split_sizes(n_samples)
+    return min(train, val) >= 1 and test >= _MIN_TEST
+
+
+def _min_samples():
+    """The fewest images whose split trains, validates and can be scored."""
+    n = 1
+    while not _splits_enough(n):
+        n += 1
+    return n
 
 
 # ---------------------------------------------------------------------------
@@ -291,8 +324,14 @@ def _build_parser():
         type=Path,
         default=Path("pixel-regressor-run"),
         metavar="DIR",
-        help="directory to write the results to, created if needed (default: "
-        "./%(default)s/)",
+        help="directory to write the results to, created if needed, or an "
+        "earlier run's output, replaced whole (default: ./%(default)s/)",
+    )
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even if it is a non-empty directory that holds "
+        "something else than an earlier run's output (its contents are deleted)",
     )
     output.add_argument(
         "--quiet",
@@ -307,7 +346,8 @@ def _build_parser():
         description=(
             "Print FILE<TAB>row<TAB>col (rounded to 2 decimals) for each image "
             "file. Images: .npy arrays of shape (height, width) or (height, "
-            "width, 1), or PNG files (colour is turned to grayscale)."
+            f"width, 1), or image files: {IMAGE_FORMATS} or any other format "
+            "Pillow reads (colour is turned to grayscale)."
         ),
     )
     predict.add_argument(
@@ -325,7 +365,12 @@ def _build_parser():
         action="store_true",
         help='print a JSON list of {"file", "row", "col"}',
     )
-    predict.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    predict.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=f"image files: .npy, {IMAGE_FORMATS}, ...",
+    )
     predict.set_defaults(handler=_predict_command)
     return parser, {"run": run, "predict": predict}
 
@@ -370,17 +415,119 @@ def _with_default_command(argv):
 # ---------------------------------------------------------------------------
 
 
-def _prepare_output_directory(out):
-    """Create ``out`` and check that files can be written in it."""
+def _is_earlier_run(directory):
+    """Whether ``directory`` holds an earlier run's output, and nothing else."""
+    names = {p.name for p in visible_entries(directory)}
+    return names <= set(RUN_FILES) and (
+        (directory / REPORT_FILE).is_file() or (directory / MODEL_DIR).is_dir()
+    )
+
+
+def _check_replaceable(out, overwrite):
+    """Refuse an ``--out`` that a run may not replace (CommandError)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise CommandError(
+            f"cannot write to the output directory {str(out)!r}: it exists and is "
+            "not a directory"
+        )
+    cwd = Path.cwd().resolve()
+    if cwd == out.resolve() or out.resolve() in cwd.parents:
+        raise CommandError(
+            f"--out {str(out)!r} is the current directory or holds it, which a "
+            "run cannot replace; choose another output directory"
+        )
+    if overwrite or not visible_entries(out) or _is_earlier_run(out):
+        return
+    others = sorted(p.name for p in visible_entries(out) if p.name not in RUN_FILES)
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    raise CommandError(
+        f"--out {str(out)!r} is not empty and is not the output of an earlier run "
+        f"(it holds {shown or 'no ' + REPORT_FILE}); choose another directory, or "
+        "pass --overwrite to replace it and delete its contents"
+    )
+
+
+def _prepare_output_directory(out, overwrite=False):
+    """Check, before any work, that ``out`` can be written and replaced.
+
+    The run is written into a temporary directory beside ``out``, so it is
+    ``out``'s parent that must be writable (or ``out`` itself, if it is a
+    directory that cannot be renamed, such as a mount point).
+    """
+    _check_replaceable(out, overwrite)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
-        os.close(fd)
-        os.remove(probe)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        where = out if replaces_in_place(out) else out.parent
+        probe = tempfile.mkdtemp(dir=where, prefix=f".{out.name}.probe-")
+        os.rmdir(probe)
     except OSError as exc:
         raise CommandError(
             f"cannot write to the output directory {str(out)!r}: {exc.strerror or exc}"
         ) from None
+
+
+# TensorFlow's start-up messages: C++ log lines about the build and the
+# hardware (oneDNN, CPU instructions, absent CUDA drivers and GPUs), written
+# straight to the standard error before Python can intervene.
+_STARTUP_NOISE = re.compile(
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|^[IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*("
+    r"oneDNN|cuda|CUDA|cuInit|cuDNN|cuFFT|cuBLAS|GPU|TensorRT|TF-TRT|NUMA"
+    r"|cpu_feature_guard|This TensorFlow binary is optimized|rebuild TensorFlow)"
+)
+
+
+@contextlib.contextmanager
+def _filtered_stderr(is_noise):
+    """Capture file descriptor 2; replay the lines that are not ``is_noise``.
+
+    C++ libraries write to the descriptor directly, so redirecting Python's
+    ``sys.stderr`` would not reach them.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # pragma: no cover - no standard error at all
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(True) if not is_noise(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+def _start_tensorflow():
+    """Import Keras and start its backend without TensorFlow's start-up lines.
+
+    ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) silences TensorFlow's later
+    information and warnings; the lines it writes while loading and while
+    looking for GPUs ignore it and are filtered out. A user who sets
+    ``TF_CPP_MIN_LOG_LEVEL=0`` sees everything.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
+        import keras  # noqa: F401
+
+        return
+    with _filtered_stderr(lambda line: bool(_STARTUP_NOISE.search(line))):
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # finds (or fails to find) GPUs
 
 
 def _json_ready(value):
@@ -676,6 +823,7 @@ def _report(args, data, estimator, evaluation):
                 "batch_size": _auto(args.batch_size),
                 "learning_rate": _auto(args.learning_rate),
                 "out": str(args.out),
+                "overwrite": args.overwrite,
                 "quiet": args.quiet,
             },
             "estimator": {
@@ -696,32 +844,37 @@ def _report(args, data, estimator, evaluation):
 
 
 def _write(args, data, estimator, evaluation, report, started):
-    """Write the model, the figures and, last, the report to ``--out``.
+    """Write the model, the figures and the report, then move them to ``--out``.
 
-    The report's ``run_s`` covers everything from ``started`` but writing the
+    Everything is written into a temporary directory beside ``--out``, renamed
+    into place at the end (replacing an earlier run's output), so that
+    ``--out`` holds the files of one complete run or is left as it was. The
+    report's ``run_s`` covers everything from ``started`` but writing the
     report itself.
     """
     from datetime import datetime, timezone
 
     out = args.out
-    # From here on the directory is being rewritten: a report left from an
-    # earlier run would describe other files, so it goes first, and the new
-    # one is written last.
-    (out / REPORT_FILE).unlink(missing_ok=True)
     _say(args, f"Writing the results to {out}...")
-    estimator.save(out / MODEL_DIR)
-    X_test, y_test = data["test"]
-    _write_plots(
-        out,
-        estimator,
-        y_test,
-        evaluation["y_pred"],
-        X_test[0].reshape(data["image_shape"]),
-        args.random_state,
-    )
-    report["time"]["run_s"] = time.perf_counter() - started
-    report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_atomically(out / REPORT_FILE, lambda file: file.write(_dump_json(report)))
+
+    def may_replace(target):
+        _check_replaceable(target, args.overwrite)
+
+    with atomic_directory(out, may_replace=may_replace, last=REPORT_FILE) as tmp:
+        estimator.save(tmp / MODEL_DIR)
+        report["files"]["model_sha256"] = sha256_of(tmp / MODEL_DIR / "model.keras")
+        X_test, y_test = data["test"]
+        _write_plots(
+            tmp,
+            estimator,
+            y_test,
+            evaluation["y_pred"],
+            X_test[0].reshape(data["image_shape"]),
+            args.random_state,
+        )
+        report["time"]["run_s"] = time.perf_counter() - started
+        report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_atomically(tmp / REPORT_FILE, lambda file: file.write(_dump_json(report)))
 
 
 def _summary(report, out):
@@ -759,13 +912,17 @@ def _summary(report, out):
 def _run_command(args):
     """``run``: data, fit, evaluate, write."""
     started = time.perf_counter()
-    _prepare_output_directory(args.out)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args.out = Path(os.path.abspath(args.out))
+    if args.out.parent == args.out:
+        raise CommandError(f"--out {str(args.out)!r} cannot be a file system root")
+    _prepare_output_directory(args.out, args.overwrite)
+    _start_tensorflow()
 
     data = _make_data(args)
     estimator = _fit(args, data)
     evaluation = _evaluate(args, estimator, data)
     report = _report(args, data, estimator, evaluation)
+    report["run_id"] = uuid.uuid4().hex
     _write(args, data, estimator, evaluation, report, started)
     print(_summary(report, args.out))
     if "note" in report:
@@ -850,7 +1007,7 @@ def _predict_command(args):
     directory = _model_directory(args.model)
     images = [_read_image(Path(file)) for file in args.files]
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _start_tensorflow()
     from .estimator import load_model
 
     try:
@@ -897,6 +1054,27 @@ def _predict_command(args):
 # ---------------------------------------------------------------------------
 
 
+def _run_arguments_problem(args):
+    """Why ``run`` cannot score its model with these sizes, or None.
+
+    Checked before TensorFlow is imported, so a hopeless run fails at once.
+    """
+    if not _splits_enough(args.samples):
+        train, val, test = _split_sizes(args.samples)
+        return (
+            f"argument --samples: {args.samples} images split 70/15/15 give "
+            f"{train}/{val}/{test} training/validation/test images; scoring needs "
+            f"at least {_MIN_TEST} test images: use at least {_min_samples()}"
+        )
+    minimum = HEADS[args.head].min_image_size()
+    if args.image_size < minimum:
+        return (
+            f"argument --image-size: the {args.head} head needs images of at least "
+            f"{minimum}x{minimum} pixels, got {args.image_size}"
+        )
+    return None
+
+
 def _one_line(message):
     return " ".join(str(message).split())
 
@@ -923,19 +1101,10 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 2
 
     if args.command == "run":
-        problem = _resolve_scene(args)
+        problem = _resolve_scene(args) or _run_arguments_problem(args)
         if problem:
             try:
                 commands["run"].error(problem)
-            except SystemExit as exc:
-                return exc.code
-        train, val, test = _split_sizes(args.samples)
-        if min(train, val, test) < 1:
-            try:
-                commands["run"].error(
-                    f"argument --samples: {args.samples} images cannot be split "
-                    f"70/15/15 (it gives {train}/{val}/{test}); use at least 4"
-                )
             except SystemExit as exc:
                 return exc.code
 

@@ -11,6 +11,7 @@ state are ours; scikeras builds and trains the Keras model.
 import collections
 import contextlib
 import json
+import os
 import random
 import time
 from numbers import Integral, Real
@@ -26,8 +27,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import __version__
-from ._io import atomic_path
+from . import _persistence
+from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, derive_seed
 from ._validation import check_image_shape, images_from_array
 from .models import HEADS, get_head
@@ -851,56 +852,126 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             padded[:n] = batch
         return np.asarray(self.model_.predict_on_batch(padded))[:n]
 
+    # ------------------------------------------------------------------
+    # persistence
+    def __getstate__(self):
+        """The state to pickle: the Keras model as the bytes of its archive.
+
+        Live Keras objects (``model_`` and ``keras_regressor_``) are replaced
+        by the ``.keras`` archive of ``model_``, so that the state is plain
+        data: pickle, joblib, :func:`copy.deepcopy` and ``skops.io`` all
+        handle it. An unfitted estimator's state is its parameters.
+        """
+        state = dict(super().__getstate__())
+        model = state.pop("model_", None)
+        state.pop("keras_regressor_", None)
+        if model is not None:
+            state["_keras_archive"] = _persistence.keras_archive_bytes(model)
+        return state
+
+    def __setstate__(self, state):
+        """Restore a pickled state; reload the model from its archive.
+
+        The archive is checked and loaded in Keras's safe mode, and
+        ``keras_regressor_`` is rebuilt around it holding ``history_``, as
+        after :func:`load_model`.
+        """
+        state = dict(state)
+        archive = state.pop("_keras_archive", None)
+        super().__setstate__(state)
+        if archive is None:
+            return
+        try:
+            model = _persistence.load_keras_bytes(archive)
+            _persistence.check_model_matches(
+                self, model, any_image_size=self._head().any_image_size
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"The pickled Keras model could not be loaded: {exc}"
+            ) from None
+        history = self.history_
+        self._set_keras_regressor(
+            model, _persistence.monitor_of(history), history=history
+        )
+
     def save(self, path):
-        """Save the fitted estimator to the directory ``path``.
+        """Save the fitted estimator to the directory ``path``, all or nothing.
 
         Writes ``model.keras`` (the Keras model, loadable on its own with
         ``keras.saving.load_model`` after ``import pixel_regressor``) and
-        ``estimator.json`` (parameters and fitted attributes). Each file is
-        written under a temporary name and then renamed, so an interrupted
-        save never leaves a half-written file. Reload with
+        ``estimator.json`` (parameters, fitted attributes and the SHA-256
+        digest of ``model.keras``). Reload with
         :func:`pixel_regressor.load_model`.
+
+        The directory is written under a temporary name beside ``path`` and
+        renamed into place, replacing an earlier save there: readers see the
+        earlier save or the new one, never a mix of the two, and an
+        interrupted save leaves ``path`` as it was (temporaries of a killed
+        process are removed by the next save beside it).
 
         Parameters
         ----------
         path : str or path-like
-            Directory to write; created if needed.
+            Directory to write; its parent is created if needed. If it
+            exists, it must be empty or an earlier save (holding nothing but
+            ``model.keras`` and ``estimator.json``). A directory that cannot
+            be renamed (a mount point, the current directory, or one in a
+            directory you cannot write) has its two files replaced instead,
+            ``estimator.json`` last; the digest then still tells a mix of two
+            saves.
 
         Returns
         -------
         path : pathlib.Path
             The directory written.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` exists and holds other files than a save.
         """
         check_is_fitted(self)
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
-        params = {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in self.get_params().items()
-            if k not in ("callbacks", "random_state")
-        }
-        meta = {
-            "format": 1,
-            "pixel_regressor_version": __version__,
-            "params": params,
-            "image_shape_": list(self.image_shape_),
-            "n_features_in_": int(self.n_features_in_),
-            "n_outputs_": int(self.n_outputs_),
-            "y_1d": bool(self._y_1d),
-            "history_": self.history_,
-            "n_iter_": int(self.n_iter_),
-        }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
-        with atomic_path(directory / _MODEL_FILE) as tmp:
-            self.model_.save(tmp)
-        with atomic_path(directory / _META_FILE) as tmp:
-            Path(tmp).write_text(json.dumps(meta, indent=2))
-        return directory
+        directory = Path(os.path.abspath(path))
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _check_save_target(directory)
+        with atomic_directory(
+            directory, may_replace=_check_save_target, last=_META_FILE
+        ) as tmp:
+            model_file = tmp / _MODEL_FILE
+            self.model_.save(model_file)
+            meta = _persistence.metadata(self, sha256_of(model_file))
+            (tmp / _META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return Path(path)
+
+
+def _check_save_target(directory):
+    """Refuse to replace a directory that holds more than a save."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise ValueError(f"{directory} exists and is not a directory.")
+    others = sorted(
+        p.name for p in visible_entries(directory) if p.name not in _SAVED_FILES
+    )
+    if others:
+        raise ValueError(
+            f"{directory} holds other files than a saved estimator ({others[:5]}); "
+            "save into an empty or new directory, or an earlier save."
+        )
 
 
 def load_model(path):
     """Load an estimator saved by :meth:`BrightPixelRegressor.save`.
+
+    Nothing read is trusted. ``estimator.json`` is parsed with limits on its
+    size and nesting; its format version, and the type and range of every
+    field, are checked, the parameters through the estimator's own
+    validation. ``model.keras`` must have the SHA-256 digest recorded in
+    ``estimator.json`` (a model from another save is refused); its zip
+    members' sizes are checked before anything is decompressed; it is loaded
+    in Keras's safe mode (no code from the file is run), and the model's
+    input and output shapes must agree with the metadata.
 
     Parameters
     ----------
@@ -918,7 +989,8 @@ def load_model(path):
     FileNotFoundError
         If the directory or one of its files is missing.
     ValueError
-        If a file is corrupt or not written by this package.
+        If a file is corrupt, modified, from another save, written by a newer
+        version of the package, or not written by this package.
 
     Examples
     --------
@@ -933,8 +1005,6 @@ def load_model(path):
     >>> bool((again.predict(X) == reg.predict(X)).all())
     True
     """
-    import keras
-
     directory = Path(path)
     meta_file, model_file = directory / _META_FILE, directory / _MODEL_FILE
     for file in (meta_file, model_file):
@@ -944,33 +1014,34 @@ def load_model(path):
                 "BrightPixelRegressor.save."
             )
     try:
-        meta = json.loads(meta_file.read_text())
-        params = dict(meta["params"])
-        if isinstance(params.get("filters"), list):
-            params["filters"] = tuple(params["filters"])
-        if isinstance(params.get("image_shape"), list):
-            params["image_shape"] = tuple(params["image_shape"])
-        estimator = BrightPixelRegressor(**params)
-        estimator.image_shape_ = tuple(meta["image_shape_"])
-        estimator.n_features_in_ = int(meta["n_features_in_"])
-        estimator.n_outputs_ = int(meta["n_outputs_"])
-        estimator._y_1d = bool(meta["y_1d"])
-        estimator.history_ = {k: list(v) for k, v in meta["history_"].items()}
-        estimator.n_iter_ = int(meta["n_iter_"])
-        if "feature_names_in_" in meta:
-            estimator.feature_names_in_ = np.asarray(
-                meta["feature_names_in_"], dtype=object
-            )
-    except (ValueError, KeyError, TypeError) as exc:
+        meta = _persistence.read_metadata(meta_file)
+        estimator = _persistence.estimator_from_metadata(BrightPixelRegressor, meta)
+    except RecursionError:
+        raise ValueError(f"{meta_file} is corrupt: it is nested too deeply.") from None
+    except ValueError as exc:
         raise ValueError(
             f"{meta_file} is corrupt or not an estimator file: {exc}"
         ) from None
+    expected = meta.get("model_sha256")
     try:
-        model = keras.saving.load_model(model_file, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a bad archive
+        _persistence.check_keras_archive(model_file)
+        if expected is not None and sha256_of(model_file) != expected:
+            raise ValueError(
+                f"its SHA-256 digest differs from the one recorded in {_META_FILE} "
+                "(the files come from different saves, or the model was corrupted "
+                "or modified)"
+            )
+        model = _persistence.load_keras_archive(model_file)
+        _persistence.check_model_matches(
+            estimator, model, any_image_size=estimator._head().any_image_size
+        )
+    except ValueError as exc:
         raise ValueError(f"{model_file} could not be loaded: {exc}") from None
     # The same scikeras wrapper as after fit, holding the saved history, so
     # that partial_fit continues it.
-    estimator._set_keras_regressor(model, "loss", history=estimator.history_)
+    history = estimator.history_
+    estimator._set_keras_regressor(
+        model, _persistence.monitor_of(history), history=history
+    )
     estimator._built_head = estimator.head
     return estimator

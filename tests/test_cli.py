@@ -269,6 +269,8 @@ def test_predict_with_a_dense_model_of_the_right_size(
     [
         (["run", "--samples", "abc"], "--samples"),
         (["run", "--samples", "3"], "70/15/15"),
+        (["run", "--samples", "6"], "at least 7"),
+        (["run", "--head", "dense", "--image-size", "3"], "--image-size"),
         (["--samples", "0", "--quiet"], "--samples"),  # `run` is the default
         (["run", "--image-size", "0"], "--image-size"),
         (["run", "--noise", "-1"], "--noise"),
@@ -307,6 +309,17 @@ def test_unwritable_out_fails_before_training(tmp_path, capsys, monkeypatch):
         err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
         assert "cannot write to the output directory" in err
         assert str(out) in err
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        if os.access(read_only, os.W_OK):  # pragma: no cover - running as root
+            return
+        out = read_only / "out"
+        err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
+        assert "cannot write to the output directory" in err
+    finally:
+        read_only.chmod(0o755)
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "corrupt"])
@@ -399,7 +412,7 @@ def test_predict_bad_image_file(run_dir, images, tmp_path, capsys, kind):
 # ---------------------------------------------------------------------------
 
 
-def test_failing_plot_leaves_no_report_nor_partial_file(tmp_path, capsys, monkeypatch):
+def test_failing_plot_leaves_the_earlier_run_as_it_was(tmp_path, capsys, monkeypatch):
     from matplotlib.figure import Figure
 
     out = tmp_path / "out"
@@ -413,17 +426,13 @@ def test_failing_plot_leaves_no_report_nor_partial_file(tmp_path, capsys, monkey
     monkeypatch.setattr(Figure, "savefig", half_written)
     err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
     assert "No space left on device" in err
-    # The model was saved (atomically) before the plots; no figure, no report.
-    assert {p.name for p in out.iterdir()} == {"model"}
-    assert {p.name for p in (out / "model").iterdir()} == {
-        "estimator.json",
-        "model.keras",
-    }
-    assert _leftovers(out) == []
-    pixel_regressor.load_model(out / "model")  # complete and loadable
+    # The run is all or nothing: the earlier run is untouched, nothing is left.
+    assert os.listdir(out) == ["report.json"]
+    assert (out / "report.json").read_text() == '{"from": "an earlier run"}'
+    assert _leftovers(tmp_path) == []
 
 
-def test_interrupted_report_leaves_only_completed_files(tmp_path, capsys, monkeypatch):
+def test_interrupted_run_leaves_nothing(tmp_path, capsys, monkeypatch):
     def interrupted(report):
         raise KeyboardInterrupt
 
@@ -431,8 +440,8 @@ def test_interrupted_report_leaves_only_completed_files(tmp_path, capsys, monkey
     out = tmp_path / "out"
     assert main(["run", *SMALLER, "--out", str(out)]) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert {p.name for p in out.iterdir()} == {"model", *PNGS}
-    assert _leftovers(out) == []
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
 
 
 def test_write_atomically_keeps_the_old_file_on_failure(tmp_path):

@@ -1,0 +1,573 @@
+"""Saving and loading: all-or-nothing saves, and loads that trust nothing.
+
+Tiny estimators (10x10 images, 40 samples, one epoch) keep this fast.
+"""
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pixel_regressor
+from pixel_regressor import BrightPixelRegressor, _io, _persistence, load_model
+from pixel_regressor.models import HEADS
+
+SIDE = 10
+
+
+@pytest.fixture(scope="module")
+def data():
+    return pixel_regressor.make_bright_pixel_dataset(
+        40, image_size=SIDE, random_state=0
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """One fitted estimator per head, keyed by head."""
+    X, y = data
+    return {
+        head: BrightPixelRegressor(head, epochs=1, random_state=0).fit(X, y)
+        for head in HEADS
+    }
+
+
+@pytest.fixture(scope="module")
+def other(data):
+    """Another soft-argmax estimator: same shapes, other weights."""
+    X, y = data
+    return BrightPixelRegressor(epochs=1, learning_rate=0.01, random_state=1).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    """A save of the soft-argmax estimator, and its files' contents."""
+    directory = fitted["soft_argmax"].save(tmp_path_factory.mktemp("saved") / "model")
+    return {
+        "dir": directory,
+        "meta": json.loads((directory / "estimator.json").read_text()),
+        "model": (directory / "model.keras").read_bytes(),
+    }
+
+
+def _hidden(directory):
+    return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith("."))
+
+
+def _write_save(directory, meta, model_bytes):
+    directory.mkdir(parents=True, exist_ok=True)
+    if not isinstance(meta, (str, bytes)):
+        meta = json.dumps(meta)
+    if isinstance(meta, str):
+        meta = meta.encode()
+    (directory / "estimator.json").write_bytes(meta)
+    (directory / "model.keras").write_bytes(model_bytes)
+    return directory
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# ----------------------------------------------------------------------------
+# all-or-nothing saves
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_save_and_load_round_trip_records_a_digest(fitted, data, tmp_path, head):
+    X, _ = data
+    estimator = fitted[head]
+    directory = estimator.save(tmp_path / "model")
+    meta = json.loads((directory / "estimator.json").read_text())
+    assert meta["format"] == _persistence.FORMAT
+    assert meta["model_sha256"] == _io.sha256_of(directory / "model.keras")
+    again = load_model(directory)
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert again.history_ == estimator.history_
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["metadata", "rename", "interrupt"])
+def test_crash_during_save_keeps_the_earlier_save(
+    fitted, other, data, tmp_path, monkeypatch, where
+):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt if where == "interrupt" else OSError("disk died")
+
+    def crash_at_rename(new, target, **kwargs):
+        assert {p.name for p in Path(new).iterdir()} == {
+            "model.keras",
+            "estimator.json",
+        }
+        raise OSError("crashed before the rename")
+
+    if where == "rename":
+        monkeypatch.setattr(_io, "replace_directory", crash_at_rename)
+    else:
+        monkeypatch.setattr(_persistence, "metadata", crash)
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        fitted["soft_argmax"].save(directory)
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+    np.testing.assert_array_equal(load_model(directory).predict(X), other.predict(X))
+    assert _hidden(tmp_path) == []
+
+
+def test_save_replaces_an_earlier_save_whole(fitted, other, data, tmp_path):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    fitted["soft_argmax"].save(directory)
+    np.testing.assert_array_equal(
+        load_model(directory).predict(X), fitted["soft_argmax"].predict(X)
+    )
+    assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
+    assert _hidden(tmp_path) == []
+
+
+def test_save_into_an_existing_empty_directory(fitted, tmp_path):
+    (tmp_path / "model").mkdir()
+    fitted["soft_argmax"].save(tmp_path / "model")
+    load_model(tmp_path / "model")
+
+
+def test_save_refuses_a_directory_with_other_files(fitted, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        fitted["soft_argmax"].save(tmp_path / "model")
+    assert os.listdir(tmp_path / "model") == ["notes.txt"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="not a directory"):
+        fitted["soft_argmax"].save(tmp_path / "file")
+
+
+def test_save_removes_temporaries_of_killed_saves(fitted, tmp_path):
+    host = _io._host_tag()
+    dead = tmp_path / f".model.tmp-{host}-{_dead_pid()}-0badcafe"
+    alive = tmp_path / f".model.tmp-{host}-{os.getpid()}-0badcafe"
+    unrelated = tmp_path / ".other.tmp-00000000-1-0badcafe"
+    for path in (dead, alive, unrelated):
+        path.mkdir()
+        (path / "model.keras").write_bytes(b"partial")
+    fitted["soft_argmax"].save(tmp_path / "model")
+    assert not dead.exists()
+    assert alive.exists()  # a save in progress in a live process
+    assert unrelated.exists()
+
+
+def test_model_from_another_save_is_refused(saved, other, tmp_path):
+    directory = _write_save(tmp_path / "mixed", saved["meta"], b"")
+    other.save(tmp_path / "other")
+    (directory / "model.keras").write_bytes(
+        (tmp_path / "other" / "model.keras").read_bytes()
+    )
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_model(directory)
+
+
+def test_format_1_saves_load_without_a_digest(saved, data, fitted, tmp_path):
+    X, _ = data
+    meta = {**saved["meta"], "format": 1}
+    del meta["model_sha256"]
+    again = load_model(_write_save(tmp_path / "old", meta, saved["model"]))
+    np.testing.assert_array_equal(again.predict(X), fitted["soft_argmax"].predict(X))
+
+
+# ----------------------------------------------------------------------------
+# loads that trust nothing
+
+
+def _set(meta, path, value):
+    meta = json.loads(json.dumps(meta))
+    target = meta
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "match"),
+    [
+        (("format",), 3, "newer version"),
+        (("format",), "2", "format must be an integer"),
+        (("format",), True, "format must be an integer"),
+        (("n_iter_",), -1, "n_iter_"),
+        (("n_iter_",), 1.0, "n_iter_"),
+        (("n_outputs_",), 0, "n_outputs_"),
+        (("n_outputs_",), 3, "output shape"),
+        (("image_shape_",), [SIDE, SIDE, 1], "image_shape_"),
+        (("image_shape_",), [SIDE, 0], "image_shape_"),
+        (("n_features_in_",), SIDE * SIDE + 1, "n_features_in_"),
+        (("y_1d",), 1, "y_1d"),
+        (("y_1d",), True, "n_outputs_"),
+        (("history_", "loss"), [1.0, 2.0], "n_iter_"),
+        (("history_", "loss"), ["1.0"], "numbers"),
+        (("history_",), [], "history_"),
+        (("params", "head"), "mystery", "head"),
+        (("params", "epochs"), 0, "epochs"),
+        (("params", "epochs"), True, "boolean"),
+        (("params", "filters"), [0], "filters"),
+        (("params", "callbacks"), [], "unsaved"),
+        (("params", "surprise"), 1, "unknown"),
+        (("feature_names_in_",), ["a"], "feature_names_in_"),
+        (("model_sha256",), "0" * 63, "model_sha256"),
+        (("extra",), 1, "unknown keys"),
+    ],
+)
+def test_tampered_metadata_is_refused(saved, tmp_path, path, value, match):
+    meta = _set(saved["meta"], path, value)
+    directory = _write_save(tmp_path / "model", meta, saved["model"])
+    with pytest.raises(ValueError, match=match):
+        load_model(directory)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"format": 2, "n_iter_": 1e400}', "out of range"),
+        ('{"format": NaN}', "not a number"),
+        ('{"format": ' + "9" * 5000 + "}", "not valid JSON"),
+        ("{", "not valid JSON"),
+        (b"\xff\xfe", "UTF-8"),
+        ("[]", "not an object"),
+    ],
+)
+def test_malformed_metadata_is_refused(saved, tmp_path, text, match):
+    directory = _write_save(tmp_path / "model", text, saved["model"])
+    with pytest.raises(ValueError, match=match):
+        load_model(directory)
+
+
+def test_huge_metadata_file_is_refused_unread(saved, tmp_path):
+    directory = _write_save(tmp_path / "model", "{}", saved["model"])
+    with open(directory / "estimator.json", "r+b") as file:
+        file.truncate(_persistence.MAX_METADATA_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(ValueError, match="more than"):
+        load_model(directory)
+
+
+def test_every_tampered_field_alone_is_checked(saved):
+    """Each required field's removal is caught by the metadata checks alone."""
+    for key in saved["meta"]:
+        meta = {k: v for k, v in saved["meta"].items() if k != key}
+        with pytest.raises(ValueError, match="missing keys|format must"):
+            _persistence.estimator_from_metadata(BrightPixelRegressor, meta)
+
+
+# ----------------------------------------------------------------------------
+# the Keras archive
+
+
+@pytest.mark.parametrize("damage", ["not a zip", "truncated", "empty"])
+def test_corrupt_model_file_is_reported_as_corrupt(saved, tmp_path, damage):
+    model = {
+        "not a zip": b"not a zip file",
+        "truncated": saved["model"][: len(saved["model"]) // 2],
+        "empty": b"",
+    }[damage]
+    directory = _write_save(tmp_path / "model", saved["meta"], model)
+    with pytest.raises(ValueError, match="could not be loaded") as info:
+        load_model(directory)
+    assert "File not found" not in str(info.value)
+
+
+def _zip(entries):
+    """A zip archive of ``(name, method, crc, data, declared_size)`` members."""
+    out, central = bytearray(), bytearray()
+    for name, method, crc, data, size in entries:
+        offset, encoded = len(out), name.encode()
+        out += struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data),
+            size, len(encoded), 0,
+        )  # fmt: skip
+        out += encoded + data
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc,
+            len(data), size, len(encoded), 0, 0, 0, 0, 0, offset,
+        )  # fmt: skip
+        central += encoded
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central),
+        len(out), 0,
+    )  # fmt: skip
+    return bytes(out + central + end)
+
+
+def _zeros_deflated(n_chunks, chunk=1_000_000):
+    """A raw deflate stream of ``n_chunks * chunk`` zero bytes, built cheaply.
+
+    After a full flush the compressor starts afresh, so every chunk compresses
+    to the same bytes: one chunk is compressed and its bytes repeated.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(chunk)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return block * n_chunks + compressor.flush()
+
+
+@pytest.fixture(scope="module")
+def bomb(saved):
+    """A ``.keras`` archive whose weights member inflates to 4 GB (4e9 bytes)."""
+    import zipfile
+
+    members = []
+    with zipfile.ZipFile(saved["dir"] / "model.keras") as archive:
+        for info in archive.infolist():
+            if info.filename != "model.weights.h5":
+                content = archive.read(info)
+                members.append(
+                    (info.filename, 0, zlib.crc32(content), content, len(content))
+                )
+    # The CRC is not that of the inflated data: the check refuses the member
+    # before a byte of it is inflated, as it must.
+    members.append(("model.weights.h5", 8, 0, _zeros_deflated(4000), 4_000_000_000))
+    return _zip(members)
+
+
+def test_inflating_archive_is_refused_fast_and_small(saved, bomb, tmp_path):
+    assert len(bomb) < 5_000_000
+    directory = _write_save(tmp_path / "model", saved["meta"], bomb)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match="decompress to 4000"):
+            load_model(directory)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0
+    assert peak < 10_000_000
+
+
+def test_archive_with_foreign_members_is_refused(saved, tmp_path):
+    model = _zip([("config.json", 0, zlib.crc32(b"{}"), b"{}", 2)] * 2)
+    directory = _write_save(tmp_path / "model", saved["meta"], model)
+    with pytest.raises(ValueError, match="could not be loaded.*members"):
+        load_model(directory)
+    model = _zip([("../evil.py", 0, zlib.crc32(b"x"), b"x", 1)])
+    (directory / "model.keras").write_bytes(model)
+    with pytest.raises(ValueError, match="evil"):
+        load_model(directory)
+
+
+def test_dense_model_must_match_the_image_shape(fitted, tmp_path):
+    directory = fitted["dense"].save(tmp_path / "model")
+    meta = json.loads((directory / "estimator.json").read_text())
+    meta = _set(meta, ("image_shape_",), [SIDE // 2, SIDE * 2])
+    (directory / "estimator.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="input shape"):
+        load_model(directory)
+
+
+# ----------------------------------------------------------------------------
+# pickle, joblib, deepcopy, clone, skops and MLflow
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_pickled_state_is_plain_data(fitted, head):
+    state = fitted[head].__getstate__()
+    assert "model_" not in state
+    assert "keras_regressor_" not in state
+    assert isinstance(state["_keras_archive"], bytes)
+    assert "model_" in vars(fitted[head])  # the estimator itself is untouched
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+@pytest.mark.parametrize("how", ["pickle", "joblib", "deepcopy"])
+def test_copies_predict_identically_and_train_further(
+    fitted, data, tmp_path, head, how
+):
+    import copy
+
+    import joblib
+
+    X, y = data
+    estimator = fitted[head]
+    if how == "pickle":
+        again = pickle.loads(pickle.dumps(estimator))
+    elif how == "joblib":
+        joblib.dump(estimator, tmp_path / "m.joblib")
+        again = joblib.load(tmp_path / "m.joblib")
+    else:
+        again = copy.deepcopy(estimator)
+    assert again.model_ is not estimator.model_
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert again.history_ == estimator.history_
+    assert again.keras_regressor_.model_ is again.model_
+    again.partial_fit(X, y)
+    assert again.n_iter_ == estimator.n_iter_ + 1
+    assert len(again.history_["loss"]) == estimator.n_iter_ + 1
+
+
+def test_unfitted_estimator_copies_unchanged():
+    import copy
+
+    from sklearn.base import clone
+
+    estimator = BrightPixelRegressor("dense", filters=(4,), epochs=3)
+    for again in (
+        pickle.loads(pickle.dumps(estimator)),
+        copy.deepcopy(estimator),
+        clone(estimator),
+    ):
+        assert again.get_params() == estimator.get_params()
+        assert not hasattr(again, "model_")
+    assert "_keras_archive" not in estimator.__getstate__()
+
+
+def test_clone_of_a_fitted_estimator_is_unfitted(fitted):
+    from sklearn.base import clone
+
+    again = clone(fitted["dense"])
+    assert again.get_params() == fitted["dense"].get_params()
+    assert not hasattr(again, "model_")
+
+
+def test_pickled_model_is_checked_on_load(fitted):
+    state = fitted["soft_argmax"].__getstate__()
+    state["_keras_archive"] = b"not a zip"
+    with pytest.raises(ValueError, match="could not be loaded"):
+        BrightPixelRegressor().__setstate__(state)
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_skops_round_trip_trusts_only_package_types(fitted, data, head):
+    sio = pytest.importorskip("skops.io")
+    X, _ = data
+    estimator = fitted[head]
+    dumped = sio.dumps(estimator)
+    untrusted = sio.get_untrusted_types(data=dumped)
+    assert untrusted == ["pixel_regressor.estimator.BrightPixelRegressor"]
+    again = sio.loads(dumped, trusted=untrusted)
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert again.history_ == estimator.history_
+    unfitted = sio.loads(sio.dumps(BrightPixelRegressor(head)), trusted=untrusted)
+    assert unfitted.get_params() == BrightPixelRegressor(head).get_params()
+
+
+@pytest.mark.parametrize("head", list(HEADS))
+def test_mlflow_round_trip(fitted, data, tmp_path, monkeypatch, head):
+    pytest.importorskip("skops")
+    pytest.importorskip("mlflow")
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+
+    # MLflow asks for this before loading any model, skops ones included.
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    # A local file store (MLflow 3.7+ asks to opt in to it).
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    X, _ = data
+    estimator = fitted[head]
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            estimator,
+            name="m",
+            skops_trusted_types=["pixel_regressor.estimator.BrightPixelRegressor"],
+            # Named, not inferred: inference loads the model in a subprocess.
+            pip_requirements=["pixel-regressor"],
+        )
+    expected = estimator.predict(X)
+    again = mlflow.sklearn.load_model(info.model_uri)
+    np.testing.assert_array_equal(again.predict(X), expected)
+    pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+    np.testing.assert_array_equal(np.asarray(pyfunc.predict(X)), expected)
+
+
+def test_skops_keeps_feature_names_and_trusts_only_package_types(data):
+    sio = pytest.importorskip("skops.io")
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(X.shape[1])])
+    estimator = BrightPixelRegressor(epochs=1, random_state=0).fit(frame, y)
+    dumped = sio.dumps(estimator)
+    untrusted = sio.get_untrusted_types(data=dumped)
+    assert untrusted == ["pixel_regressor.estimator.BrightPixelRegressor"]
+    again = sio.loads(dumped, trusted=untrusted)
+    np.testing.assert_array_equal(again.feature_names_in_, estimator.feature_names_in_)
+    np.testing.assert_array_equal(again.predict(frame), estimator.predict(frame))
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_copies_keep_what_early_stopping_watches(data, tmp_path, validation):
+    import keras
+
+    X, y = data
+    kwargs = {"validation_data": (X[:8], y[:8])} if validation else {}
+    estimator = BrightPixelRegressor(epochs=1, early_stopping=True, random_state=0).fit(
+        X, y, **kwargs
+    )
+    expected = "val_loss" if validation else "loss"
+    estimator.save(tmp_path / "model")
+    for again in (
+        pickle.loads(pickle.dumps(estimator)),
+        load_model(tmp_path / "model"),
+    ):
+        stoppers = [
+            c
+            for c in again.keras_regressor_.get_params()["callbacks"]
+            if isinstance(c, keras.callbacks.EarlyStopping)
+        ]
+        assert [s.monitor for s in stoppers] == [expected]
+
+
+# ----------------------------------------------------------------------------
+# directories that cannot be renamed: a mount point, the current directory
+
+
+def _busy(new, target, **kwargs):
+    import errno
+
+    raise OSError(errno.EBUSY, "Device or resource busy", str(target))
+
+
+@pytest.mark.parametrize("why", ["mount point", "current directory"])
+def test_save_replaces_the_files_of_a_directory_it_cannot_rename(
+    fitted, other, data, tmp_path, monkeypatch, why
+):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    if why == "mount point":
+        monkeypatch.setattr(_io, "replace_directory", _busy)
+    else:
+        monkeypatch.chdir(directory)
+    fitted["soft_argmax"].save(directory)
+    np.testing.assert_array_equal(
+        load_model(directory).predict(X), fitted["soft_argmax"].predict(X)
+    )
+    assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
+    assert _hidden(tmp_path) == []
+
+
+def test_interrupted_save_in_place_keeps_the_earlier_save(
+    other, fitted, data, tmp_path, monkeypatch
+):
+    X, _ = data
+    directory = other.save(tmp_path / "model")
+    monkeypatch.chdir(directory)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_persistence, "metadata", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fitted["soft_argmax"].save(".")
+    assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
+    np.testing.assert_array_equal(load_model(directory).predict(X), other.predict(X))
