@@ -15,11 +15,18 @@ return one value per target column.
 
 import numpy as np
 
-from ._layers import ImageNormalization, SoftArgmax2D, Temperature
+from ._layers import (
+    CentredSoftArgmax2D,
+    ImageNormalization,
+    PeakCrop,
+    SoftArgmax2D,
+    Temperature,
+)
 
 __all__ = [
     "build_dense_model",
     "build_soft_argmax_model",
+    "build_spot_model",
     "min_image_size",
 ]
 
@@ -255,3 +262,127 @@ def build_dense_model(
         name="output",
     )(x)
     return _compile(keras.Model(inputs, outputs, name="dense"), learning_rate)
+
+
+def build_spot_model(
+    image_shape=(None, None),
+    n_outputs=2,
+    *,
+    filters=(16, 16),
+    kernel_size=3,
+    window=3,
+    smoothing=1.5,
+    learning_rate=0.01,
+    decay_steps=None,
+    readout=None,
+    seed=None,
+):
+    """Build the spot model, compiled: sub-pixel position of a blurred spot.
+
+    Made for a spot blurred over a few pixels, at a continuous position, in
+    photon (Poisson) noise, possibly with a few hot pixels: a cheap search
+    finds the spot to the nearest pixel over the whole image, and a small
+    conv net refines the position on a crop around it only.
+
+    Layers: :class:`PeakCrop` (subtract the image mean, find the peak of a
+    Gaussian-smoothed copy, cut a square crop around it and divide it by the
+    peak's height), one ``Conv2D(f, kernel_size, padding="valid",
+    activation="relu")`` per entry of ``filters`` and a one-channel
+    ``Conv2D(1, kernel_size, padding="valid")`` heatmap on the crop,
+    :class:`CentredSoftArgmax2D` (the expected position under the heatmap's
+    softmax, a ``(2 * window + 1)``-pixel square around the peak, plus the
+    peak's position), and a fixed ``Dense(n_outputs)`` affine read-out (not
+    trained). The crop's side is ``2 * window + 1 + (len(filters) + 1) *
+    (kernel_size - 1)``, 13 with the defaults, so the conv net never sees
+    the crop's zero padding.
+
+    Fully convolutional: images of any size, down to 1x1 (a crop that
+    overhangs the image is padded with the background), the same weights
+    for all sizes. The spot must lie within ``window`` pixels (plus a half)
+    of the smoothed image's peak.
+
+    Parameters
+    ----------
+    image_shape : tuple of (int or None, int or None), default=(None, None)
+        Height and width; None accepts any size.
+    n_outputs : int, default=2
+        Number of target columns.
+    filters : sequence of int, default=(16, 16)
+        Widths of the hidden convolutions before the heatmap.
+    kernel_size : int, default=3
+        Kernel size of every convolution, odd.
+    window : int, default=3
+        Half-width of the soft-argmax's square around the peak pixel.
+    smoothing : float, default=1.5
+        Width (pixels) of the Gaussian smoothing that finds the peak; about
+        the spot's own width suits best.
+    learning_rate : float, default=0.01
+        Adam's (initial) learning rate.
+    decay_steps : int, default=None
+        If set, the learning rate decays to zero over this many training
+        steps along a cosine (``keras.optimizers.schedules.CosineDecay``);
+        pass ``epochs * ceil(n_samples / batch_size)``. None keeps it
+        constant.
+    readout : tuple of (ndarray of shape (2, n_outputs), ndarray of shape \
+            (n_outputs,)), default=None
+        Weights and bias of the read-out from ``(row, col)`` to the targets.
+        None uses the identity when ``n_outputs == 2`` and zeros otherwise.
+    seed : int, default=None
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled with Adam, mean squared error loss and mean absolute error.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import build_spot_model
+    >>> model = build_spot_model(seed=0)
+    >>> model.count_params(), len(model.trainable_weights)
+    (2631, 6)
+    >>> model.output_shape
+    (None, 2)
+    """
+    import keras
+
+    if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}.")
+    if int(window) != window or window < 0:
+        raise ValueError(f"window must be an int >= 0, got {window!r}.")
+    seeds = _seeds(seed)
+    crop_size = 2 * window + 1 + (len(filters) + 1) * (kernel_size - 1)
+    inputs = keras.Input(shape=(*image_shape, 1), name="image")
+    x, centre = PeakCrop(crop_size, smoothing, name="peak_crop")(inputs)
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width,
+            kernel_size,
+            activation="relu",
+            kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+            name=f"conv_{i}",
+        )(x)
+    x = keras.layers.Conv2D(
+        1,
+        kernel_size,
+        kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+        name="heatmap",
+    )(x)
+    coordinates = CentredSoftArgmax2D(name="soft_argmax")([x, centre])
+    readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
+    outputs = readout_layer(coordinates)
+    model = keras.Model(inputs, outputs, name="spot")
+    if readout is None:
+        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
+        readout = (kernel, np.zeros(n_outputs))
+    readout_layer.set_weights(
+        [
+            np.asarray(w, dtype="float32").reshape(s.shape)
+            for w, s in zip(readout, readout_layer.weights)
+        ]
+    )
+    if decay_steps is not None:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, int(decay_steps)
+        )
+    return _compile(model, learning_rate)
