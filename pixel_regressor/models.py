@@ -16,7 +16,7 @@ return one value per target column.
 import numpy as np
 
 from ._layers import (
-    CentredSoftArgmax2D,
+    CropSoftArgmax2D,
     ImageNormalization,
     PeakCrop,
     SoftArgmax2D,
@@ -272,6 +272,8 @@ def build_spot_model(
     kernel_size=3,
     window=3,
     smoothing=1.5,
+    n_peaks=1,
+    evidence=10.0,
     learning_rate=0.01,
     decay_steps=None,
     readout=None,
@@ -282,24 +284,26 @@ def build_spot_model(
     Made for a spot blurred over a few pixels, at a continuous position, in
     photon (Poisson) noise, possibly with a few hot pixels: a cheap search
     finds the spot to the nearest pixel over the whole image, and a small
-    conv net refines the position on a crop around it only.
+    conv net refines the position on a crop around it only, which keeps
+    training and prediction fast.
 
     Layers: :class:`PeakCrop` (subtract the image mean, find the peak of a
     Gaussian-smoothed copy, cut a square crop around it and divide it by the
     peak's height), one ``Conv2D(f, kernel_size, padding="valid",
     activation="relu")`` per entry of ``filters`` and a one-channel
     ``Conv2D(1, kernel_size, padding="valid")`` heatmap on the crop,
-    :class:`CentredSoftArgmax2D` (the expected position under the heatmap's
-    softmax, a ``(2 * window + 1)``-pixel square around the peak, plus the
-    peak's position), and a fixed ``Dense(n_outputs)`` affine read-out (not
+    :class:`CropSoftArgmax2D` (the peak's position plus the expected offset
+    under the heatmap's softmax, over a ``(2 * window + 1)``-pixel square
+    around the peak), and a fixed ``Dense(n_outputs)`` affine read-out (not
     trained). The crop's side is ``2 * window + 1 + (len(filters) + 1) *
-    (kernel_size - 1)``, 13 with the defaults, so the conv net never sees
-    the crop's zero padding.
+    (kernel_size - 1)``, 13 with the defaults, so that "valid" convolutions
+    shrink it to the soft-argmax's square.
 
-    Fully convolutional: images of any size, down to 1x1 (a crop that
-    overhangs the image is padded with the background), the same weights
-    for all sizes. The spot must lie within ``window`` pixels (plus a half)
-    of the smoothed image's peak.
+    Fully convolutional, with the same weights for every image size: the
+    smallest image side it accepts is 1 (a crop that overhangs the image is
+    padded with the background). The spot must lie within about ``window``
+    pixels of the smoothed image's peak, which holds unless it is barely
+    above the noise. The input may be in any intensity scale and offset.
 
     Parameters
     ----------
@@ -316,6 +320,13 @@ def build_spot_model(
     smoothing : float, default=1.5
         Width (pixels) of the Gaussian smoothing that finds the peak; about
         the spot's own width suits best.
+    n_peaks : int, default=1
+        Number of crops: the highest smoothed peak and ``n_peaks - 1``
+        runners-up at least ``2 * window + 1`` pixels apart; the model
+        weighs the crops by their peaks' heights (see
+        :class:`CropSoftArgmax2D`). More crops cost proportionally more.
+    evidence : float, default=10.0
+        Initial weight of the peak heights among several crops.
     learning_rate : float, default=0.01
         Adam's (initial) learning rate.
     decay_steps : int, default=None
@@ -353,7 +364,9 @@ def build_spot_model(
     seeds = _seeds(seed)
     crop_size = 2 * window + 1 + (len(filters) + 1) * (kernel_size - 1)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")
-    x, centre = PeakCrop(crop_size, smoothing, name="peak_crop")(inputs)
+    x, centres, heights = PeakCrop(
+        crop_size, smoothing, n_peaks, 2 * window, name="peak_crop"
+    )(inputs)
     for i, width in enumerate(filters):
         x = keras.layers.Conv2D(
             width,
@@ -368,7 +381,7 @@ def build_spot_model(
         kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
         name="heatmap",
     )(x)
-    coordinates = CentredSoftArgmax2D(name="soft_argmax")([x, centre])
+    coordinates = CropSoftArgmax2D(evidence, name="soft_argmax")([x, centres, heights])
     readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
     outputs = readout_layer(coordinates)
     model = keras.Model(inputs, outputs, name="spot")
