@@ -224,4 +224,5 @@ def test_accuracy_near_the_cramer_rao_bound():
     model.fit(images, positions, epochs=epochs, batch_size=batch, verbose=0)
     pred = model.predict_on_batch(test_images)
     rmse = math.sqrt(np.mean((pred - test_positions) ** 2))
-    assert rmse < 1.3 * crlb(photons, size)
+    # 1.04-1.05 with seeds 0, 1 and 2.
+    assert rmse < 1.15 * crlb(photons, size)
