@@ -324,7 +324,11 @@ def build_spot_model(
         Number of crops: the highest smoothed peak and ``n_peaks - 1``
         runners-up at least ``2 * window + 1`` pixels apart; the model
         weighs the crops by their peaks' heights (see
-        :class:`CropSoftArgmax2D`). More crops cost proportionally more.
+        :class:`CropSoftArgmax2D`). Each crop costs as much as the first.
+        Two crops hedge on faint spots (1.9x instead of 2.1x the Cramér-Rao
+        bound at 100 photons, see Notes) but do worse with clustered hot
+        pixels (1.22x instead of 1.08x), whose smoothed peak can match the
+        spot's.
     evidence : float, default=10.0
         Initial weight of the peak heights among several crops.
     learning_rate : float, default=0.01
@@ -345,6 +349,23 @@ def build_spot_model(
     -------
     model : keras.Model
         Compiled with Adam, mean squared error loss and mean absolute error.
+
+    Notes
+    -----
+    Measured on 32x32 images of a Gaussian spot (width 1.3 px, uniform
+    position 4 px or more from the edges, background 10 photons per pixel,
+    Poisson noise), 20,000 training images of one photon level, the
+    defaults, 15 epochs of batch 128 with ``decay_steps = 15 * 157``:
+    per-axis RMSE 0.99x the Cramér-Rao lower bound at 300 photons, 1.00x to
+    1.01x at 1000, 1.02x at 3000, and 1.06x at 1000 with 3 hot pixels per
+    image at 3x the spot's brightest pixel (``np.argmax`` misses by 12 px
+    there). At 100 photons it is 2.1x: about 0.2 % of the spots are fainter
+    than the brightest noise blob and are missed, as they are by the
+    Bayesian posterior mean that knows the photon and background levels
+    (1.4x on the same images; 1.10x and 1.08x without the misses). The
+    same weights keep these figures on other image sizes (20x20 to 64x64)
+    and intensity scales. 26 s of CPU time to train, 40,000 images per CPU
+    second to predict.
 
     Examples
     --------
