@@ -101,3 +101,249 @@ class SoftArgmax2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2)
+
+
+# The height of a runner-up crop that does not exist.
+_MISSING = -1e6
+
+
+def _gaussian_band(size, sigma, dtype):
+    """``(size, size)`` matrix ``exp(-(i - j)**2 / (2 sigma**2))``.
+
+    Multiplying an image by it along one axis smooths that axis with a
+    Gaussian of width ``sigma`` (zero beyond the edges, unnormalised).
+    """
+    index = ops.cast(ops.arange(size), dtype)
+    distance = (index[:, None] - index[None, :]) / sigma
+    return ops.exp(-0.5 * distance * distance)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PeakCrop(keras.layers.Layer):
+    """Cut normalised square crops around each image's brightest blobs.
+
+    The input holds raw images, shape ``(batch, height, width, 1)``, in any
+    intensity scale and offset. For each image the layer
+
+    1. subtracts the image's mean (an estimate of the background);
+    2. smooths it with a Gaussian of width ``smoothing`` pixels, a matched
+       filter for a blurred spot: a lone hot pixel is spread out and loses to
+       a spot carrying a comparable number of counts;
+    3. takes the smoothed image's argmax as the first crop centre (no
+       gradient), then, ``n_peaks - 1`` times, the argmax of what lies more
+       than ``suppression`` pixels (in rows or columns) from every centre
+       found so far: the runners-up, where a faint spot may lie instead;
+    4. cuts the ``crop_size x crop_size`` square around each centre, padded
+       with the background (zero) where it overhangs the image's edges, so
+       any image size works, down to one pixel;
+    5. divides the crops by the highest smoothed peak (a Gaussian-weighted
+       mean of the spot's counts above the background, robust to single
+       bright pixels), so they do not depend on the intensity scale, and all
+       crops of an image share one scale.
+
+    It returns three tensors: the crops, ``(batch * n_peaks, crop_size,
+    crop_size, 1)``, image after image; their centres, ``(batch, n_peaks,
+    2)``, the ``(row, col)`` of each peak pixel as floats; and their heights,
+    ``(batch, n_peaks)``, each smoothed peak divided by the highest (1 for
+    the first crop), or -1e6 for a runner-up that does not exist (nothing
+    left outside the suppressed squares of a small image). It has no
+    weights. Smoothing and cutting are matrix products (faster here than
+    one-channel convolutions on small images); their cost grows as ``height
+    * width * (height + width)`` per image.
+
+    Parameters
+    ----------
+    crop_size : int, default=13
+        Side of the crops, odd.
+    smoothing : float, default=1.5
+        Width (standard deviation, pixels) of the Gaussian smoothing used to
+        find the peaks and the scale.
+    n_peaks : int, default=1
+        Number of crops per image.
+    suppression : int, default=None
+        Half-side of the square around a centre where no further centre may
+        lie. None: ``crop_size // 2``.
+    """
+
+    def __init__(
+        self, crop_size=13, smoothing=1.5, n_peaks=1, suppression=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if int(crop_size) != crop_size or crop_size < 1 or crop_size % 2 == 0:
+            raise ValueError(f"crop_size must be an odd int >= 1, got {crop_size!r}.")
+        if not smoothing > 0:
+            raise ValueError(f"smoothing must be > 0, got {smoothing!r}.")
+        if int(n_peaks) != n_peaks or n_peaks < 1:
+            raise ValueError(f"n_peaks must be an int >= 1, got {n_peaks!r}.")
+        if suppression is None:
+            suppression = crop_size // 2
+        if int(suppression) != suppression or suppression < 0:
+            raise ValueError(f"suppression must be an int >= 0, got {suppression!r}.")
+        self.crop_size = int(crop_size)
+        self.smoothing = float(smoothing)
+        self.n_peaks = int(n_peaks)
+        self.suppression = int(suppression)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)[..., 0]
+        shape = ops.shape(x)
+        height, width = shape[1], shape[2]
+        x = x - ops.mean(x, axis=(1, 2), keepdims=True)
+        # Separable Gaussian smoothing as two matrix products.
+        smoothed = ops.einsum(
+            "ij,bjk,lk->bil",
+            _gaussian_band(height, self.smoothing, x.dtype),
+            x,
+            _gaussian_band(width, self.smoothing, x.dtype),
+        )
+        smoothed = ops.stop_gradient(ops.reshape(smoothed, (-1, height * width)))
+        # The unnormalised kernel sums to about 2 pi sigma^2.
+        top = ops.max(smoothed, axis=1) / (2.0 * math.pi * self.smoothing**2)
+        scale = 1.0 / ops.where(top > 0, top, ops.ones_like(top))
+        pixel = ops.arange(height * width, dtype="int32")
+        pixel_row = pixel // width
+        pixel_col = pixel - pixel_row * width
+        # Suppressed pixels sit below every smoothed value.
+        floor = ops.min(smoothed, axis=1, keepdims=True) - 1.0
+        rows, cols, heights = [], [], []
+        for i in range(self.n_peaks):
+            flat = ops.cast(ops.argmax(smoothed, axis=1), "int32")
+            row = flat // width
+            col = flat - row * width
+            rows.append(row)
+            cols.append(col)
+            value = ops.max(smoothed, axis=1)
+            heights.append(
+                ops.where(
+                    value > floor[:, 0],
+                    value * scale / (2.0 * math.pi * self.smoothing**2),
+                    ops.full_like(value, _MISSING),
+                )
+            )
+            if i + 1 < self.n_peaks:
+                near = ops.logical_and(
+                    ops.abs(pixel_row[None, :] - row[:, None]) <= self.suppression,
+                    ops.abs(pixel_col[None, :] - col[:, None]) <= self.suppression,
+                )
+                smoothed = ops.where(near, floor, smoothed)
+        row = ops.stack(rows, axis=1)  # (batch, n_peaks)
+        col = ops.stack(cols, axis=1)
+        # Cut the crops with one-hot selection matrices: rows or columns that
+        # fall outside the image select nothing, i.e. zero padding.
+        offsets = ops.arange(self.crop_size, dtype="int32") - self.crop_size // 2
+        select_rows = ops.cast(
+            ops.equal(
+                (row[:, :, None] + offsets)[..., None],
+                ops.arange(height, dtype="int32"),
+            ),
+            x.dtype,
+        )  # (batch, n_peaks, crop_size, height)
+        select_cols = ops.cast(
+            ops.equal(
+                (col[:, :, None] + offsets)[..., None],
+                ops.arange(width, dtype="int32"),
+            ),
+            x.dtype,
+        )
+        crops = ops.einsum("bkih,bhw,bkjw->bkij", select_rows, x, select_cols)
+        crops = crops * scale[:, None, None, None]
+        crops = ops.reshape(crops, (-1, self.crop_size, self.crop_size, 1))
+        centres = ops.cast(ops.stack([row, col], axis=2), self.compute_dtype)
+        return crops, centres, ops.stack(heights, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        crops_batch = None if batch is None else batch * self.n_peaks
+        return (
+            (crops_batch, self.crop_size, self.crop_size, 1),
+            (batch, self.n_peaks, 2),
+            (batch, self.n_peaks),
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "crop_size": self.crop_size,
+            "smoothing": self.smoothing,
+            "n_peaks": self.n_peaks,
+            "suppression": self.suppression,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class CropSoftArgmax2D(keras.layers.Layer):
+    """Soft-argmax over the heatmaps of an image's crops, in image pixels.
+
+    Inputs, as :class:`PeakCrop` returns them once a conv net has turned
+    each crop into a one-channel heatmap of logits: the heatmaps, shape
+    ``(batch * n_crops, height, width, 1)``, image after image; the image
+    position of each heatmap's centre pixel, ``(batch, n_crops, 2)``; and the
+    height of each crop's peak, ``(batch, n_crops)``. The output, ``(batch,
+    2)``, is a weighted mean over the crops of each crop's position: its
+    centre plus the expected offset from the heatmap's centre under the
+    softmax of its heatmap. The crops' weights are a softmax over the crops
+    of ``evidence * height * |height|``, with ``evidence`` learnable (kept positive
+    as ``exp(log_evidence)``; no weight when there is one crop): the
+    brightest crop wins unless a runner-up is nearly as bright, where the
+    model hedges, as a mean squared error loss asks. A missing crop (height
+    -1e6) weighs nothing. With "valid"
+    convolutions of odd kernels between crop and heatmap, the heatmap's
+    centre is the crop's. A constant heatmap gives the centre of its crop.
+
+    Parameters
+    ----------
+    evidence : float, default=10.0
+        The weight of the peak heights before training, > 0.
+    """
+
+    def __init__(self, evidence=10.0, **kwargs):
+        super().__init__(**kwargs)
+        if not evidence > 0:
+            raise ValueError(f"evidence must be > 0, got {evidence!r}.")
+        self.evidence = float(evidence)
+
+    def build(self, input_shape):
+        # One crop takes all the weight: no evidence to learn.
+        self.log_evidence = None
+        if input_shape[1][1] != 1:
+            self.log_evidence = self.add_weight(
+                shape=(),
+                initializer=keras.initializers.Constant(math.log(self.evidence)),
+                name="log_evidence",
+            )
+
+    def call(self, inputs):
+        heatmaps, centres, heights = inputs
+        n_crops = centres.shape[1]
+        shape = ops.shape(heatmaps)
+        height, width = shape[1], shape[2]
+        logits = ops.reshape(heatmaps, (-1, n_crops, height, width))
+        # Each crop's own soft-argmax: its expected offset from its centre.
+        peak = ops.max(logits, axis=(2, 3), keepdims=True)
+        weights = ops.exp(logits - peak)
+        row_weights = ops.sum(weights, axis=3)  # (batch, n_crops, height)
+        col_weights = ops.sum(weights, axis=2)  # (batch, n_crops, width)
+        total = ops.sum(row_weights, axis=2)  # (batch, n_crops)
+        rows = ops.cast(ops.arange(height), weights.dtype)
+        cols = ops.cast(ops.arange(width), weights.dtype)
+        rows = rows - ops.cast(height - 1, weights.dtype) / 2.0
+        cols = cols - ops.cast(width - 1, weights.dtype) / 2.0
+        centres = ops.cast(centres, weights.dtype)
+        row = centres[:, :, 0] + ops.sum(row_weights * rows, axis=2) / total
+        col = centres[:, :, 1] + ops.sum(col_weights * cols, axis=2) / total
+        if self.log_evidence is None:
+            return ops.stack([row[:, 0], col[:, 0]], axis=1)
+        # The crops' shares: a softmax of evidence * height**2 (the log
+        # likelihood ratio of a matched filter grows as its response squared).
+        heights = ops.cast(heights, weights.dtype)
+        heights = ops.where(heights > _MISSING, heights * ops.abs(heights), heights)
+        shares = ops.softmax(ops.exp(self.log_evidence) * heights, axis=1)
+        return ops.stack(
+            [ops.sum(shares * row, axis=1), ops.sum(shares * col, axis=1)], axis=1
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], 2)
+
+    def get_config(self):
+        return {**super().get_config(), "evidence": self.evidence}

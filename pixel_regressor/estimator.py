@@ -139,7 +139,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     scikit-learn expects a regressor: pipelines, grid searches, cross
     validation, ensembles.
 
-    Two heads are available:
+    Three heads are available:
 
     - ``"soft_argmax"`` (default): fully convolutional. Convolutions score
       every pixel, a softmax over all pixels with a learnt temperature gives a
@@ -151,36 +151,47 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       Dense(64)-Dense), 252,802 weights at 50x50. Its Flatten-Dense head ties
       it to the training image size and generalises poorly to unseen
       positions.
+    - ``"spot"``: for blurred spots at sub-pixel positions with photon noise
+      (:func:`make_bright_spot_dataset`). It finds the peak of the smoothed
+      image, runs a small conv net on a crop around it and reads the
+      sub-pixel position off a local soft-argmax; hot pixels and distant
+      noise do not pull it. Trained with a cosine learning-rate decay over
+      the fit, it comes within a few percent of the Cramer-Rao bound
+      (:func:`localization_crlb`) from a few hundred photons up. Any image
+      size.
 
     Parameters
     ----------
-    head : {"soft_argmax", "dense"}, default="soft_argmax"
-        The network.
+    head : {"soft_argmax", "dense", "spot"}, default="soft_argmax"
+        The network (see :data:`pixel_regressor.models.HEADS`).
 
     filters : "auto" or tuple of int, default="auto"
-        Widths of the convolutions: for ``"soft_argmax"`` the hidden
-        convolutions before the one-channel heatmap (``"auto"``: none); for
-        ``"dense"`` the Conv-Pool blocks (``"auto"``: ``(16, 32)``).
+        Widths of the convolutions: for ``"soft_argmax"`` and ``"spot"`` the
+        hidden convolutions before the one-channel heatmap; for ``"dense"``
+        the Conv-Pool blocks. Every ``"auto"`` takes the head's default, listed
+        in :data:`pixel_regressor.models.HEADS` (``"soft_argmax"``: none,
+        ``"dense"``: ``(16, 32)``, ``"spot"``: ``(16, 16)``).
 
     kernel_size : "auto" or int, default="auto"
         Kernel size of every convolution, at most 128 and at most the
-        training images' larger side (``"auto"``: 1 for
-        ``"soft_argmax"``, 3 for ``"dense"``).
+        training images' larger side; odd for ``"spot"`` (``"auto"``: 1 for
+        ``"soft_argmax"``, 3 for ``"dense"`` and ``"spot"``).
 
     dense_units : int, default=64
         Width of the hidden dense layer of the ``"dense"`` head.
 
     learning_rate : "auto" or float, default="auto"
         Adam's learning rate (``"auto"``: 0.1 for ``"soft_argmax"``, 0.001 for
-        ``"dense"``).
+        ``"dense"``, 0.01 for ``"spot"``, which decays it to zero over a
+        ``fit`` along a cosine and keeps it constant in ``partial_fit``).
 
     epochs : "auto" or int, default="auto"
         Passes over the training data (``"auto"``: 2 for ``"soft_argmax"``,
-        20 for ``"dense"``).
+        20 for ``"dense"``, 15 for ``"spot"``).
 
     batch_size : "auto" or int, default="auto"
         Training batch size (``"auto"``: 256 for ``"soft_argmax"``, 64 for
-        ``"dense"``).
+        ``"dense"``, 128 for ``"spot"``).
 
     validation_split : float, default=0.0
         Fraction of the training data, drawn at random (from
@@ -622,15 +633,25 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             image_shape=image_shape,
         )
         start = time.perf_counter()
+        # fit trains a known number of epochs; partial_fit is open-ended.
+        n_epochs = self._settings()["epochs"] if epochs is None else epochs
         with _seeded(seed):
             if reset:
-                self._initialize(data, seed)
-            self._train(data, self._settings()["epochs"] if epochs is None else epochs)
+                self._initialize(data, seed, n_epochs if epochs is None else None)
+            self._train(data, n_epochs)
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _initialize(self, data, seed):
-        """Build a new model and the scikeras ``KerasRegressor`` around it."""
+    def _initialize(self, data, seed, epochs):
+        """Build a new model and the scikeras ``KerasRegressor`` around it.
+
+        ``epochs`` is how many epochs the model will be trained for (None for
+        open-ended training), for heads that schedule their learning rate.
+        """
+        if data.dataset is not None:
+            steps_per_epoch = len(data.dataset)
+        else:
+            steps_per_epoch = -(-len(data.images) // self._settings()["batch_size"])
         model = self._head().build(
             self.image_shape_,
             self.n_outputs_,
@@ -638,6 +659,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             images=data.images,
             targets=data.targets,
             sample_weight=data.sample_weight,
+            steps=None if epochs is None else epochs * steps_per_epoch,
             seed=seed,
         )
         monitor = "loss" if data.validation is None else "val_loss"

@@ -30,6 +30,7 @@ __all__ = [
     "HeadSpec",
     "build_dense_model",
     "build_soft_argmax_model",
+    "build_spot_model",
     "get_head",
     "min_image_size",
 ]
@@ -69,8 +70,8 @@ class HeadSpec:
         can process.
     builder : callable
         ``builder(image_shape, n_outputs, settings, *, images, targets,
-        sample_weight, seed)`` returns the compiled ``keras.Model``; see
-        :meth:`build`.
+        sample_weight, steps, seed)`` returns the compiled ``keras.Model``;
+        see :meth:`build`.
     """
 
     name: str
@@ -98,6 +99,7 @@ class HeadSpec:
         images=None,
         targets=None,
         sample_weight=None,
+        steps=None,
         seed=None,
     ):
         """Build the head's compiled Keras model.
@@ -118,6 +120,10 @@ class HeadSpec:
             Their targets.
         sample_weight : ndarray of shape (n_samples,), default=None
             Their weights.
+        steps : int, default=None
+            The number of training steps (batches) the model will be trained
+            for, for heads with a learning-rate schedule; None for open-ended
+            training (``partial_fit``).
         seed : int, default=None
             Seed of the weight initialisers.
 
@@ -132,6 +138,7 @@ class HeadSpec:
             images=images,
             targets=targets,
             sample_weight=sample_weight,
+            steps=steps,
             seed=seed,
         )
 
@@ -149,7 +156,7 @@ def _any_side(filters, kernel_size):
 
 
 def _build_soft_argmax(
-    image_shape, n_outputs, settings, *, images, targets, sample_weight, seed
+    image_shape, n_outputs, settings, *, images, targets, sample_weight, steps, seed
 ):
     readout = None
     if images is not None and targets is not None:
@@ -166,7 +173,7 @@ def _build_soft_argmax(
 
 
 def _build_dense(
-    image_shape, n_outputs, settings, *, images, targets, sample_weight, seed
+    image_shape, n_outputs, settings, *, images, targets, sample_weight, steps, seed
 ):
     return build_dense_model(
         image_shape,
@@ -215,8 +222,66 @@ DENSE = HeadSpec(
     builder=_build_dense,
 )
 
+
+def _build_spot(
+    image_shape, n_outputs, settings, *, images, targets, sample_weight, steps, seed
+):
+    readout = None
+    if images is not None and targets is not None:
+        readout = _spot_readout(images, targets, sample_weight)
+    return build_spot_model(
+        (None, None),
+        n_outputs,
+        filters=tuple(settings["filters"]),
+        kernel_size=int(settings["kernel_size"]),
+        learning_rate=float(settings["learning_rate"]),
+        decay_steps=steps,
+        readout=readout,
+        seed=seed,
+    )
+
+
+def _spot_readout(images, targets, sample_weight, *, tolerance=0.05):
+    """The spot head's fixed read-out: exactly the identity for positions.
+
+    The least-squares map from each image's brightest pixel to its target
+    is noisy at the level the head reaches (a few hundredths of a pixel), so
+    when it is the identity up to ``tolerance`` (the targets are ``(row,
+    col)``), the identity itself is used; otherwise the map.
+    """
+    kernel, bias = _least_squares_readout(images, targets, sample_weight)
+    if targets.shape[1] == 2 and (
+        np.abs(kernel - np.eye(2)).max() <= tolerance
+        and np.abs(bias).max() <= 10 * tolerance
+    ):
+        return np.eye(2), np.zeros(2)
+    return kernel, bias
+
+
+SPOT = HeadSpec(
+    name="spot",
+    summary=(
+        "blurred spots at sub-pixel positions: a small conv net on a crop "
+        "around the smoothed peak, and a local soft-argmax"
+    ),
+    scene="spots",
+    # Tuned on 20,000 32x32 images: within a few percent of the Cramer-Rao
+    # bound from 300 photons up; a cosine learning-rate decay over the fit.
+    defaults={
+        "filters": (16, 16),
+        "kernel_size": 3,
+        "learning_rate": 0.01,
+        "epochs": 15,
+        "batch_size": 128,
+    },
+    any_image_size=True,
+    min_filters=0,
+    min_side=_any_side,
+    builder=_build_spot,
+)
+
 #: The heads, by name, in the order the docs list them.
-HEADS = {spec.name: spec for spec in (SOFT_ARGMAX, DENSE)}
+HEADS = {spec.name: spec for spec in (SOFT_ARGMAX, DENSE, SPOT)}
 
 
 def get_head(name):
@@ -510,3 +575,163 @@ def build_dense_model(
         name="output",
     )(x)
     return _compile(keras.Model(inputs, outputs, name="dense"), learning_rate)
+
+
+def build_spot_model(
+    image_shape=(None, None),
+    n_outputs=2,
+    *,
+    filters=(16, 16),
+    kernel_size=3,
+    window=3,
+    smoothing=1.5,
+    n_peaks=1,
+    evidence=10.0,
+    learning_rate=0.01,
+    decay_steps=None,
+    readout=None,
+    seed=None,
+):
+    """Build the spot model, compiled: sub-pixel position of a blurred spot.
+
+    Made for a spot blurred over a few pixels, at a continuous position, in
+    photon (Poisson) noise, possibly with a few hot pixels: a cheap search
+    finds the spot to the nearest pixel over the whole image, and a small
+    conv net refines the position on a crop around it only, which keeps
+    training and prediction fast.
+
+    Layers: :class:`PeakCrop` (subtract the image mean, find the peak of a
+    Gaussian-smoothed copy, cut a square crop around it and divide it by the
+    peak's height), one ``Conv2D(f, kernel_size, padding="valid",
+    activation="relu")`` per entry of ``filters`` and a one-channel
+    ``Conv2D(1, kernel_size, padding="valid")`` heatmap on the crop,
+    :class:`CropSoftArgmax2D` (the peak's position plus the expected offset
+    under the heatmap's softmax, over a ``(2 * window + 1)``-pixel square
+    around the peak), and a fixed ``Dense(n_outputs)`` affine read-out (not
+    trained). The crop's side is ``2 * window + 1 + (len(filters) + 1) *
+    (kernel_size - 1)``, 13 with the defaults, so that "valid" convolutions
+    shrink it to the soft-argmax's square.
+
+    Fully convolutional, with the same weights for every image size: the
+    smallest image side it accepts is 1 (a crop that overhangs the image is
+    padded with the background). The spot must lie within about ``window``
+    pixels of the smoothed image's peak, which holds unless it is barely
+    above the noise. The input may be in any intensity scale and offset.
+
+    Parameters
+    ----------
+    image_shape : tuple of (int or None, int or None), default=(None, None)
+        Height and width; None accepts any size.
+    n_outputs : int, default=2
+        Number of target columns.
+    filters : sequence of int, default=(16, 16)
+        Widths of the hidden convolutions before the heatmap.
+    kernel_size : int, default=3
+        Kernel size of every convolution, odd.
+    window : int, default=3
+        Half-width of the soft-argmax's square around the peak pixel.
+    smoothing : float, default=1.5
+        Width (pixels) of the Gaussian smoothing that finds the peak; about
+        the spot's own width suits best.
+    n_peaks : int, default=1
+        Number of crops: the highest smoothed peak and ``n_peaks - 1``
+        runners-up at least ``2 * window + 1`` pixels apart; the model
+        weighs the crops by their peaks' heights (see
+        :class:`CropSoftArgmax2D`). Each crop costs as much as the first.
+        Two crops hedge on faint spots (1.9x instead of 2.1x the Cramér-Rao
+        bound at 100 photons, see Notes) but do worse with clustered hot
+        pixels (1.22x instead of 1.08x), whose smoothed peak can match the
+        spot's.
+    evidence : float, default=10.0
+        Initial weight of the peak heights among several crops.
+    learning_rate : float, default=0.01
+        Adam's (initial) learning rate.
+    decay_steps : int, default=None
+        If set, the learning rate decays to zero over this many training
+        steps along a cosine (``keras.optimizers.schedules.CosineDecay``);
+        pass ``epochs * ceil(n_samples / batch_size)``. None keeps it
+        constant.
+    readout : tuple of (ndarray of shape (2, n_outputs), ndarray of shape \
+            (n_outputs,)), default=None
+        Weights and bias of the read-out from ``(row, col)`` to the targets.
+        None uses the identity when ``n_outputs == 2`` and zeros otherwise.
+    seed : int, default=None
+        Seed of the weight initialisers.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled with Adam, mean squared error loss and mean absolute error.
+
+    Notes
+    -----
+    Measured on 32x32 images of a Gaussian spot (width 1.3 px, uniform
+    position 4 px or more from the edges, background 10 photons per pixel,
+    Poisson noise), 20,000 training images of one photon level, the
+    defaults, 15 epochs of batch 128 with ``decay_steps = 15 * 157``:
+    per-axis RMSE 0.99x the Cramér-Rao lower bound at 300 photons, 1.00x to
+    1.01x at 1000, 1.02x at 3000, and 1.06x at 1000 with 3 hot pixels per
+    image at 3x the spot's brightest pixel (``np.argmax`` misses by 12 px
+    there). At 100 photons it is 2.1x: about 0.2 % of the spots are fainter
+    than the brightest noise blob and are missed, as they are by the
+    Bayesian posterior mean that knows the photon and background levels
+    (1.4x on the same images; 1.10x and 1.08x without the misses). The
+    same weights keep these figures on other image sizes (20x20 to 64x64)
+    and intensity scales. 26 s of CPU time to train, 40,000 images per CPU
+    second to predict.
+
+    Examples
+    --------
+    >>> from pixel_regressor.models import build_spot_model
+    >>> model = build_spot_model(seed=0)
+    >>> model.count_params(), len(model.trainable_weights)
+    (2631, 6)
+    >>> model.output_shape
+    (None, 2)
+    """
+    import keras
+
+    from ._layers import CropSoftArgmax2D, PeakCrop
+
+    if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}.")
+    if int(window) != window or window < 0:
+        raise ValueError(f"window must be an int >= 0, got {window!r}.")
+    seeds = _seeds(seed)
+    crop_size = 2 * window + 1 + (len(filters) + 1) * (kernel_size - 1)
+    inputs = keras.Input(shape=(*image_shape, 1), name="image")
+    x, centres, heights = PeakCrop(
+        crop_size, smoothing, n_peaks, 2 * window, name="peak_crop"
+    )(inputs)
+    for i, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width,
+            kernel_size,
+            activation="relu",
+            kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+            name=f"conv_{i}",
+        )(x)
+    x = keras.layers.Conv2D(
+        1,
+        kernel_size,
+        kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
+        name="heatmap",
+    )(x)
+    coordinates = CropSoftArgmax2D(evidence, name="soft_argmax")([x, centres, heights])
+    readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
+    outputs = readout_layer(coordinates)
+    model = keras.Model(inputs, outputs, name="spot")
+    if readout is None:
+        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
+        readout = (kernel, np.zeros(n_outputs))
+    readout_layer.set_weights(
+        [
+            np.asarray(w, dtype="float32").reshape(s.shape)
+            for w, s in zip(readout, readout_layer.weights)
+        ]
+    )
+    if decay_steps is not None:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, int(decay_steps)
+        )
+    return _compile(model, learning_rate)
