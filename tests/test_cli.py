@@ -516,3 +516,99 @@ def test_python_m_and_cheap_commands_do_not_import_tensorflow(tmp_path):
     )
     assert proc.returncode == 2
     assert "pixel-regressor run: error: argument --samples" in proc.stderr
+
+
+# ----------------------------------------------------------------------------
+# --scene spots
+
+
+SPOTS = ["--scene", "spots", "--samples", "400", "--image-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def spots_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("spots") / "results"
+    argv = ["run", *SPOTS, "--epochs", "3", "--photons", "2000", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+def test_spots_run_reports_the_error_against_the_bound(spots_dir, capsys):
+    report = json.loads((spots_dir / "report.json").read_text())
+    command_line = report["parameters"]["command_line"]
+    assert command_line["scene"] == "spots"
+    assert command_line["head"] == "spot"
+    assert command_line["photons"] == 2000.0
+    assert command_line["noise"] is None
+    where = report["test"]["localization"]
+    assert where["crlb_per_axis"] == pytest.approx(
+        float(
+            np.sqrt(
+                np.mean(
+                    pixel_regressor.localization_crlb(
+                        (16, 16), psf_sigma=1.3, photons=2000, background=10
+                    )
+                    ** 2
+                )
+            )
+        ),
+        rel=0.2,
+    )
+    assert where["rmse_over_crlb"] == pytest.approx(
+        where["rmse_per_axis"] / where["crlb_per_axis"]
+    )
+    # trained briefly on few images, still far better than a pixel
+    assert where["rmse_per_axis"] < 0.5
+    assert 0 <= where["gross_miss_rate"] <= 0.05
+    probe = report["centre_probe"]
+    assert probe["position"] == [8.25, 7.75]
+    assert_allclose(probe["prediction"], probe["position"], atol=0.25)
+    for name in PNGS:
+        assert (spots_dir / name).stat().st_size > 0
+
+
+def test_predict_with_a_spot_model_gives_sub_pixel_positions(
+    spots_dir, tmp_path, capsys
+):
+    images, positions = pixel_regressor.make_bright_spot_dataset(
+        3, image_size=(20, 24), photons=5000, random_state=3, return_X_y=True
+    )
+    files = []
+    for i, image in enumerate(images.reshape(3, 20, 24)):
+        files.append(str(tmp_path / f"spot{i}.npy"))
+        np.save(files[-1], image)
+    capsys.readouterr()
+    assert main(["predict", "--json", "--model", str(spots_dir), *files]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    predicted = np.array([[row["row"], row["col"]] for row in rows])
+    assert_allclose(predicted, positions, atol=0.3)
+    # sub-pixel: not the pixel centres
+    assert np.abs(predicted - np.round(predicted)).max() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["run", "--photons", "100"], "--photons: does not apply to --scene pixels"),
+        (["run", "--scene", "spots", "--noise", "5"], "--noise"),
+        (["run", "--scene", "stars"], "--scene"),
+        (["run", "--scene", "spots", "--psf-sigma", "0"], "--psf-sigma"),
+    ],
+)
+def test_scene_options_are_checked(capsys, argv, mentions):
+    assert main(argv) == 2
+    assert mentions in capsys.readouterr().err
+
+
+def test_each_scene_defaults_to_its_own_head(monkeypatch, tmp_path):
+    heads = []
+
+    def record(args, data):
+        heads.append((args.scene, args.head, args.image_size))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_fit", record)
+    for scene in ("pixels", "spots"):
+        out = tmp_path / scene
+        main(["run", "--scene", scene, "--samples", "20", "--quiet", "--out", str(out)])
+    assert heads == [("pixels", "soft_argmax", 50), ("spots", "spot", 32)]
