@@ -226,30 +226,47 @@ DENSE = HeadSpec(
 def _build_spot(
     image_shape, n_outputs, settings, *, images, targets, sample_weight, steps, seed
 ):
-    readout = None
-    if images is not None and targets is not None:
-        readout = _spot_readout(images, targets, sample_weight)
-    return build_spot_model(
+    model = build_spot_model(
         (None, None),
         n_outputs,
         filters=tuple(settings["filters"]),
         kernel_size=int(settings["kernel_size"]),
         learning_rate=float(settings["learning_rate"]),
         decay_steps=steps,
-        readout=readout,
         seed=seed,
     )
+    if images is not None and targets is not None:
+        readout = _spot_readout(model, images, targets, sample_weight)
+        layer = model.get_layer("readout")
+        layer.set_weights(
+            [
+                np.asarray(w, dtype="float32").reshape(v.shape)
+                for w, v in zip(readout, layer.weights)
+            ]
+        )
+    return model
 
 
-def _spot_readout(images, targets, sample_weight, *, tolerance=0.05):
+def _spot_readout(model, images, targets, sample_weight, *, tolerance=0.05):
     """The spot head's fixed read-out: exactly the identity for positions.
 
-    The least-squares map from each image's brightest pixel to its target
-    is noisy at the level the head reaches (a few hundredths of a pixel), so
-    when it is the identity up to ``tolerance`` (the targets are ``(row,
-    col)``), the identity itself is used; otherwise the map.
+    A least-squares map from the peak the model itself finds in each
+    training image (at most 5,000 of them) to its target. That map is noisy
+    at the level the head reaches (a few hundredths of a pixel), so when it
+    is the identity up to ``tolerance`` (the targets are ``(row, col)``), the
+    identity itself is used.
     """
-    kernel, bias = _least_squares_readout(images, targets, sample_weight)
+    import keras
+
+    n = min(len(images), 5000)
+    finder = keras.Model(model.input, model.get_layer("peak_crop").output[1])
+    centres = np.asarray(
+        finder.predict(np.asarray(images[:n], dtype=np.float32), verbose=0)
+    )[:, 0, :]
+    weights = None if sample_weight is None else sample_weight[:n]
+    kernel, bias = _least_squares_map(
+        centres.astype(np.float64), targets[:n].astype(np.float64), weights
+    )
     if targets.shape[1] == 2 and (
         np.abs(kernel - np.eye(2)).max() <= tolerance
         and np.abs(bias).max() <= 10 * tolerance
@@ -337,6 +354,16 @@ def _argmax_coordinates(images):
 def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
     """Affine map from each image's brightest ``(row, col)`` to ``y``.
 
+    See :func:`_least_squares_map`, given the brightest pixels.
+    """
+    return _least_squares_map(
+        _argmax_coordinates(images), y, sample_weight, n_trims=n_trims
+    )
+
+
+def _least_squares_map(coordinates, y, sample_weight, *, n_trims=4):
+    """Affine map from each image's ``(row, col)`` to ``y``, trimmed.
+
     Sets the soft-argmax head's fixed read-out: for ``(row, col)`` targets it
     is the identity, for rescaled or permuted targets the matching affine map.
 
@@ -350,7 +377,6 @@ def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
     mean otherwise.
     """
     n_outputs = y.shape[1]
-    coordinates = _argmax_coordinates(images)
     weights = np.ones(len(y)) if sample_weight is None else sample_weight
     design = np.column_stack([coordinates, np.ones(len(y))])
     if not np.ptp(coordinates[weights > 0], axis=0).any():
