@@ -34,10 +34,6 @@ from .models import HEADS, get_head
 
 __all__ = ["BrightPixelRegressor", "load_model"]
 
-# Images per call of the compiled prediction function: large enough to hide
-# the per-call overhead, small enough to stay in cache.
-_PREDICT_BATCH = 1024
-_SMALL_PREDICT_BATCH = 32
 _CHECK_X_PARAMS = {
     "accept_sparse": False,
     "ensure_2d": False,  # images are 3-D or 4-D; 1-D is refused below
@@ -749,29 +745,23 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             ``y``.
         """
         images = self._images_for_predict(X)
-        out = np.empty((len(images), self.n_outputs_), dtype=np.float64)
-        for start in range(0, len(images), _PREDICT_BATCH):
-            batch = images[start : start + _PREDICT_BATCH]
-            out[start : start + len(batch)] = self._predict_batch(batch)
+        out = self._predict_batch(images)
         return out.ravel() if self._y_1d else out
 
-    def _predict_batch(self, batch):
-        """Run the model on one batch, padded with blank images to a fixed size.
+    def _predict_batch(self, images, *, compiled=True):
+        """Run the model on ``images`` (n, h, w, 1); float64 (n, n_outputs).
 
-        Two batch sizes only (small and full) mean at most two traced graphs
-        per image size. Padding to a multiple of 16 images also makes every
-        sample's result independent of where it sits in the batch:
-        element-wise kernels handle a buffer's ragged tail with scalar code
-        whose rounding differs from the vectorised path.
+        Batches of a size set by the image size (a few MiB each) go through
+        a function compiled once per model and batch shape; see
+        :mod:`pixel_regressor._inference`. Every image is computed in a batch
+        of the same shape (the last one padded with blank images), so its
+        prediction does not depend on its neighbours or its position.
         """
-        n = len(batch)
-        size = _SMALL_PREDICT_BATCH if n <= _SMALL_PREDICT_BATCH else _PREDICT_BATCH
-        if size == n:
-            padded = np.ascontiguousarray(batch, dtype=np.float32)
-        else:
-            padded = np.zeros((size, *batch.shape[1:]), dtype=np.float32)
-            padded[:n] = batch
-        return np.asarray(self.model_.predict_on_batch(padded))[:n]
+        from . import _inference
+
+        return _inference.predict(
+            self.model_, images, self.n_outputs_, compiled=compiled
+        )
 
     def save(self, path):
         """Save the fitted estimator to the directory ``path``.
