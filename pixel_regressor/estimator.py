@@ -567,7 +567,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         with _seeded(seed):
             if reset:
                 self._initialize(data, seed)
-            self._train(data, self._settings()["epochs"] if epochs is None else epochs)
+            epochs = self._settings()["epochs"] if epochs is None else epochs
+            self._train(data, epochs, seed)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -613,39 +614,56 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self.keras_regressor_ = regressor
         self.model_ = regressor.model_
 
-    def _train(self, data, epochs):
-        """Train ``epochs`` more epochs through scikeras; extend ``history_``."""
+    def _train(self, data, epochs, seed=None):
+        """Train ``epochs`` more epochs of the scikeras model; extend ``history_``.
+
+        Arrays are fed batch by batch (:class:`~._batches.ArrayBatches`,
+        shuffled each epoch from ``seed``), like a ``PyDataset``: Keras's own
+        conversion of arrays would copy the whole training set. Both go to
+        the scikeras model's Keras model, with its callbacks, and are
+        recorded in its history.
+        """
         regressor = self.keras_regressor_
         start_epoch = regressor.current_epoch
-        if data.dataset is None:
-            kwargs = {}
-            if data.validation is not None:
-                kwargs["validation_data"] = data.validation
-            regressor.fit(
-                data.images.astype(np.float32, copy=False),
+        dataset = data.dataset
+        if dataset is None:
+            from ._batches import ArrayBatches
+
+            dataset = ArrayBatches(
+                data.images,
                 data.targets,
-                sample_weight=data.sample_weight,
-                epochs=epochs,
-                initial_epoch=start_epoch,
-                **kwargs,
+                data.sample_weight,
+                batch_size=self._settings()["batch_size"],
+                random_state=self._shuffle_seed(seed),
             )
-        else:
-            # scikeras takes arrays only: a dataset is fed to the same model,
-            # with the same callbacks, and recorded in the same history.
-            history = self.model_.fit(
-                data.dataset,
-                epochs=start_epoch + epochs,
-                initial_epoch=start_epoch,
-                validation_data=data.validation,
-                callbacks=regressor.get_params()["callbacks"],
-                verbose=self.verbose,
-            )
-            merged = _scikeras_history(regressor.history_ if start_epoch else {})
-            for key, values in _scikeras_history(history.history).items():
-                merged[key] += values
-            regressor.history_ = merged
+        history = self.model_.fit(
+            dataset,
+            epochs=start_epoch + epochs,
+            initial_epoch=start_epoch,
+            validation_data=data.validation,
+            callbacks=regressor.get_params()["callbacks"],
+            verbose=self.verbose,
+        )
+        merged = _scikeras_history(regressor.history_ if start_epoch else {})
+        for key, values in _scikeras_history(history.history).items():
+            merged[key] += values
+        regressor.history_ = merged
         self.history_ = _history_from(regressor.history_)
         self.n_iter_ = len(self.history_.get("loss", ()))
+
+    def _shuffle_seed(self, seed):
+        """Seed of the batch order: ``seed``, or one derived for ``partial_fit``.
+
+        A later ``partial_fit`` call of an estimator with an int
+        ``random_state`` draws its order from that and the optimizer's step
+        count, so a seeded sequence of calls is reproducible.
+        """
+        if seed is not None:
+            return seed
+        if isinstance(self.random_state, Integral):
+            steps = int(self.model_.optimizer.iterations)
+            return np.random.SeedSequence(int(self.random_state), spawn_key=(steps,))
+        return None
 
     def _callbacks(self, monitor):
         import keras
