@@ -123,14 +123,28 @@ def _compile(model, shape):
     return model.predict_on_batch
 
 
+class _Forward:
+    """The model's inference call, as an object of its own per model.
+
+    TensorFlow counts the traces of a ``tf.function`` by the code object of
+    the Python function it wraps, across all functions made from it, and
+    warns about retracing after five: a closure made for each model would
+    warn once a process had predicted with five models, though each traced
+    once. An object without ``__code__`` is counted on its own.
+    """
+
+    def __init__(self, model_ref):
+        self.model_ref = model_ref
+
+    def __call__(self, batch):
+        return self.model_ref()(batch, training=False)
+
+
 def _compile_tensorflow(model_ref, shape, jit_compile):
     import tensorflow as tf
 
-    def forward(batch):
-        return model_ref()(batch, training=False)
-
     function = tf.function(
-        forward,
+        _Forward(model_ref),
         input_signature=[tf.TensorSpec((*shape, 1), tf.float32)],
         jit_compile=jit_compile,
         reduce_retracing=True,
