@@ -9,12 +9,14 @@ batch, not of the data.
 This module imports Keras; the estimator loads it only when it trains.
 """
 
+import contextlib
+import logging
 import math
 
 import keras
 import numpy as np
 
-__all__ = ["ArrayBatches"]
+__all__ = ["ArrayBatches", "one_trace_per_model"]
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -66,3 +68,27 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.order = self.random_state.permutation(len(self.images))
+
+
+class _RetracingFilter(logging.Filter):
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def one_trace_per_model():
+    """Silence TensorFlow's retracing warning about Keras's training step.
+
+    Keras makes a new ``tf.function`` training step for each model; TensorFlow
+    counts traces by the step's code, shared by every model, so the sixth
+    model fitted in a process is reported as "retracing" although each model
+    traces its own step once. The warning is dropped while the estimator
+    trains, and only then.
+    """
+    logger = logging.getLogger("tensorflow")
+    quiet = _RetracingFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

@@ -626,9 +626,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         regressor = self.keras_regressor_
         start_epoch = regressor.current_epoch
         dataset = data.dataset
-        if dataset is None:
-            from ._batches import ArrayBatches
+        from ._batches import ArrayBatches, one_trace_per_model
 
+        if dataset is None:
             dataset = ArrayBatches(
                 data.images,
                 data.targets,
@@ -636,14 +636,15 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 batch_size=self._settings()["batch_size"],
                 random_state=self._shuffle_seed(seed),
             )
-        history = self.model_.fit(
-            dataset,
-            epochs=start_epoch + epochs,
-            initial_epoch=start_epoch,
-            validation_data=data.validation,
-            callbacks=regressor.get_params()["callbacks"],
-            verbose=self.verbose,
-        )
+        with one_trace_per_model():
+            history = self.model_.fit(
+                dataset,
+                epochs=start_epoch + epochs,
+                initial_epoch=start_epoch,
+                validation_data=data.validation,
+                callbacks=regressor.get_params()["callbacks"],
+                verbose=self.verbose,
+            )
         merged = _scikeras_history(regressor.history_ if start_epoch else {})
         for key, values in _scikeras_history(history.history).items():
             merged[key] += values
