@@ -96,6 +96,19 @@ def test_prediction_does_not_depend_on_the_batch(fitted, data):
     np.testing.assert_array_equal(fitted.predict(mixed)[-10:], reference[:10])
 
 
+def test_odd_image_sizes_do_not_depend_on_the_batch(data):
+    # 13x13 = 169 pixels: images do not start on a vector boundary.
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    odd, _ = make_bright_pixel_dataset(300, image_size=13, noise=30, random_state=4)
+    odd = odd.reshape(-1, 13, 13)
+    reference = reg.predict(odd)
+    order = np.random.default_rng(1).permutation(len(odd))
+    np.testing.assert_array_equal(reg.predict(odd[order]), reference[order])
+    for i in (0, 7, 299):
+        np.testing.assert_array_equal(reg.predict(odd[i : i + 1]), reference[i : i + 1])
+
+
 def test_predict_shapes_and_dtype(data):
     X, y = data
     reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y[:, 0])
