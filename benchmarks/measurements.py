@@ -62,6 +62,10 @@ The measurements:
     The default estimator fitted on, and predicting, ``n`` images: fit and
     predict times per image, resident memory before the data, after it, and
     the peak.
+``predict_memory``
+    Robustness to large images: the memory one ``predict`` call adds (its
+    peak resident memory, reset just before the call, minus the resident
+    memory then) on images of a given shape, against their size.
 """
 
 import argparse
@@ -402,6 +406,47 @@ def scaling(samples, seed):
     }
 
 
+def _reset_peak_rss():
+    """Reset the process's peak RSS (Linux: write 5 to clear_refs); True if done."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # pragma: no cover - not Linux
+        return False
+    return True
+
+
+def _peak_rss_since_reset():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None  # pragma: no cover - not Linux
+
+
+def predict_memory(shape, seed):
+    """Memory and time of the default estimator's predict on ``shape`` images."""
+    from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+
+    X, y = make_bright_pixel_dataset(300, image_size=16, random_state=seed)
+    estimator = BrightPixelRegressor(epochs=1, random_state=seed).fit(X, y)
+    estimator.predict(X)
+    images = np.zeros(shape, dtype=np.float32)
+    images[:, 5, 7] = 1.0
+    images.sum()  # resident
+    reset = _reset_peak_rss()
+    before = current_rss_bytes()
+    y_pred, seconds = timed(estimator.predict, images)
+    peak = _peak_rss_since_reset() if reset else peak_rss_bytes()
+    return {
+        "shape": list(shape),
+        "input_nbytes": images.nbytes,
+        "rss_before": before,
+        "peak_rss": peak,
+        "added_bytes": peak - before,
+        "predict_s": seconds,
+        "correct": bool(np.allclose(y_pred, [5, 7], atol=0.01)),
+    }
+
+
 MEASUREMENTS = {
     "notebook_training": notebook_training,
     "estimator_training": estimator_training,
@@ -410,6 +455,7 @@ MEASUREMENTS = {
     "throughput": throughput,
     "datagen": datagen,
     "scaling": scaling,
+    "predict_memory": predict_memory,
 }
 
 

@@ -35,7 +35,10 @@ What is measured, side by side in one run:
    if the fit or predict time per image grows more than 1.5x from the middle
    to the largest n, or if the memory the largest run adds to the process
    exceeds twice its data.
-7. The machine: CPU, cores, RAM, Python and library versions, Keras backend.
+7. Robustness: the memory ``predict`` adds on 1 image of 3000x3000 and on
+   33 images of 1000x1000, at most 3x the input (batches used to be padded
+   to 32 or 1024 images: 5.4 GB and 17 GB).
+8. The machine: CPU, cores, RAM, Python and library versions, Keras backend.
 
 ``--quick`` (under two minutes) uses 2000 images, 2 epochs for the notebook's
 CNN and the dense head, 1000 images for throughput, and scales to 6,000
@@ -110,6 +113,8 @@ DATAGEN_PEAK_RATIO = 1.1
 IMPORT_S = 0.3
 SCALING_GROWTH = 1.5
 SCALING_MEMORY_RATIO = 2.0
+ROBUSTNESS_SHAPES = ((1, 3000, 3000), (33, 1000, 1000))
+PREDICT_MEMORY_RATIO = 3.0
 
 
 # ----------------------------------------------------------------------------
@@ -268,6 +273,14 @@ def plan(config):
     ]
     for n in config["scaling"]:
         jobs.append((f"scaling_{n}", "scaling", {"samples": n, "seed": SEED}))
+    for shape in ROBUSTNESS_SHAPES:
+        jobs.append(
+            (
+                f"predict_memory_{'x'.join(map(str, shape))}",
+                "predict_memory",
+                {"shape": list(shape), "seed": SEED},
+            )
+        )
     return jobs
 
 
@@ -734,6 +747,28 @@ def _scaling_rows(results, config):
     return rows
 
 
+def _robustness_rows(results):
+    rows = []
+    for shape in ROBUSTNESS_SHAPES:
+        name = "x".join(map(str, shape))
+        result = results.get(f"predict_memory_{name}", {})
+        added, nbytes = result.get("added_bytes"), result.get("input_nbytes")
+        ratio, text = _ratio(added, nbytes)
+        rows.append(
+            _row(
+                "Robustness",
+                f"Memory added by predict on {shape[0]} image(s) of "
+                f"{shape[1]}x{shape[2]} / input",
+                _megabytes(added),
+                f"input {_megabytes(nbytes)}",
+                text,
+                f"<= {PREDICT_MEMORY_RATIO:g}x",
+                _met(lambda r=ratio: r <= PREDICT_MEMORY_RATIO, ratio),
+            )
+        )
+    return rows
+
+
 def evaluate(results, config):
     """The summary rows: each result beside its reference and target."""
     return [
@@ -743,6 +778,7 @@ def evaluate(results, config):
         *_datagen_rows(results, config),
         *_import_rows(results),
         *_scaling_rows(results, config),
+        *_robustness_rows(results),
     ]
 
 

@@ -35,10 +35,6 @@ from .models import HEADS, get_head
 
 __all__ = ["BrightPixelRegressor", "load_model"]
 
-# Images per call of the compiled prediction function: large enough to hide
-# the per-call overhead, small enough to stay in cache.
-_PREDICT_BATCH = 1024
-_SMALL_PREDICT_BATCH = 32
 _CHECK_X_PARAMS = {
     "accept_sparse": False,
     "ensure_2d": False,  # images are 3-D or 4-D; 1-D is refused below
@@ -638,7 +634,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         with _seeded(seed):
             if reset:
                 self._initialize(data, seed, n_epochs if epochs is None else None)
-            self._train(data, n_epochs)
+            self._train(data, n_epochs, seed)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -694,37 +690,41 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self.keras_regressor_ = regressor
         self.model_ = regressor.model_
 
-    def _train(self, data, epochs):
-        """Train ``epochs`` more epochs through scikeras; extend ``history_``."""
+    def _train(self, data, epochs, seed=None):
+        """Train ``epochs`` more epochs of the scikeras model; extend ``history_``.
+
+        Arrays are fed batch by batch (:class:`~._batches.ArrayBatches`,
+        shuffled each epoch from ``seed``), like a ``PyDataset``: Keras's own
+        conversion of arrays would copy the whole training set. Both go to
+        the scikeras model's Keras model, with its callbacks, and are
+        recorded in its history.
+        """
         regressor = self.keras_regressor_
         start_epoch = regressor.current_epoch
-        if data.dataset is None:
-            kwargs = {}
-            if data.validation is not None:
-                kwargs["validation_data"] = data.validation
-            regressor.fit(
-                data.images.astype(np.float32, copy=False),
+        dataset = data.dataset
+        from ._batches import ArrayBatches, one_trace_per_model
+
+        if dataset is None:
+            dataset = ArrayBatches(
+                data.images,
                 data.targets,
-                sample_weight=data.sample_weight,
-                epochs=epochs,
-                initial_epoch=start_epoch,
-                **kwargs,
+                data.sample_weight,
+                batch_size=self._settings()["batch_size"],
+                random_state=self._shuffle_seed(seed),
             )
-        else:
-            # scikeras takes arrays only: a dataset is fed to the same model,
-            # with the same callbacks, and recorded in the same history.
+        with one_trace_per_model():
             history = self.model_.fit(
-                data.dataset,
+                dataset,
                 epochs=start_epoch + epochs,
                 initial_epoch=start_epoch,
                 validation_data=data.validation,
                 callbacks=regressor.get_params()["callbacks"],
                 verbose=self.verbose,
             )
-            merged = _scikeras_history(regressor.history_ if start_epoch else {})
-            for key, values in _scikeras_history(history.history).items():
-                merged[key] += values
-            regressor.history_ = merged
+        merged = _scikeras_history(regressor.history_ if start_epoch else {})
+        for key, values in _scikeras_history(history.history).items():
+            merged[key] += values
+        regressor.history_ = merged
         self.history_ = _history_from(regressor.history_)
         self.n_iter_ = len(self.history_.get("loss", ()))
         finite = np.isfinite(self.history_.get("loss", [])[start_epoch:])
@@ -750,6 +750,20 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 )
             ):
                 delattr(self, name)
+
+    def _shuffle_seed(self, seed):
+        """Seed of the batch order: ``seed``, or one derived for ``partial_fit``.
+
+        A later ``partial_fit`` call of an estimator with an int
+        ``random_state`` draws its order from that and the optimizer's step
+        count, so a seeded sequence of calls is reproducible.
+        """
+        if seed is not None:
+            return seed
+        if isinstance(self.random_state, Integral):
+            steps = int(self.model_.optimizer.iterations)
+            return np.random.SeedSequence(int(self.random_state), spawn_key=(steps,))
+        return None
 
     def _callbacks(self, monitor):
         import keras
@@ -850,29 +864,23 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             ``y``.
         """
         images = self._images_for_predict(X)
-        out = np.empty((len(images), self.n_outputs_), dtype=np.float64)
-        for start in range(0, len(images), _PREDICT_BATCH):
-            batch = images[start : start + _PREDICT_BATCH]
-            out[start : start + len(batch)] = self._predict_batch(batch)
+        out = self._predict_batch(images)
         return out.ravel() if self._y_1d else out
 
-    def _predict_batch(self, batch):
-        """Run the model on one batch, padded with blank images to a fixed size.
+    def _predict_batch(self, images, *, compiled=True):
+        """Run the model on ``images`` (n, h, w, 1); float64 (n, n_outputs).
 
-        Two batch sizes only (small and full) mean at most two traced graphs
-        per image size. Padding to a multiple of 16 images also makes every
-        sample's result independent of where it sits in the batch:
-        element-wise kernels handle a buffer's ragged tail with scalar code
-        whose rounding differs from the vectorised path.
+        Batches of a size set by the image size (a few MiB each) go through
+        a function compiled once per model and batch shape; see
+        :mod:`pixel_regressor._inference`. Every image is computed in a batch
+        of the same shape (the last one padded with blank images), so its
+        prediction does not depend on its neighbours or its position.
         """
-        n = len(batch)
-        size = _SMALL_PREDICT_BATCH if n <= _SMALL_PREDICT_BATCH else _PREDICT_BATCH
-        if size == n:
-            padded = np.ascontiguousarray(batch, dtype=np.float32)
-        else:
-            padded = np.zeros((size, *batch.shape[1:]), dtype=np.float32)
-            padded[:n] = batch
-        return np.asarray(self.model_.predict_on_batch(padded))[:n]
+        from . import _inference
+
+        return _inference.predict(
+            self.model_, images, self.n_outputs_, compiled=compiled
+        )
 
     # ------------------------------------------------------------------
     # persistence

@@ -1,0 +1,352 @@
+"""Benchmark the estimator's fast paths: compiled predict, bounded memory.
+
+Usage::
+
+    python benchmarks/fast_paths.py [--quick] [--out benchmarks/results/fast_paths.json]
+
+Every measurement runs in a fresh Python process (``--job``), so that its
+peak resident memory is its own and each backend is the one Keras loaded.
+Ratios are measured side by side in one process (candidates interleaved,
+best of several rounds), since absolute figures on a shared machine are
+noisy.
+
+1. Predict throughput on 20,000 images of 50x50 per backend (TensorFlow and
+   JAX) and head: ``predict`` (the compiled path), the same batches through
+   Keras's ``predict_on_batch`` (the uncompiled path) and ``np.argmax``.
+   Goals: the default head at least 10 % of ``np.argmax``; JAX at least as
+   fast as TensorFlow for every head.
+2. Batch size: the compiled default head at batches of 64 to 2048 images of
+   50x50 (``PIXEL_BUDGET`` is 2**20 pixels: 256 such images).
+3. Memory added by ``fit`` on 15,000 and 150,000 in-memory 50x50 float32
+   images (peak RSS minus RSS with the data loaded, over the array's size),
+   the batch-fed path against Keras's own array path (the previous one), with
+   their fit times and accuracy. Goal: at most 1.3x.
+4. Robustness: memory added by ``predict`` on 1 image of 3000x3000 and on 33
+   images of 1000x1000 (the previous path padded every batch to 32 or 1024
+   images: 5.4 GB and 17 GB). Goal: at most 3x the input.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SEED = 0
+
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _best(calls, repeats):
+    """Best seconds of each call, interleaved round by round."""
+    for call in calls.values():
+        call()  # warm-up: compilation, thread pools
+    seconds = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: min(times) for name, times in seconds.items()}
+
+
+# ----------------------------------------------------------------------------
+# jobs, each run in its own process
+def throughput(n_images, repeats, fit_samples):
+    import keras
+
+    from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+    from pixel_regressor.models import HEADS
+
+    X, _ = make_bright_pixel_dataset(n_images, random_state=SEED)
+    images = X.reshape(n_images, 50, 50, 1)
+    X_fit, y_fit = make_bright_pixel_dataset(fit_samples, random_state=SEED + 1)
+    calls = {
+        "argmax": lambda: np.divmod(np.argmax(X, axis=1), 50),
+    }
+    for head in sorted(HEADS):
+        reg = BrightPixelRegressor(head, epochs=1, random_state=SEED)
+        reg.fit(X_fit, y_fit)
+        calls[f"{head}_predict"] = lambda reg=reg: reg.predict(X)
+        calls[f"{head}_uncompiled"] = lambda reg=reg: reg._predict_batch(
+            images, compiled=False
+        )
+    best = _best(calls, repeats)
+    return {
+        "backend": keras.backend.backend(),
+        "n_images": n_images,
+        "images_per_s": {name: n_images / s for name, s in best.items()},
+    }
+
+
+def batch_sizes(n_images, repeats, sizes):
+    from pixel_regressor import (
+        BrightPixelRegressor,
+        _inference,
+        make_bright_pixel_dataset,
+    )
+
+    X, _ = make_bright_pixel_dataset(n_images, random_state=SEED)
+    images = X.reshape(n_images, 50, 50, 1)
+    X_fit, y_fit = make_bright_pixel_dataset(1000, random_state=SEED + 1)
+    model = BrightPixelRegressor(epochs=1, random_state=SEED).fit(X_fit, y_fit).model_
+    calls = {}
+    for size in sizes:
+
+        def call(size=size):
+            _inference.PIXEL_BUDGET = size * 2500
+            _inference.predict(model, images, 2)
+
+        calls[str(size)] = call
+    best = _best(calls, repeats)
+    return {"images_per_s": {k: n_images / s for k, s in best.items()}}
+
+
+def fit_memory(samples, path):
+    import keras  # noqa: F401 - loaded before the baseline
+
+    from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+    from pixel_regressor import estimator as estimator_module
+    from pixel_regressor.metrics import exact_pixel_accuracy
+
+    if path == "keras_arrays":
+        # The previous path: scikeras's fit on the arrays, which Keras copies.
+        def _train(self, data, epochs, seed=None):
+            regressor = self.keras_regressor_
+            regressor.fit(
+                data.images.astype(np.float32, copy=False),
+                data.targets,
+                sample_weight=data.sample_weight,
+                epochs=epochs,
+                initial_epoch=regressor.current_epoch,
+            )
+            self.history_ = estimator_module._history_from(regressor.history_)
+            self.n_iter_ = len(self.history_["loss"])
+
+        estimator_module.BrightPixelRegressor._train = _train
+    # A small fit first: the training graph and thread pools are not data.
+    X_small, y_small = make_bright_pixel_dataset(500, random_state=SEED + 2)
+    BrightPixelRegressor(epochs=1, random_state=SEED).fit(X_small, y_small)
+    X, y = make_bright_pixel_dataset(samples, random_state=SEED)
+    X.sum()  # resident
+    X_test, y_test = make_bright_pixel_dataset(2000, random_state=SEED + 1)
+    before = _rss()
+    start = time.perf_counter()
+    reg = BrightPixelRegressor(random_state=SEED).fit(X, y)
+    fit_s = time.perf_counter() - start
+    added = _peak() - before
+    return {
+        "samples": samples,
+        "path": path,
+        "X_nbytes": X.nbytes,
+        "added_bytes": added,
+        "added_over_X": added / X.nbytes,
+        "fit_s": fit_s,
+        "test_exact": exact_pixel_accuracy(y_test, reg.predict(X_test)),
+    }
+
+
+def predict_memory(shape):
+    from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+
+    X, y = make_bright_pixel_dataset(300, image_size=16, random_state=SEED)
+    reg = BrightPixelRegressor(epochs=1, random_state=SEED).fit(X, y)
+    reg.predict(X)
+    images = np.zeros(shape, np.float32)
+    images[:, 5, 7] = 1.0
+    images.sum()
+    before = _rss()
+    start = time.perf_counter()
+    pred = reg.predict(images)
+    seconds = time.perf_counter() - start
+    added = _peak() - before
+    return {
+        "shape": list(shape),
+        "input_nbytes": images.nbytes,
+        "added_bytes": added,
+        "added_over_input": added / images.nbytes,
+        "seconds": seconds,
+        "correct": bool(np.allclose(pred, [5, 7], atol=0.01)),
+    }
+
+
+JOBS = {
+    "throughput": throughput,
+    "batch_sizes": batch_sizes,
+    "fit_memory": fit_memory,
+    "predict_memory": predict_memory,
+}
+
+
+def run_job(name, kwargs, backend="tensorflow", timeout=1800):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND=backend)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(HERE.parent), env.get("PYTHONPATH")) if p
+    )
+    command = [sys.executable, __file__, "--job", name, json.dumps(kwargs)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout
+    )
+    if result.returncode:
+        return {"error": result.stderr[-2000:]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------
+def plan(quick):
+    n = 2000 if quick else 20000
+    repeats = 3 if quick else 5
+    jobs = []
+    for backend in ("tensorflow", "jax"):
+        jobs.append(
+            (
+                f"throughput_{backend}",
+                "throughput",
+                {"n_images": n, "repeats": repeats, "fit_samples": 1000},
+                backend,
+            )
+        )
+    jobs.append(
+        (
+            "batch_sizes",
+            "batch_sizes",
+            {
+                "n_images": n,
+                "repeats": repeats,
+                "sizes": [64, 128, 256, 512, 1024, 2048],
+            },
+            "tensorflow",
+        )
+    )
+    for samples in (1500, 6000) if quick else (15000, 150000):
+        for path in ("batches", "keras_arrays"):
+            jobs.append(
+                (
+                    f"fit_memory_{samples}_{path}",
+                    "fit_memory",
+                    {"samples": samples, "path": path},
+                    "tensorflow",
+                )
+            )
+    for backend in ("tensorflow", "jax"):
+        for shape in ((1, 3000, 3000), (33, 1000, 1000)):
+            jobs.append(
+                (
+                    f"predict_memory_{'x'.join(map(str, shape))}_{backend}",
+                    "predict_memory",
+                    {"shape": list(shape)},
+                    backend,
+                )
+            )
+    return jobs
+
+
+def _pct(a, b):
+    return None if a is None or b is None else 100.0 * a / b
+
+
+def rows(results):
+    """Markdown lines: each figure beside its reference and goal."""
+    lines = ["| measurement | figure | goal |", "| --- | --- | --- |"]
+    rates = {}
+    for backend in ("tensorflow", "jax"):
+        r = results.get(f"throughput_{backend}", {}).get("images_per_s", {})
+        rates[backend] = r
+        argmax = r.get("argmax")
+        for name, value in sorted(r.items()):
+            if name == "argmax":
+                continue
+            goal = ">= 10 %" if name == "soft_argmax_predict" else ""
+            lines.append(
+                f"| {backend} {name} | {value:,.0f} img/s = "
+                f"{_pct(value, argmax):.1f} % of np.argmax ({argmax:,.0f}) | {goal} |"
+            )
+    for name in sorted(rates["tensorflow"]):
+        tf_rate, jax_rate = rates["tensorflow"].get(name), rates["jax"].get(name)
+        if name != "argmax" and tf_rate and jax_rate:
+            lines.append(
+                f"| JAX / TensorFlow, {name} | {jax_rate / tf_rate:.2f}x | "
+                f"{'>= 1x' if name.endswith('_predict') else ''} |"
+            )
+    sizes = results.get("batch_sizes", {}).get("images_per_s", {})
+    if sizes:
+        text = ", ".join(f"{k}: {v:,.0f}" for k, v in sizes.items())
+        lines.append(f"| compiled default head by batch size (img/s) | {text} | |")
+    for key, value in results.items():
+        if key.startswith("fit_memory") and "error" not in value:
+            lines.append(
+                f"| fit memory, n={value['samples']:,}, {value['path']} | "
+                f"{value['added_over_X']:.2f}x X ({value['X_nbytes'] / 2**20:.0f} "
+                f"MiB), fit {value['fit_s']:.1f} s, exact "
+                f"{100 * value['test_exact']:.2f} % | <= 1.3x |"
+            )
+        if key.startswith("predict_memory") and "error" not in value:
+            lines.append(
+                f"| predict memory, {key[len('predict_memory_') :]} | "
+                f"{value['added_bytes'] / 2**20:.0f} MiB = "
+                f"{value['added_over_input']:.2f}x the input "
+                f"({value['input_nbytes'] / 2**20:.0f} MiB), "
+                f"{value['seconds']:.2f} s, correct {value['correct']} | <= 3x |"
+            )
+    for key, value in results.items():
+        if "error" in value:
+            lines.append(f"| {key} | error | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only", default=None, help="run the jobs whose key has this")
+    parser.add_argument(
+        "--job", nargs=2, metavar=("NAME", "KWARGS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.job:
+        name, kwargs = args.job
+        print(json.dumps(JOBS[name](**json.loads(kwargs))))
+        return 0
+    out = args.out or RESULTS / (
+        "fast_paths_quick.json" if args.quick else "fast_paths.json"
+    )
+    results = {}
+    for key, name, kwargs, backend in plan(args.quick):
+        if args.only and args.only not in key:
+            continue
+        start = time.perf_counter()
+        results[key] = run_job(name, kwargs, backend)
+        status = "error" if "error" in results[key] else "ok"
+        print(f"{time.perf_counter() - start:7.1f} s  {key} {status}", file=sys.stderr)
+    document = {
+        "command": " ".join(
+            ["python", "benchmarks/fast_paths.py", *(argv or sys.argv[1:])]
+        ),
+        "quick": args.quick,
+        "load_average_end": list(os.getloadavg()),
+        "results": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    markdown = rows(results)
+    out.with_suffix(".md").write_text(markdown + "\n")
+    print(markdown)
+    return 1 if any("error" in v for v in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

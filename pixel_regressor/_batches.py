@@ -1,0 +1,94 @@
+"""In-memory training arrays fed to Keras one shuffled batch at a time.
+
+Keras's ``fit`` on NumPy arrays converts them into a dataset of its own
+first, a copy (or two) of the whole training set. :class:`ArrayBatches`
+instead hands Keras one batch per step, gathered from the caller's arrays
+(converted to float32 batch by batch), so training adds the memory of a
+batch, not of the data.
+
+This module imports Keras; the estimator loads it only when it trains.
+"""
+
+import contextlib
+import logging
+import math
+
+import keras
+import numpy as np
+
+__all__ = ["ArrayBatches", "one_trace_per_model"]
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Shuffled ``(images, targets[, sample_weight])`` batches of arrays.
+
+    The order of the samples is a new permutation each epoch, drawn from
+    ``random_state``: the same seed gives the same batches, in this process
+    or another.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, height, width, 1)
+        Any real dtype; each batch is converted to float32.
+    targets : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,), default=None
+    batch_size : int
+    random_state : numpy.random.Generator or int or None
+        Draws the permutations.
+    """
+
+    def __init__(self, images, targets, sample_weight, *, batch_size, random_state):
+        super().__init__()
+        self.images = images
+        self.targets = np.asarray(targets, dtype=np.float32)
+        self.sample_weight = (
+            None
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float32)
+        )
+        self.batch_size = int(batch_size)
+        self.random_state = np.random.default_rng(random_state)
+        self.order = None
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range [0, {len(self)}).")
+        start = index * self.batch_size
+        # Sorted within the batch: a forward walk through memory; the batch's
+        # mean loss does not depend on the order of its samples.
+        rows = np.sort(self.order[start : start + self.batch_size])
+        images = self.images[rows].astype(np.float32, copy=False)
+        if self.sample_weight is None:
+            return images, self.targets[rows]
+        return images, self.targets[rows], self.sample_weight[rows]
+
+    def on_epoch_end(self):
+        self.order = self.random_state.permutation(len(self.images))
+
+
+class _RetracingFilter(logging.Filter):
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def one_trace_per_model():
+    """Silence TensorFlow's retracing warning about Keras's training step.
+
+    Keras makes a new ``tf.function`` training step for each model; TensorFlow
+    counts traces by the step's code, shared by every model, so the sixth
+    model fitted in a process is reported as "retracing" although each model
+    traces its own step once. The warning is dropped while the estimator
+    trains, and only then.
+    """
+    logger = logging.getLogger("tensorflow")
+    quiet = _RetracingFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

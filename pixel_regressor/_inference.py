@@ -1,0 +1,207 @@
+"""Compiled, memory-bounded inference for the estimator's Keras models.
+
+:func:`predict` runs a Keras model on images of shape ``(n, height, width,
+1)`` through one compiled function per model and batch shape:
+
+- TensorFlow: a ``tf.function`` with a fixed input signature (so it never
+  retraces), compiled by XLA (``jit_compile=True``) when the model's layers
+  are ones XLA's CPU code runs faster than TensorFlow's own kernels
+  (see :func:`_use_xla`);
+- JAX: ``jax.jit`` of the model's ``stateless_call``, given the current
+  weights at each call (so further training is seen);
+- other backends: the model's ``predict_on_batch``.
+
+The compiled functions are cached per model in a
+:class:`weakref.WeakKeyDictionary`: nothing is stored on the estimator or the
+model (pickles and clones carry no cache), and a model's functions go when
+the model goes.
+
+Batches hold at most :data:`PIXEL_BUDGET` pixels (rounded down to a power of
+two of images, at least one image), so memory stays a small multiple of one
+batch whatever the image size. The last, partial batch is padded with blank
+images to the same batch size: every image is computed in a batch of the
+same shape, so its result does not depend on which batch it falls in, where,
+or beside what. The padding is at most one batch of :data:`PIXEL_BUDGET`
+pixels; images larger than that are computed one at a time, unpadded.
+"""
+
+import weakref
+
+import numpy as np
+
+__all__ = ["PIXEL_BUDGET", "batch_size", "predict"]
+
+# Pixels per batch: 2**20 float32 pixels are 4 MiB, 256 images of 50x50.
+# Measured on 50x50 images (benchmarks/fast_paths.py): batches of 128 to 512
+# images run at the same speed within noise; 1024 and more are slower (the
+# batch leaves the cache), fewer than 64 pay the per-call overhead.
+PIXEL_BUDGET = 1 << 20
+
+# model -> {(batch, height, width): function from a float32 batch to ndarray}
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def batch_size(height, width):
+    """Images per batch for ``height`` x ``width`` images: a power of two."""
+    pixels = max(1, int(height) * int(width))
+    size = 1
+    while 2 * size * pixels <= PIXEL_BUDGET:
+        size *= 2
+    return size
+
+
+def predict(model, images, n_outputs, *, compiled=True):
+    """Run ``model`` on ``images`` batch by batch; float64 ``(n, n_outputs)``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Takes ``(batch, height, width, 1)`` float32 images.
+    images : ndarray of shape (n_samples, height, width, 1)
+        Any real dtype, possibly memory-mapped; converted to float32 one
+        batch at a time.
+    n_outputs : int
+        The model's output width.
+    compiled : bool, default=True
+        False runs the model's ``predict_on_batch`` on the same batches
+        instead of the cached compiled function (for comparisons).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_outputs), float64
+    """
+    n, height, width = images.shape[:3]
+    out = np.empty((n, n_outputs), dtype=np.float64)
+    if n == 0:
+        return out
+    size = batch_size(height, width)
+    if compiled:
+        function = _function(model, (size, height, width))
+    else:
+
+        def function(batch):
+            return model.predict_on_batch(batch)
+
+    padded = None
+    for start in range(0, n, size):
+        batch = images[start : start + size]
+        count = len(batch)
+        if count == size:
+            batch = np.ascontiguousarray(batch, dtype=np.float32)
+        else:
+            if padded is None:
+                padded = np.zeros((size, height, width, 1), dtype=np.float32)
+            padded[:count] = batch
+            padded[count:] = 0
+            batch = padded
+        out[start : start + count] = np.asarray(function(batch))[:count]
+    return out
+
+
+def _function(model, shape):
+    """The cached compiled function of ``model`` for batches of ``shape``."""
+    functions = _CACHE.get(model)
+    if functions is None:
+        functions = _CACHE[model] = {}
+    function = functions.get(shape)
+    if function is None:
+        function = functions[shape] = _compile(model, shape)
+    return function
+
+
+def _compile(model, shape):
+    import keras
+
+    backend = keras.backend.backend()
+    # The functions hold the model weakly: a strong reference from the cache's
+    # values would keep its keys alive for ever.
+    model_ref = weakref.ref(model)
+    if backend == "tensorflow":
+        return _compile_tensorflow(model_ref, shape, _use_xla(model))
+    if backend == "jax":
+        return _compile_jax(model_ref)
+    return model.predict_on_batch
+
+
+class _Forward:
+    """The model's inference call, as an object of its own per model.
+
+    TensorFlow counts the traces of a ``tf.function`` by the code object of
+    the Python function it wraps, across all functions made from it, and
+    warns about retracing after five: a closure made for each model would
+    warn once a process had predicted with five models, though each traced
+    once. An object without ``__code__`` is counted on its own.
+    """
+
+    def __init__(self, model_ref):
+        self.model_ref = model_ref
+
+    def __call__(self, batch):
+        return self.model_ref()(batch, training=False)
+
+
+def _compile_tensorflow(model_ref, shape, jit_compile):
+    import tensorflow as tf
+
+    function = tf.function(
+        _Forward(model_ref),
+        input_signature=[tf.TensorSpec((*shape, 1), tf.float32)],
+        jit_compile=jit_compile,
+        reduce_retracing=True,
+    )
+
+    def call(batch):
+        return function(batch).numpy()
+
+    return call
+
+
+def _compile_jax(model_ref):
+    import jax
+
+    def forward(trainable, non_trainable, batch):
+        outputs, _ = model_ref().stateless_call(
+            trainable, non_trainable, batch, training=False
+        )
+        return outputs
+
+    function = jax.jit(forward)
+
+    def call(batch):
+        model = model_ref()
+        return function(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            batch,
+        )
+
+    return call
+
+
+def _use_xla(model):
+    """Whether XLA runs ``model`` faster than TensorFlow's kernels on CPU.
+
+    XLA fuses the element-wise work and the reductions of a one-channel
+    network (normalisation, heatmap, softmax, expectations) into a few
+    passes: 1.3-1.6x faster than the graph of separate kernels. Its CPU
+    convolutions with several channels, and its pooling, are 3x slower than
+    TensorFlow's oneDNN kernels, so models with those stay uncompiled.
+    """
+    import keras
+
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            return False
+        if isinstance(layer, keras.layers.Conv2D):
+            *_, channels_in, channels_out = layer.kernel.shape
+            if channels_in != 1 or channels_out != 1:
+                return False
+    return True
+
+
+def _layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+        else:
+            yield layer

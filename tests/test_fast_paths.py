@@ -1,0 +1,254 @@
+"""The compiled prediction path and the batch-fed training path.
+
+``predict`` runs a function compiled once per model and batch shape
+(``pixel_regressor._inference``); ``fit`` feeds in-memory arrays to Keras one
+batch at a time (``pixel_regressor._batches``). These tests check that both
+keep the estimator's guarantees: the same numbers as the plain Keras call,
+predictions independent of the batch, reproducible seeded fits, bounded
+memory, no retracing.
+"""
+
+import gc
+import importlib.util
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from pixel_regressor import BrightPixelRegressor, _inference, make_bright_pixel_dataset
+from pixel_regressor.models import HEADS
+
+SIDE = 12
+# Small versions of each head, quick to fit.
+SMALL = {"dense": {"filters": (4,), "dense_units": 8}}
+
+
+def _python(code, backend=None, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_bright_pixel_dataset(400, image_size=SIDE, noise=30, random_state=0)
+
+
+@pytest.fixture(scope="module", params=sorted(HEADS))
+def fitted(request, data):
+    X, y = data
+    params = SMALL.get(request.param, {})
+    return BrightPixelRegressor(request.param, epochs=1, random_state=0, **params).fit(
+        X, y
+    )
+
+
+def test_batch_size_bounds_the_pixels_of_a_batch():
+    for height, width in [(1, 1), (12, 12), (50, 50), (1000, 1000), (3000, 3000)]:
+        size = _inference.batch_size(height, width)
+        assert size >= 1 and size & (size - 1) == 0  # a power of two
+        assert size == 1 or size * height * width <= _inference.PIXEL_BUDGET
+        assert 2 * size * height * width > _inference.PIXEL_BUDGET
+    assert _inference.batch_size(50, 50) == 256
+
+
+def test_compiled_and_uncompiled_paths_agree(fitted, data):
+    X, _ = data
+    images = X.reshape(-1, SIDE, SIDE, 1)
+    compiled = fitted._predict_batch(images)
+    plain = fitted._predict_batch(images, compiled=False)
+    assert compiled.dtype == plain.dtype == np.float64
+    np.testing.assert_allclose(compiled, plain, rtol=1e-6, atol=1e-5)
+    # and the model's own predict
+    np.testing.assert_allclose(
+        compiled, fitted.model_.predict(images, verbose=0), rtol=1e-6, atol=1e-5
+    )
+
+
+def test_prediction_does_not_depend_on_the_batch(fitted, data):
+    X, _ = data
+    reference = fitted.predict(X)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_array_equal(fitted.predict(X[order]), reference[order])
+    for i in (0, 1, 17, 399):
+        np.testing.assert_array_equal(
+            fitted.predict(X[i : i + 1]), reference[i : i + 1]
+        )
+    # other neighbours, and more images than one batch holds
+    size = _inference.batch_size(SIDE, SIDE)
+    others, _ = make_bright_pixel_dataset(size + 5, image_size=SIDE, random_state=3)
+    mixed = np.concatenate([others, X[:10]])
+    np.testing.assert_array_equal(fitted.predict(mixed)[-10:], reference[:10])
+
+
+def test_odd_image_sizes_do_not_depend_on_the_batch(data):
+    # 13x13 = 169 pixels: images do not start on a vector boundary.
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    odd, _ = make_bright_pixel_dataset(300, image_size=13, noise=30, random_state=4)
+    odd = odd.reshape(-1, 13, 13)
+    reference = reg.predict(odd)
+    order = np.random.default_rng(1).permutation(len(odd))
+    np.testing.assert_array_equal(reg.predict(odd[order]), reference[order])
+    for i in (0, 7, 299):
+        np.testing.assert_array_equal(reg.predict(odd[i : i + 1]), reference[i : i + 1])
+
+
+def test_predict_shapes_and_dtype(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y[:, 0])
+    pred = reg.predict(X)
+    assert pred.shape == (len(X),) and pred.dtype == np.float64
+
+
+def test_cache_is_per_model_and_not_pickled(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    expected = reg.predict(X)
+    assert reg.model_ in _inference._CACHE
+    assert not any("cache" in name.lower() for name in vars(reg))
+    again = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(again.predict(X), expected)
+    assert again.model_ is not reg.model_ and again.model_ in _inference._CACHE
+    assert "model_" not in vars(clone(reg))
+    before = len(_inference._CACHE)
+    del reg, again
+    gc.collect()
+    assert len(_inference._CACHE) <= before - 2
+
+
+def test_predict_sees_further_training(data):
+    X, y = data
+    reg = BrightPixelRegressor("dense", epochs=1, random_state=0, **SMALL["dense"]).fit(
+        X, y
+    )
+    first = reg.predict(X)
+    reg.partial_fit(X, y)
+    np.testing.assert_array_equal(
+        reg.predict(X), reg._predict_batch(X.reshape(-1, SIDE, SIDE, 1), compiled=False)
+    )
+    assert not np.array_equal(reg.predict(X), first)
+
+
+def test_batch_fed_fit_is_reproducible(data):
+    X, y = data
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, len(X))
+    fits = [
+        BrightPixelRegressor(
+            "dense", epochs=2, batch_size=64, random_state=7, **SMALL["dense"]
+        ).fit(
+            X[:300],
+            y[:300],
+            sample_weight=weights[:300],
+            validation_data=(X[300:], y[300:]),
+        )
+        for _ in range(2)
+    ]
+    for a, b in zip(fits[0].model_.get_weights(), fits[1].model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert fits[0].history_ == fits[1].history_
+    assert set(fits[0].history_) == {"loss", "mae", "val_loss", "val_mae"}
+    # another seed, another batch order
+    other = BrightPixelRegressor(
+        "dense", epochs=2, batch_size=64, random_state=8, **SMALL["dense"]
+    ).fit(X[:300], y[:300])
+    assert fits[0].history_["loss"] != other.history_["loss"]
+
+
+def test_batch_fed_fit_keeps_the_scikeras_bookkeeping(data):
+    X, y = data
+    reg = BrightPixelRegressor(epochs=2, random_state=0).fit(X, y)
+    assert reg.keras_regressor_.model_ is reg.model_
+    assert reg.keras_regressor_.current_epoch == 2
+    reg.partial_fit(X, y)
+    assert reg.keras_regressor_.current_epoch == reg.n_iter_ == 3
+    assert len(reg.history_["loss"]) == 3
+
+
+def test_no_retracing_warnings_over_many_fits():
+    out = _python(
+        """
+        import logging, warnings
+        warnings.simplefilter("always")
+        from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+        X, y = make_bright_pixel_dataset(64, image_size=8, random_state=0)
+        for i in range(20):
+            reg = BrightPixelRegressor(epochs=1, random_state=i).fit(X, y)
+            reg.predict(X)
+            reg.predict(X[:3].reshape(3, 8, 8))
+        print("done")
+        """
+    )
+    assert "done" in out.stdout
+    assert "retracing" not in (out.stdout + out.stderr).lower()
+
+
+def test_predict_memory_is_bounded():
+    # Before: one image was padded to 32, a 1500x1500 image took ~1 GB.
+    out = _python(
+        """
+        import resource, numpy as np
+        from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+        X, y = make_bright_pixel_dataset(100, image_size=10, random_state=0)
+        reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+        reg.predict(X)
+        image = np.zeros((1, 1500, 1500), np.float32)
+        image[0, 700, 900] = 1.0
+        statm = open("/proc/self/statm").read().split()
+        before = int(statm[1]) * 4096
+        pred = reg.predict(image)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(peak - before, image.nbytes, *pred[0])
+        """
+    )
+    added, nbytes, row, col = (float(v) for v in out.stdout.split()[-4:])
+    assert (row, col) == pytest.approx((700, 900), abs=0.01)
+    # The image, the batch, XLA's buffers and its compiler's own memory (about
+    # 80 MB for a new shape); padded to 32 images as before, over 1 GB.
+    assert added < 200 * 2**20, added / nbytes
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
+def test_jax_compiled_path():
+    out = _python(
+        """
+        import json, numpy as np
+        from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+        X, y = make_bright_pixel_dataset(300, image_size=12, noise=30, random_state=0)
+        result = {}
+        for head, params in [("soft_argmax", {}), ("dense", {"filters": (4,)})]:
+            reg = BrightPixelRegressor(head, epochs=1, random_state=0, **params)
+            reg.fit(X, y)
+            pred = reg.predict(X)
+            plain = reg._predict_batch(X.reshape(-1, 12, 12, 1), compiled=False)
+            order = np.random.default_rng(0).permutation(len(X))
+            result[head] = [
+                float(np.abs(pred - plain).max()),
+                bool(np.array_equal(reg.predict(X[order]), pred[order])),
+                bool(np.array_equal(reg.predict(X[5:6]), pred[5:6])),
+                str(pred.dtype),
+            ]
+        print(json.dumps(result))
+        """,
+        backend="jax",
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for diff, permuted, single, dtype in result.values():
+        assert diff < 1e-4
+        assert permuted and single
+        assert dtype == "float64"
