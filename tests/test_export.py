@@ -91,9 +91,7 @@ def test_export_returns_2d_raw_outputs_for_a_1d_target(fitted_1d, tmp_path):
     # ``predict`` ravels a 1-D target; the exported model returns its raw
     # (n, 1) outputs.
     tf = pytest.importorskip("tensorflow")
-    fitted_1d.model_.export(
-        tmp_path / "model", format="tf_saved_model", verbose=False
-    )
+    fitted_1d.model_.export(tmp_path / "model", format="tf_saved_model", verbose=False)
     served = tf.saved_model.load(str(tmp_path / "model"))
 
     images, y = _images(TRAIN_SIZE, seed=4)
