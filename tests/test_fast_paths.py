@@ -218,9 +218,10 @@ def test_predict_memory_is_bounded():
     )
     added, nbytes, row, col = (float(v) for v in out.stdout.split()[-4:])
     assert (row, col) == pytest.approx((700, 900), abs=0.01)
-    # The image, the batch, XLA's buffers and its compiler's own memory (about
-    # 80 MB for a new shape); padded to 32 images as before, over 1 GB.
-    assert added < 200 * 2**20, added / nbytes
+    # The image, the batch, XLA's buffers and its compiler's own memory (80 to
+    # 200 MB for a new shape, depending on the machine); padded to 32 images
+    # as before, over 1 GB.
+    assert added < 400 * 2**20, added / nbytes
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
