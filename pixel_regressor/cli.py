@@ -955,7 +955,14 @@ def _model_directory(path):
 
 
 def _read_image(path):
-    """One image file as a 2-D float32 array."""
+    """One image file as a 2-D float32 array, rescaled to [0, 1].
+
+    Every head's prediction is the same for any scale and offset of the
+    image, so each image is rescaled by its own minimum and maximum in float64
+    first: values beyond float32's range (``1e300``) or differences finer than
+    its precision (``2**40 + 1`` on ``2**40``) keep their answer. A constant
+    image becomes all zeros.
+    """
     import numpy as np
 
     if not path.exists():
@@ -976,9 +983,9 @@ def _read_image(path):
                 f"{str(path)!r} holds an array of shape {array.shape}; expected one "
                 "grayscale image of shape (height, width) or (height, width, 1)"
             )
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        if array.dtype.kind not in "biuf":
             raise CommandError(
-                f"{str(path)!r} holds {array.dtype} values, not pixel values"
+                f"{str(path)!r} holds {array.dtype} values, not real pixel values"
             )
     else:
         import matplotlib.image
@@ -995,10 +1002,15 @@ def _read_image(path):
             array = array[:, :, 0] if array.shape[2] <= 2 else array[:, :, :3].mean(2)
     if 0 in array.shape:
         raise CommandError(f"{str(path)!r} is an empty image of shape {array.shape}")
-    array = array.astype(np.float32)
+    array = np.asarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
         raise CommandError(f"{str(path)!r} contains NaN or infinite pixel values")
-    return array
+    low, high = array.min(), array.max()
+    # In halves: high - low overflows for values near float64's limits.
+    half_span = high / 2 - low / 2
+    if half_span > 0:
+        return ((array / 2 - low / 2) / half_span).astype(np.float32)
+    return np.zeros(array.shape, dtype=np.float32)
 
 
 def _predict_command(args):
@@ -1035,6 +1047,15 @@ def _predict_command(args):
         except ValueError as exc:
             files = ", ".join(repr(args.files[i]) for i in indices)
             raise CommandError(f"{files} ({height}x{width}): {exc}") from None
+
+    for file, image in zip(args.files, images):
+        if not image.any():
+            print(
+                f"{PROG}: warning: {file!r} is a constant image: it has no bright "
+                "point, and its prediction is only the model's answer for a blank "
+                "image",
+                file=sys.stderr,
+            )
 
     # round, and never print -0.00
     rows = [
