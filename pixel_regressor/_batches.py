@@ -16,6 +16,8 @@ import math
 import keras
 import numpy as np
 
+from ._random import as_generator
+
 __all__ = ["ArrayBatches", "one_trace_per_model"]
 
 
@@ -47,7 +49,7 @@ class ArrayBatches(keras.utils.PyDataset):
             else np.asarray(sample_weight, dtype=np.float32)
         )
         self.batch_size = int(batch_size)
-        self.random_state = np.random.default_rng(random_state)
+        self.random_state = as_generator(random_state)
         self.order = None
         self.on_epoch_end()
 

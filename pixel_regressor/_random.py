@@ -7,6 +7,8 @@ estimator, the model builders) goes through this module, NumPy only:
   ``Generator`` into a generator, never the global one;
 - :func:`integers` draws integers from either generator API;
 - :func:`derive_seed` draws one int seed (for Keras, or a sub-generator);
+- :func:`as_generator` gives a ``numpy.random.Generator`` where its faster
+  draws matter (Poisson counts, permutations);
 - :func:`seed_sequence` and :func:`chunk_generator` give chunk ``i`` of a
   stream its own generator, derived on demand, so chunk ``i`` is the same
   however many chunks come before it and nothing is drawn ahead.
@@ -20,6 +22,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "as_generator",
     "check_random_state",
     "chunk_generator",
     "derive_seed",
@@ -91,6 +94,28 @@ def derive_seed(random_state):
     if random_state is None:
         return None
     return int(integers(check_random_state(random_state), _SEED_HIGH))
+
+
+def as_generator(random_state):
+    """A :class:`numpy.random.Generator` for ``random_state``.
+
+    A ``Generator`` is returned as is and a ``SeedSequence`` seeds one; any
+    other value goes through :func:`check_random_state`, and a ``RandomState``
+    (an int) seeds a ``Generator`` with one draw, so an int always gives the
+    same numbers.
+
+    Examples
+    --------
+    >>> from pixel_regressor._random import as_generator
+    >>> bool((as_generator(3).random(2) == as_generator(3).random(2)).all())
+    True
+    """
+    if isinstance(random_state, np.random.SeedSequence):
+        return np.random.default_rng(random_state)
+    generator = check_random_state(random_state)
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(int(integers(generator, 2**32)))
 
 
 def seed_sequence(random_state):

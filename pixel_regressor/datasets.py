@@ -8,7 +8,13 @@ import numbers
 
 import numpy as np
 
-from ._random import check_random_state, chunk_generator, integers, seed_sequence
+from ._random import (
+    as_generator,
+    check_random_state,
+    chunk_generator,
+    integers,
+    seed_sequence,
+)
 from ._validation import check_image_shape
 
 __all__ = [
@@ -699,11 +705,8 @@ dtype, random_state
     dtype = _check_dtype(dtype, 0.0)
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
-    generator = check_random_state(random_state)
-    # NumPy's Generator draws Poisson counts twice as fast as RandomState:
-    # a RandomState (an int seed) seeds one with a single draw.
-    if not isinstance(generator, np.random.Generator):
-        generator = np.random.default_rng(int(integers(generator, 2**32)))
+    # NumPy's Generator draws Poisson counts twice as fast as RandomState.
+    generator = as_generator(random_state)
 
     positions = np.empty((n_samples, 2))
     positions[:, 0] = generator.uniform(margin, height - 1 - margin, n_samples)

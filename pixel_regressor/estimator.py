@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 
 from . import _persistence
 from ._io import atomic_directory, sha256_of, visible_entries
-from ._random import check_random_state, derive_seed
+from ._random import check_random_state, chunk_generator, derive_seed
 from ._validation import check_image_shape, images_from_array
 from .models import HEADS, get_head
 
@@ -762,7 +762,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             return seed
         if isinstance(self.random_state, Integral):
             steps = int(self.model_.optimizer.iterations)
-            return np.random.SeedSequence(int(self.random_state), spawn_key=(steps,))
+            return chunk_generator(int(self.random_state), steps)
         return None
 
     def _callbacks(self, monitor):

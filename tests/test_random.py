@@ -202,3 +202,20 @@ def test_chunk_generator_gives_the_same_chunk_every_time():
     b = chunk_generator(3, 2).random(5)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, chunk_generator(3, 1).random(5))
+
+
+def test_as_generator_gives_a_generator_the_same_for_an_int():
+    from pixel_regressor._random import as_generator
+
+    first, again = as_generator(5), as_generator(5)
+    assert isinstance(first, np.random.Generator)
+    np.testing.assert_array_equal(first.random(3), again.random(3))
+    generator = np.random.default_rng(1)
+    assert as_generator(generator) is generator
+    sequence = np.random.SeedSequence(9)
+    np.testing.assert_array_equal(
+        as_generator(sequence).random(2), np.random.default_rng(sequence).random(2)
+    )
+    assert isinstance(as_generator(None), np.random.Generator)
+    with pytest.raises(TypeError, match="random_state must be None"):
+        as_generator("seed")
