@@ -739,16 +739,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     def _forget_fit(self):
         """Drop every fitted attribute: the estimator is unfitted again."""
+        private_state = ("_y_1d", "_built_head")
         for name in list(vars(self)):
-            if (
-                name.endswith("_")
-                and not name.startswith("__")
-                or name
-                in (
-                    "_y_1d",
-                    "_built_head",
-                )
-            ):
+            public_fitted = name.endswith("_") and not name.startswith("__")
+            if public_fitted or name in private_state:
                 delattr(self, name)
 
     def _shuffle_seed(self, seed):
