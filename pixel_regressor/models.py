@@ -237,13 +237,7 @@ def _build_spot(
     )
     if images is not None and targets is not None:
         readout = _spot_readout(model, images, targets, sample_weight)
-        layer = model.get_layer("readout")
-        layer.set_weights(
-            [
-                np.asarray(w, dtype="float32").reshape(v.shape)
-                for w, v in zip(readout, layer.weights)
-            ]
-        )
+        _set_readout(model.get_layer("readout"), readout)
     return model
 
 
@@ -414,6 +408,24 @@ def _compile(model, learning_rate):
     return model
 
 
+def _set_readout(layer, readout):
+    """Set the fixed ``Dense`` read-out from ``(row, col)`` to the targets.
+
+    ``readout`` is ``(kernel, bias)``; None is the identity for two outputs
+    (taken as ``(row, col)``) and zeros otherwise.
+    """
+    n_outputs = layer.units
+    if readout is None:
+        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
+        readout = (kernel, np.zeros(n_outputs))
+    layer.set_weights(
+        [
+            np.asarray(value, dtype="float32").reshape(weight.shape)
+            for value, weight in zip(readout, layer.weights)
+        ]
+    )
+
+
 def _seeds(seed):
     """An endless stream of layer seeds derived from ``seed`` (None stays None)."""
     generator = None if seed is None else check_random_state(seed)
@@ -514,15 +526,7 @@ def build_soft_argmax_model(
     readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
     outputs = readout_layer(coordinates)
     model = keras.Model(inputs, outputs, name="soft_argmax")
-    if readout is None:
-        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
-        readout = (kernel, np.zeros(n_outputs))
-    readout_layer.set_weights(
-        [
-            np.asarray(w, dtype="float32").reshape(s.shape)
-            for w, s in zip(readout, readout_layer.weights)
-        ]
-    )
+    _set_readout(readout_layer, readout)
     return _compile(model, learning_rate)
 
 
@@ -747,15 +751,7 @@ def build_spot_model(
     readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
     outputs = readout_layer(coordinates)
     model = keras.Model(inputs, outputs, name="spot")
-    if readout is None:
-        kernel = np.eye(2, n_outputs) if n_outputs == 2 else np.zeros((2, n_outputs))
-        readout = (kernel, np.zeros(n_outputs))
-    readout_layer.set_weights(
-        [
-            np.asarray(w, dtype="float32").reshape(s.shape)
-            for w, s in zip(readout, readout_layer.weights)
-        ]
-    )
+    _set_readout(readout_layer, readout)
     if decay_steps is not None:
         learning_rate = keras.optimizers.schedules.CosineDecay(
             learning_rate, int(decay_steps)
