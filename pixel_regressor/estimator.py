@@ -704,6 +704,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         dataset = data.dataset
         from ._batches import ArrayBatches, one_trace_per_model
 
+        # Keras shuffles a dataset's batches with Python's global random
+        # generator, which other threads (a Dask worker's) draw from too:
+        # ArrayBatches shuffles its samples itself, from its own generator.
+        keras_shuffle = dataset is not None
         if dataset is None:
             dataset = ArrayBatches(
                 data.images,
@@ -715,6 +719,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         with one_trace_per_model():
             history = self.model_.fit(
                 dataset,
+                shuffle=keras_shuffle,
                 epochs=start_epoch + epochs,
                 initial_epoch=start_epoch,
                 validation_data=data.validation,

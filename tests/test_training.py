@@ -288,3 +288,30 @@ def test_a_kernel_larger_than_the_images_is_refused(data):
     X, y = data
     with pytest.raises(ValueError, match="kernel_size=13 is larger than the 12x12"):
         BrightPixelRegressor(kernel_size=13).fit(X, y)
+
+
+def test_a_seeded_fit_ignores_other_threads_drawing_from_python_random(data):
+    import random
+    import threading
+
+    X, y = data
+
+    def fitted():
+        params = {"filters": (4,), "epochs": 3, "batch_size": 16, "random_state": 0}
+        return BrightPixelRegressor("dense", **params).fit(X, y).predict(X)
+
+    expected = fitted()
+    stop = threading.Event()
+
+    def draw():  # as a Dask worker's other threads do
+        while not stop.is_set():
+            random.random()
+
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        got = fitted()
+    finally:
+        stop.set()
+        thread.join()
+    np.testing.assert_array_equal(got, expected)
