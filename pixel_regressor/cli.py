@@ -112,6 +112,7 @@ _SCENE_DEFAULTS = {
         "hot_pixels": 0,
     },
 }
+_SPOT_DEFAULTS = _SCENE_DEFAULTS["spots"]
 # A first epoch's loss below this means the model was exact from the start.
 _EXACT_LOSS = 1e-12
 _EXACT_NOTE = (
@@ -248,7 +249,12 @@ def _build_parser():
         "--image-size",
         type=_int_at_least(1),
         metavar="PIXELS",
-        help="side of the square images (default: 50 for pixels, 32 for spots)",
+        help="side of the square images (default: "
+        + ", ".join(
+            f"{defaults['image_size']} for {scene}"
+            for scene, defaults in _SCENE_DEFAULTS.items()
+        )
+        + ")",
     )
     data.add_argument(
         "--noise",
@@ -256,7 +262,7 @@ def _build_parser():
         metavar="SIGMA",
         help=(
             "pixels: standard deviation of the Gaussian background noise, on the "
-            "0-255 scale (default: 0)"
+            f"0-255 scale (default: {_SCENE_DEFAULTS['pixels']['noise']:g})"
         ),
     )
     spots = run.add_argument_group("spots (with --scene spots)")
@@ -264,25 +270,28 @@ def _build_parser():
         "--photons",
         type=_float_at_least(0.0, strict=True),
         metavar="N",
-        help="expected photons of each spot (default: 1000)",
+        help=f"expected photons of each spot (default: {_SPOT_DEFAULTS['photons']:g})",
     )
     spots.add_argument(
         "--background",
         type=_float_at_least(0.0, strict=False),
         metavar="B",
-        help="expected background photons per pixel (default: 10)",
+        help="expected background photons per pixel (default: "
+        f"{_SPOT_DEFAULTS['background']:g})",
     )
     spots.add_argument(
         "--psf-sigma",
         type=_float_at_least(0.0, strict=True),
         metavar="PIXELS",
-        help="width of the Gaussian point-spread function (default: 1.3)",
+        help="width of the Gaussian point-spread function (default: "
+        f"{_SPOT_DEFAULTS['psf_sigma']:g})",
     )
     spots.add_argument(
         "--hot-pixels",
         type=_int_at_least(0),
         metavar="K",
-        help="hot pixels per image, at 3x the spot's peak (default: 0)",
+        help="hot pixels per image, at 3x the spot's peak (default: "
+        f"{_SPOT_DEFAULTS['hot_pixels']})",
     )
     data.add_argument(
         "--random-state",

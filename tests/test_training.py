@@ -118,13 +118,12 @@ def test_dataset_and_array_fits_check_input_the_same_way(data):
     seq = BrightPixelSequence(40, batch_size=20, image_size=SIDE, random_state=0)
     reg = BrightPixelRegressor(epochs=1, random_state=0).fit(seq)
     wrong = make_bright_pixel_dataset(5, image_size=SIDE + 1, random_state=0)[0]
-    for train in (reg.partial_fit,):
-        with pytest.raises(ValueError, match="features"):
-            train(wrong, np.zeros((5, 2)))
-        with pytest.raises(ValueError, match="column"):
-            train(X[:5], np.zeros((5, 3)))
-        with pytest.raises(ValueError, match="validation_data's y|different numbers"):
-            train(X[:5], y[:4])
+    with pytest.raises(ValueError, match="features"):
+        reg.partial_fit(wrong, np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="column"):
+        reg.partial_fit(X[:5], np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="validation_data's y|different numbers"):
+        reg.partial_fit(X[:5], y[:4])
 
 
 def test_seeded_dataset_fits_are_reproducible():
