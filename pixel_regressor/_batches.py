@@ -16,6 +16,7 @@ import math
 import keras
 import numpy as np
 
+from ._inference import as_float32
 from ._random import as_generator
 
 __all__ = ["ArrayBatches", "one_trace_per_model"]
@@ -31,7 +32,8 @@ class ArrayBatches(keras.utils.PyDataset):
     Parameters
     ----------
     images : ndarray of shape (n_samples, height, width, 1)
-        Any real dtype; each batch is converted to float32.
+        Any real dtype; each batch is converted to float32 by
+        :func:`~pixel_regressor._inference.as_float32`.
     targets : ndarray of shape (n_samples, n_outputs)
     sample_weight : ndarray of shape (n_samples,), default=None
     batch_size : int
@@ -63,7 +65,7 @@ class ArrayBatches(keras.utils.PyDataset):
         # Sorted within the batch: a forward walk through memory; the batch's
         # mean loss does not depend on the order of its samples.
         rows = np.sort(self.order[start : start + self.batch_size])
-        images = self.images[rows].astype(np.float32, copy=False)
+        images = as_float32(self.images[rows])
         if self.sample_weight is None:
             return images, self.targets[rows]
         return images, self.targets[rows], self.sample_weight[rows]

@@ -25,11 +25,12 @@ or beside what. The padding is at most one batch of :data:`PIXEL_BUDGET`
 pixels; images larger than that are computed one at a time, unpadded.
 """
 
+import warnings
 import weakref
 
 import numpy as np
 
-__all__ = ["PIXEL_BUDGET", "batch_size", "predict"]
+__all__ = ["PIXEL_BUDGET", "as_float32", "batch_size", "predict"]
 
 # Pixels per batch: 2**20 float32 pixels are 4 MiB, 256 images of 50x50.
 # Measured on 50x50 images (benchmarks/fast_paths.py): batches of 128 to 512
@@ -86,15 +87,95 @@ def predict(model, images, n_outputs, *, compiled=True):
     for start in range(0, n, size):
         batch = images[start : start + size]
         count = len(batch)
-        if count == size:
-            batch = np.ascontiguousarray(batch, dtype=np.float32)
-        else:
+        batch = as_float32(batch, check_ties=True)
+        if count < size:
             if padded is None:
                 padded = np.zeros((size, height, width, 1), dtype=np.float32)
             padded[:count] = batch
             padded[count:] = 0
             batch = padded
         out[start : start + count] = np.asarray(function(batch))[:count]
+    return out
+
+
+# Float32 images whose largest magnitude lies outside [2**-64, 2**64] are
+# rescaled first: their reciprocals, sums and smoothed values would leave
+# float32's normal range inside the model.
+_FLOAT32_RANGE = (2.0**-64, 2.0**64)
+
+
+def as_float32(images, *, check_ties=False):
+    """``images`` (one image per row of the first axis) as float32, C-ordered.
+
+    The models see float32, and every head's prediction is the same for any
+    positive scale and offset of an image. So images whose values float32
+    would not hold exactly are rescaled to [0, 1] by their own minimum and
+    maximum in their own precision first: float64 images (``1e4 + 1e-4`` on
+    ``1e4``, ``1e300``), 32- and 64-bit integers (``2**40 + 1`` on
+    ``2**40``, differences taken in integers), and float32 images with values
+    beyond ``2**64`` in magnitude (or all below ``2**-64``). Booleans, 8- and
+    16-bit integers, float16 and ordinary float32 images are cast as they
+    are. A constant image becomes all zeros.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_samples, ...)
+        Real values, finite.
+    check_ties : bool, default=False
+        Warn when rescaling leaves an image's maximum tied with another
+        pixel that was below it: a difference of less than one part in
+        ``2**24`` of the image's range, which float32 cannot hold.
+
+    Returns
+    -------
+    ndarray of the shape of ``images``, float32
+    """
+    images = np.asarray(images)
+    dtype = images.dtype
+    if dtype.kind == "b" or (dtype.kind in "iuf" and dtype.itemsize <= 2):
+        return np.ascontiguousarray(images, dtype=np.float32)
+    flat = images.reshape(len(images), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    if dtype != np.float32:
+        return _rescaled(images, low, high, check_ties)
+    top = np.maximum(np.abs(low), np.abs(high))
+    odd = (top > _FLOAT32_RANGE[1]) | ((top < _FLOAT32_RANGE[0]) & (top > 0))
+    if not odd.any():
+        return np.ascontiguousarray(images)
+    out = np.array(images, order="C")
+    out[odd] = _rescaled(images[odd], low[odd], high[odd], False)
+    return out
+
+
+def _rescaled(images, low, high, check_ties):
+    """Each image minus its minimum, over its range, computed in float64."""
+    shape = (-1,) + (1,) * (images.ndim - 1)
+    if images.dtype.kind in "iu":
+        # Differences of 64-bit integers are exact in uint64 (modulo 2**64,
+        # and a difference lies in [0, 2**64)); then one rounding to float64.
+        low64 = low.astype(np.uint64)
+        above = (images.astype(np.uint64) - low64.reshape(shape)).astype(np.float64)
+        span = (high.astype(np.uint64) - low64).astype(np.float64)
+    else:
+        # In halves: high - low overflows for values near float64's limits.
+        low = low.astype(np.float64).reshape(shape)
+        above = images.astype(np.float64) / 2 - low / 2
+        span = high.astype(np.float64) / 2 - low.ravel() / 2
+    span = span.reshape(shape)
+    out = (above / np.where(span > 0, span, 1.0)).astype(np.float32)
+    if check_ties:
+        n = len(images)
+        tied = (out.reshape(n, -1) == 1).sum(axis=1) > (
+            above.reshape(n, -1) == span.reshape(n, 1)
+        ).sum(axis=1)
+        if tied.any():
+            warnings.warn(
+                f"{int(tied.sum())} image(s) have pixels below their maximum by "
+                "less than float32 can hold (one part in 2**24 of the image's "
+                "range): the model sees them tied with the maximum.",
+                UserWarning,
+                stacklevel=4,
+            )
     return out
 
 

@@ -74,6 +74,25 @@ class Temperature(keras.layers.Layer):
         return {**super().get_config(), "initial_value": self.initial_value}
 
 
+def _soft_argmax(inputs):
+    """Expected ``(row, col)`` under the softmax over all pixels of ``inputs``."""
+    shape = ops.shape(inputs)
+    height, width = shape[1], shape[2]
+    logits = ops.reshape(inputs, (-1, height, width))
+    # softmax = weights / their sum; the division is left to the two
+    # expectations (one number per image) instead of every pixel.
+    peak = ops.max(logits, axis=(1, 2), keepdims=True)
+    weights = ops.exp(logits - peak)
+    row_weights = ops.sum(weights, axis=2)  # (batch, height)
+    col_weights = ops.sum(weights, axis=1)  # (batch, width)
+    total = ops.sum(row_weights, axis=1)
+    rows = ops.cast(ops.arange(height), weights.dtype)
+    cols = ops.cast(ops.arange(width), weights.dtype)
+    row = ops.sum(row_weights * rows, axis=1) / total
+    col = ops.sum(col_weights * cols, axis=1) / total
+    return ops.stack([row, col], axis=1)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SoftArgmax2D(keras.layers.Layer):
     """Expected ``(row, col)`` under a softmax over all pixels of a heatmap.
@@ -84,23 +103,88 @@ class SoftArgmax2D(keras.layers.Layer):
     (DSNT, Nibali et al. 2018). It has no weights and works for any image
     size. A constant heatmap gives the image centre,
     ``((height - 1) / 2, (width - 1) / 2)``.
+
+    The soft-argmax head of version 0.1.0 ended in this layer, which stays
+    so that its saved models load; the head now uses
+    :class:`PeakSoftArgmax2D`, which distant pixels cannot pull.
     """
 
     def call(self, inputs):
+        return _soft_argmax(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PeakSoftArgmax2D(keras.layers.Layer):
+    """``(row, col)`` of a heatmap's peak pixel, refined by its neighbours.
+
+    The input is a one-channel heatmap of logits, shape ``(batch, height,
+    width, 1)``; the output has shape ``(batch, 2)``.
+
+    At inference, the output is the position of the heatmap's largest value
+    (its argmax) plus, along each axis, the expected offset under a softmax
+    of the peak and its two neighbours on that axis (a neighbour outside the
+    image weighs nothing)::
+
+        row = peak_row + (w_down - w_up) / (1 + w_up + w_down),
+        w_up = exp(heatmap[peak_row - 1, peak_col] - heatmap[peak]), ...
+
+    Each neighbour weighs at most the peak, so an offset lies within
+    [-1/2, 1/2], strictly inside when the peak is unique: the prediction
+    then rounds to the peak pixel, at any contrast. Pixels beyond the peak's
+    neighbours have no say, however many they are or however close to the
+    peak. Among tied maxima the first in row-major order is the peak (a tied
+    neighbour pulls half-way to it). A constant heatmap (a blank image) gives
+    the image centre, ``((height - 1) / 2, (width - 1) / 2)``.
+
+    In training, the output is the expected ``(row, col)`` under the softmax
+    of the whole heatmap (DSNT, Nibali et al. 2018), as in
+    :class:`SoftArgmax2D`: every pixel then gets a gradient, so a network
+    whose weights start random learns where the peak is, while the argmax
+    has no gradient. The two agree on a sharp heatmap with one peak, which is
+    what training on a mean squared error drives the heatmap to; where they
+    differ (near-ties far apart, low contrast against a textured
+    background, hot pixels), the peak read-out is the one not pulled away.
+    Like ``Dropout``, the layer follows Keras's ``training`` flag: ``fit``
+    trains on the softmax, ``evaluate``, ``predict`` and the validation
+    loss use the peak. No weights; any image size.
+    """
+
+    def call(self, inputs, training=False):
+        if training:
+            return _soft_argmax(inputs)
         shape = ops.shape(inputs)
         height, width = shape[1], shape[2]
-        logits = ops.reshape(inputs, (-1, height, width))
-        # softmax = weights / their sum; the division is left to the two
-        # expectations (one number per image) instead of every pixel.
-        peak = ops.max(logits, axis=(1, 2), keepdims=True)
-        weights = ops.exp(logits - peak)
-        row_weights = ops.sum(weights, axis=2)  # (batch, height)
-        col_weights = ops.sum(weights, axis=1)  # (batch, width)
-        total = ops.sum(row_weights, axis=1)
-        rows = ops.cast(ops.arange(height), weights.dtype)
-        cols = ops.cast(ops.arange(width), weights.dtype)
-        row = ops.sum(row_weights * rows, axis=1) / total
-        col = ops.sum(col_weights * cols, axis=1) / total
+        flat = ops.reshape(inputs, (-1, height * width))
+        peak = ops.max(flat, axis=1)
+        # The first pixel at the maximum, on every backend (and in ONNX,
+        # which lacks the bit operations of Keras's TensorFlow argmax).
+        pixels = ops.arange(height * width, dtype="int32")
+        index = ops.min(
+            ops.where(flat >= peak[:, None], pixels[None, :], height * width), axis=1
+        )
+        row = index // width
+        col = index - row * width
+
+        def weight(step_row, step_col):
+            inside = ops.logical_and(
+                ops.logical_and(row + step_row >= 0, row + step_row < height),
+                ops.logical_and(col + step_col >= 0, col + step_col < width),
+            )
+            at = ops.where(inside, index + step_row * width + step_col, index)
+            value = ops.take_along_axis(flat, at[:, None], axis=1)[:, 0]
+            return ops.where(inside, ops.exp(value - peak), ops.zeros_like(peak))
+
+        up, down = weight(-1, 0), weight(1, 0)
+        left, right = weight(0, -1), weight(0, 1)
+        dtype = flat.dtype
+        row = ops.cast(row, dtype) + (down - up) / (1.0 + up + down)
+        col = ops.cast(col, dtype) + (right - left) / (1.0 + left + right)
+        constant = ops.min(flat, axis=1) >= peak
+        row = ops.where(constant, ops.cast(height - 1, dtype) / 2.0, row)
+        col = ops.where(constant, ops.cast(width - 1, dtype) / 2.0, col)
         return ops.stack([row, col], axis=1)
 
     def compute_output_shape(self, input_shape):

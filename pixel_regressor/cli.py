@@ -968,9 +968,10 @@ def _read_image(path):
 
     Every head's prediction is the same for any scale and offset of the
     image, so each image is rescaled by its own minimum and maximum in float64
-    first: values beyond float32's range (``1e300``) or differences finer than
-    its precision (``2**40 + 1`` on ``2**40``) keep their answer. A constant
-    image becomes all zeros.
+    first (:func:`~pixel_regressor._inference.as_float32`): values beyond
+    float32's range (``1e300``) or differences finer than its precision
+    (``2**40 + 1`` on ``2**40``) keep their answer. A constant image becomes
+    all zeros.
     """
     import numpy as np
 
@@ -1014,12 +1015,9 @@ def _read_image(path):
     array = np.asarray(array, dtype=np.float64)
     if not np.isfinite(array).all():
         raise CommandError(f"{str(path)!r} contains NaN or infinite pixel values")
-    low, high = array.min(), array.max()
-    # In halves: high - low overflows for values near float64's limits.
-    half_span = high / 2 - low / 2
-    if half_span > 0:
-        return ((array / 2 - low / 2) / half_span).astype(np.float32)
-    return np.zeros(array.shape, dtype=np.float32)
+    from ._inference import as_float32
+
+    return as_float32(array[np.newaxis])[0]
 
 
 def _predict_command(args):
@@ -1102,7 +1100,29 @@ def _run_arguments_problem(args):
             f"argument --image-size: the {args.head} head needs images of at least "
             f"{minimum}x{minimum} pixels, got {args.image_size}"
         )
+    # The float32 images, and their training/validation/test split (a copy).
+    needed = 2 * 4 * args.samples * args.image_size**2
+    memory = _physical_memory()
+    if memory is not None and needed > memory:
+        return (
+            f"arguments --samples and --image-size: {args.samples} images of "
+            f"{args.image_size}x{args.image_size} pixels need about "
+            f"{_gib(needed)} of memory with their split, more than this "
+            f"machine's {_gib(memory)}"
+        )
     return None
+
+
+def _physical_memory():
+    """This machine's memory in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gib(nbytes):
+    return f"{nbytes / 2**30:,.1f} GiB"
 
 
 def _one_line(message):
@@ -1144,6 +1164,8 @@ def main(argv=None):
         message = exc
     except (OSError, ValueError) as exc:  # from the package, with their own text
         message = exc
+    except MemoryError as exc:
+        message = f"out of memory: {exc or 'an allocation failed'}"
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _persistence
+from ._inference import as_float32
 from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, chunk_generator, derive_seed
 from ._validation import check_image_shape, images_from_array
@@ -138,10 +139,12 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     Three heads are available:
 
     - ``"soft_argmax"`` (default): fully convolutional. Convolutions score
-      every pixel, a softmax over all pixels with a learnt temperature gives a
-      probability map, and its expected ``(row, col)`` feeds a linear read-out
-      to the target's columns. With the defaults it has 9 weights, is exact
-      after two epochs, predicts positions never seen in training and
+      every pixel into a heatmap with a learnt temperature; the heatmap's
+      peak pixel, refined by a softmax over its neighbours, gives ``(row,
+      col)``, which feeds a linear read-out to the target's columns (in
+      training, a softmax over all pixels gives every pixel a gradient).
+      With the defaults it has 9 weights, is exact on any image with a
+      unique brightest pixel, predicts positions never seen in training and
       images of any size.
     - ``"dense"``: the original notebook's CNN (Conv-Pool-Conv-Pool-Flatten-
       Dense(64)-Dense), 252,802 weights at 50x50. Its Flatten-Dense head ties
@@ -268,14 +271,19 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     -----
     Normalisation is part of the model: each image is rescaled by its own
     minimum and maximum, so predictions do not depend on the intensity scale
-    (uint8 0-255 and floats 0-1 give the same answers). An image with no
-    bright pixel (constant, e.g. all zeros) has no answer; the soft-argmax
-    head then returns the image centre, ``((height - 1) / 2, (width - 1) /
-    2)`` mapped through its read-out, and the dense head an arbitrary point.
-    Several equally bright pixels have no single answer either: the
-    soft-argmax head returns their mean position, which may be a dark pixel
-    between them. The command line's ``predict`` warns about a constant
-    image.
+    (uint8 0-255 and floats 0-1 give the same answers). Images whose values
+    float32 cannot hold (float64, 32- and 64-bit integers, float32 beyond
+    ``2**64``) are first rescaled to [0, 1] in their own precision, so
+    ``1e4 + 1e-4`` on ``1e4``, ``1e300`` or ``2**40 + 1`` on ``2**40`` keep
+    their answer; a difference below one part in ``2**24`` of an image's
+    range is lost, with a warning. An image with no bright pixel (constant,
+    e.g. all zeros) has no answer; the soft-argmax head then returns the
+    image centre, ``((height - 1) / 2, (width - 1) / 2)`` mapped through its
+    read-out, and the dense head an arbitrary point. Several equally bright
+    pixels have no single answer either: the soft-argmax head returns the
+    first of them in row-major order (as ``np.argmax``), pulled half a pixel
+    towards a tied neighbour. The command line's ``predict`` warns about a
+    constant image.
 
     Meta-estimators that resample or reorder features (``BaggingRegressor``
     with ``bootstrap_features=True`` or ``max_features < 1``,
@@ -593,7 +601,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             X_val, y_val = validation_data
         except (TypeError, ValueError):
             raise ValueError("validation_data must be a pair (X_val, y_val).") from None
-        images = self._checked_images(X_val).astype(np.float32, copy=False)
+        images = as_float32(self._checked_images(X_val))
         targets = self._checked_targets(
             y_val, len(images), reset=False, name="validation_data's y"
         )

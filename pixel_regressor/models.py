@@ -12,17 +12,19 @@ return one value per target column.
 - :func:`build_dense_model`: the original notebook's CNN, Conv-Pool-Conv-Pool-
   Flatten-Dense-Dense. Its Flatten-Dense head ties it to one image size.
 - :func:`build_soft_argmax_model`: fully convolutional. A small conv net
-  scores every pixel, a softmax over all pixels turns the scores into a
-  probability map, and its expected ``(row, col)`` (soft-argmax, DSNT) feeds a
+  scores every pixel; the best-scoring pixel, refined by a softmax over its
+  neighbours (a local soft-argmax), gives ``(row, col)``, which feeds a
   linear read-out to the target's columns. Translation-equivariant, so it
   predicts positions never seen in training, on images of any size.
 """
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ._inference import as_float32
 from ._random import check_random_state, derive_seed
 
 __all__ = [
@@ -160,7 +162,9 @@ def _build_soft_argmax(
 ):
     readout = None
     if images is not None and targets is not None:
-        readout = _least_squares_readout(images, targets, sample_weight)
+        readout = _least_squares_readout(
+            images, targets, sample_weight, random_state=seed
+        )
     return build_soft_argmax_model(
         (None, None),
         n_outputs,
@@ -188,7 +192,10 @@ def _build_dense(
 
 SOFT_ARGMAX = HeadSpec(
     name="soft_argmax",
-    summary="a tiny fully convolutional net and a softmax over all pixels",
+    summary=(
+        "a tiny fully convolutional net; its peak pixel, refined by a softmax "
+        "over the peak's neighbours"
+    ),
     scene="pixels",
     # Exact after a few epochs of large batches.
     defaults={
@@ -236,37 +243,37 @@ def _build_spot(
         seed=seed,
     )
     if images is not None and targets is not None:
-        readout = _spot_readout(model, images, targets, sample_weight)
+        readout = _spot_readout(
+            model, images, targets, sample_weight, random_state=seed
+        )
         _set_readout(model.get_layer("readout"), readout)
     return model
 
 
-def _spot_readout(model, images, targets, sample_weight, *, tolerance=0.05):
+def _spot_readout(
+    model, images, targets, sample_weight, *, tolerance=0.05, random_state=None
+):
     """The spot head's fixed read-out: exactly the identity for positions.
 
     A least-squares map from the peak the model itself finds in each
     training image (at most 5,000 of them) to its target. That map is noisy
     at the level the head reaches (a few hundredths of a pixel), so when it
     is the identity up to ``tolerance`` (the targets are ``(row, col)``), the
-    identity itself is used.
+    identity itself is used (see :func:`_least_squares_map`).
     """
     import keras
 
     n = min(len(images), 5000)
     finder = keras.Model(model.input, model.get_layer("peak_crop").output[1])
-    centres = np.asarray(
-        finder.predict(np.asarray(images[:n], dtype=np.float32), verbose=0)
-    )[:, 0, :]
+    centres = np.asarray(finder.predict(as_float32(images[:n]), verbose=0))[:, 0, :]
     weights = None if sample_weight is None else sample_weight[:n]
-    kernel, bias = _least_squares_map(
-        centres.astype(np.float64), targets[:n].astype(np.float64), weights
+    return _least_squares_map(
+        centres.astype(np.float64),
+        targets[:n].astype(np.float64),
+        weights,
+        random_state=random_state,
+        tolerance=tolerance,
     )
-    if targets.shape[1] == 2 and (
-        np.abs(kernel - np.eye(2)).max() <= tolerance
-        and np.abs(bias).max() <= 10 * tolerance
-    ):
-        return np.eye(2), np.zeros(2)
-    return kernel, bias
 
 
 SPOT = HeadSpec(
@@ -345,56 +352,78 @@ def _argmax_coordinates(images):
     return np.column_stack(np.divmod(flat, width)).astype(np.float64)
 
 
-def _least_squares_readout(images, y, sample_weight, *, n_trims=4):
+def _least_squares_readout(images, y, sample_weight, *, random_state=None):
     """Affine map from each image's brightest ``(row, col)`` to ``y``.
 
     See :func:`_least_squares_map`, given the brightest pixels.
     """
     return _least_squares_map(
-        _argmax_coordinates(images), y, sample_weight, n_trims=n_trims
+        _argmax_coordinates(images), y, sample_weight, random_state=random_state
     )
 
 
-def _least_squares_map(coordinates, y, sample_weight, *, n_trims=4):
-    """Affine map from each image's ``(row, col)`` to ``y``, trimmed.
+def _least_squares_map(
+    coordinates, y, sample_weight, *, random_state=None, tolerance=1e-6
+):
+    """Affine map from each image's ``(row, col)`` to ``y``, robust to outliers.
 
-    Sets the soft-argmax head's fixed read-out: for ``(row, col)`` targets it
-    is the identity, for rescaled or permuted targets the matching affine map.
+    Sets the fixed read-outs of the soft-argmax and spot heads: for ``(row,
+    col)`` targets it is the identity, for rescaled or permuted targets the
+    matching affine map.
 
-    On noisy images ``np.argmax`` sometimes lands on a background pixel; those
-    samples are outliers of an otherwise exact linear relation, and a plain
-    least-squares fit would shrink the map towards the image centre. So the
-    fit is trimmed: refitted on the samples whose residual is at most three
-    times the median residual, a few times over. When the brightest pixels do
-    not vary (for instance on inverted images), the map falls back to the
+    On noisy images the brightest pixel is often a background pixel (for
+    more than half of the images at ``noise=80``): those samples are
+    outliers of an otherwise exact linear relation, and a least-squares fit
+    over all samples would shrink the map towards the image centre. So the
+    map is found by RANSAC (:class:`~sklearn.linear_model.RANSACRegressor`):
+    of the affine maps through three samples, the one that the most samples
+    follow to within two pixels (in absolute error summed over the
+    targets, a pixel being the targets' spread over the coordinates'), refit
+    by weighted least squares on those samples. When the coordinates do not
+    vary (for instance on inverted images), the map falls back to the
     identity for two targets (taken as ``(row, col)``) and to the targets'
-    mean otherwise.
+    mean otherwise. A map within ``tolerance`` of the identity (in each
+    weight, and ten times that in each bias) is the identity: targets that
+    are ``(row, col)`` get exactly their pixels, not float rounding away.
     """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LinearRegression, RANSACRegressor
+
     n_outputs = y.shape[1]
     weights = np.ones(len(y)) if sample_weight is None else sample_weight
-    design = np.column_stack([coordinates, np.ones(len(y))])
     if not np.ptp(coordinates[weights > 0], axis=0).any():
         if n_outputs == 2:
             return np.eye(2), np.zeros(2)
         mean = np.average(y, axis=0, weights=weights if weights.any() else None)
         return np.zeros((2, n_outputs)), mean
-
-    def fit(keep):
-        root = np.sqrt(weights[keep])[:, np.newaxis]
-        return np.linalg.lstsq(design[keep] * root, y[keep] * root, rcond=None)[0]
-
     keep = weights > 0
-    solution = fit(keep)
-    for _ in range(n_trims):
-        residual = np.linalg.norm(design @ solution - y, axis=1)
-        limit = 3 * np.median(residual[weights > 0])
-        trimmed = (weights > 0) & (residual <= limit)
-        if trimmed.sum() < 3 or np.array_equal(trimmed, keep):
-            break
-        if not np.ptp(coordinates[trimmed], axis=0).any():
-            break
-        keep, solution = trimmed, fit(trimmed)
-    return solution[:2], solution[2]
+    coordinates, y, weights = coordinates[keep], y[keep], weights[keep]
+    pixel = np.sqrt(y.var(axis=0).sum() / coordinates.var(axis=0).sum())
+    fit = LinearRegression()
+    if len(y) > 3:
+        ransac = RANSACRegressor(
+            LinearRegression(),
+            min_samples=3,
+            residual_threshold=2.0 * pixel,
+            random_state=check_random_state(random_state),
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                ransac.fit(coordinates, y, sample_weight=weights)
+            fit = ransac.estimator_
+        except ValueError:  # no consensus: least squares over all samples
+            pass
+    if not hasattr(fit, "coef_"):
+        fit.fit(coordinates, y, sample_weight=weights)
+    kernel = fit.coef_.T.reshape(2, n_outputs)
+    bias = fit.intercept_.reshape(n_outputs)
+    if n_outputs == 2 and (
+        np.abs(kernel - np.eye(2)).max() <= tolerance
+        and np.abs(bias).max() <= 10 * tolerance
+    ):
+        return np.eye(2), np.zeros(2)
+    return kernel, bias
 
 
 def _compile(model, learning_rate):
@@ -448,8 +477,10 @@ def build_soft_argmax_model(
     Layers: :class:`ImageNormalization`, one ``Conv2D(f, kernel_size,
     padding="same", activation="relu")`` per entry of ``filters``, a one-channel
     ``Conv2D(1, kernel_size, padding="same", activation="relu")`` heatmap, a
-    learnable :class:`Temperature`, :class:`SoftArgmax2D` giving ``(row,
-    col)``, and a fixed ``Dense(n_outputs)`` affine read-out (not trained).
+    learnable :class:`Temperature`, :class:`PeakSoftArgmax2D` giving ``(row,
+    col)`` (the heatmap's peak pixel, refined by a softmax over its
+    neighbours), and a fixed ``Dense(n_outputs)`` affine read-out (not
+    trained).
 
     Parameters
     ----------
@@ -489,7 +520,7 @@ def build_soft_argmax_model(
     """
     import keras
 
-    from ._layers import ImageNormalization, SoftArgmax2D, Temperature
+    from ._layers import ImageNormalization, PeakSoftArgmax2D, Temperature
 
     seeds = _seeds(seed)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")
@@ -518,7 +549,7 @@ def build_soft_argmax_model(
         name="heatmap",
     )(x)
     x = Temperature(100.0 if not filters else 10.0, name="temperature")(x)
-    coordinates = SoftArgmax2D(name="soft_argmax")(x)
+    coordinates = PeakSoftArgmax2D(name="soft_argmax")(x)
     # The read-out is fixed: an affine map from (row, col) to the target's
     # columns, solved in closed form before training (see ``readout``). Adam's
     # first steps, of about ``learning_rate`` on every weight, would otherwise

@@ -279,6 +279,7 @@ def test_predict_with_a_dense_model_of_the_right_size(
         (["run", "--random-state", "-1"], "--random-state"),
         (["run", "--head", "cnn"], "--head"),
         (["run", "--epochs", "1.5"], "--epochs"),
+        (["run", "--samples", "1000000", "--image-size", "100000"], "GiB"),
         (["predict", "x.npy"], "--model"),
         (["predict", "--model", "m"], "FILE"),
         (["frobnicate"], "invalid choice"),
@@ -440,6 +441,19 @@ def test_interrupted_run_leaves_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     assert main(["run", *SMALLER, "--out", str(out)]) == 130
     assert "interrupted" in capsys.readouterr().err
+    assert not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_out_of_memory_is_an_error_not_a_traceback(tmp_path, capsys, monkeypatch):
+    # Data that fits the machine's memory on paper but not in practice.
+    def allocation_fails(args):
+        raise MemoryError("Unable to allocate 35.5 PiB for an array")
+
+    monkeypatch.setattr(cli, "_make_data", allocation_fails)
+    out = tmp_path / "out"
+    err = _fails_cleanly(capsys, main(["run", *SMALLER, "--out", str(out)]))
+    assert "out of memory: Unable to allocate 35.5 PiB" in err
     assert not out.exists()
     assert _leftovers(tmp_path) == []
 

@@ -111,7 +111,7 @@ def test_dense_head_trains_and_predicts(fitted_dense, test_data):
 def test_soft_argmax_layers_are_not_lambdas(fitted):
     names = {type(layer).__name__ for layer in fitted.model_.layers}
     assert "Lambda" not in names
-    assert {"ImageNormalization", "Temperature", "SoftArgmax2D"} <= names
+    assert {"ImageNormalization", "Temperature", "PeakSoftArgmax2D"} <= names
 
 
 def test_filters_and_kernel_size_shape_the_network(data):

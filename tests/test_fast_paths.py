@@ -232,6 +232,39 @@ def test_predict_memory_is_bounded():
     assert added < 200 * 2**20, added / nbytes
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_on_a_fortran_ordered_memory_map_reads_it_batch_by_batch(
+    data, tmp_path, dtype
+):
+    import tracemalloc
+
+    fitted = BrightPixelRegressor(epochs=1, random_state=0).fit(*data)
+    # 100,000 images: many batches of 2**20 pixels.
+    X, _ = make_bright_pixel_dataset(100_000, image_size=SIDE, random_state=1)
+    mapped = np.memmap(
+        tmp_path / "images.dat", dtype=dtype, mode="w+", shape=X.shape, order="F"
+    )
+    mapped[:] = X
+    mapped.flush()
+    del mapped
+    mapped = np.memmap(
+        tmp_path / "images.dat", dtype=dtype, mode="r", shape=X.shape, order="F"
+    )
+    expected = fitted.predict(X)
+    del X
+    fitted.predict(mapped[:10])  # compiled before measuring
+    tracemalloc.start()
+    try:
+        pred = fitted.predict(mapped)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(pred, expected)
+    # The output and a few batches' temporaries; a whole copy would be
+    # mapped.nbytes.
+    assert peak < 0.5 * mapped.nbytes, peak / mapped.nbytes
+
+
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
 def test_jax_compiled_path():
     out = _python(
