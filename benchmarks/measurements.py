@@ -447,7 +447,122 @@ def predict_memory(shape, seed):
     }
 
 
+def archive_refusal(seed, inflated_bytes=4 * 2**30):
+    """Time and memory to refuse a model whose weights inflate to 4 GiB.
+
+    A saved default estimator whose ``model.keras`` weights member is
+    replaced by ``inflated_bytes`` of zeros, deflated (a few MB on disk).
+    """
+    import tempfile
+    import tracemalloc
+    import zipfile
+
+    from pixel_regressor import (
+        BrightPixelRegressor,
+        load_model,
+        make_bright_pixel_dataset,
+    )
+
+    X, y = make_bright_pixel_dataset(100, image_size=10, random_state=seed)
+    estimator = BrightPixelRegressor(epochs=1, random_state=seed).fit(X, y)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = estimator.save(Path(tmp) / "model")
+        archive = directory / "model.keras"
+        members = {}
+        with zipfile.ZipFile(archive) as original:
+            for info in original.infolist():
+                members[info.filename] = original.read(info)
+        chunk = bytes(2**24)
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bomb:
+            for name, content in members.items():
+                if name != "model.weights.h5":
+                    bomb.writestr(name, content)
+            with bomb.open("model.weights.h5", "w", force_zip64=True) as member:
+                for _ in range(inflated_bytes // len(chunk)):
+                    member.write(chunk)
+        archive_bytes = archive.stat().st_size
+        reset = _reset_peak_rss()
+        before = current_rss_bytes()
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            load_model(directory)
+        except ValueError as exc:
+            message = str(exc)
+        else:  # pragma: no cover - a failure of the check
+            message = None
+        seconds = time.perf_counter() - start
+        _, traced = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        peak = _peak_rss_since_reset() if reset else peak_rss_bytes()
+    return {
+        "archive_bytes": archive_bytes,
+        "inflated_bytes": inflated_bytes,
+        "refused": message is not None,
+        "message": message,
+        "refuse_s": seconds,
+        "traced_peak_bytes": traced,
+        "added_bytes": peak - before,
+    }
+
+
+def _natural_crops(n, size, seed, *, top=220.0, bright=230.0):
+    """Crops of scikit-learn's sample photographs, grey, scaled to [0, top],
+    with one pixel set to ``bright``; and that pixel's ``(row, col)``."""
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [image.mean(axis=2) for image in load_sample_images().images]
+    images = np.empty((n, size, size))
+    targets = rng.integers(0, size, size=(n, 2))
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        row = rng.integers(0, photo.shape[0] - size)
+        col = rng.integers(0, photo.shape[1] - size)
+        crop = photo[row : row + size, col : col + size]
+        images[i] = (crop - crop.min()) / max(np.ptp(crop), 1e-12) * top
+    images[np.arange(n), targets[:, 0], targets[:, 1]] = bright
+    return images, targets
+
+
+def low_contrast(samples, n_test, seed, size=50, noise_levels=(0, 80)):
+    """Models trained on generator images, tested on low-contrast photographs.
+
+    For each training noise level: the default estimator trained on
+    ``samples`` generator images, tested on ``n_test`` photo crops with the
+    bright pixel 10 grey levels above the rest, and on clean generator
+    images; ``np.argmax`` on the same test sets.
+    """
+    from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+
+    crops, crop_targets = _natural_crops(n_test, size, seed + 1)
+    clean, clean_targets = make_bright_pixel_dataset(
+        n_test, image_size=size, random_state=seed + 2
+    )
+    result = {
+        "argmax_crops_exact": scores(
+            crop_targets, argmax_coordinates(crops.reshape(n_test, -1), size)
+        )["exact"],
+        "argmax_clean_exact": scores(clean_targets, argmax_coordinates(clean, size))[
+            "exact"
+        ],
+    }
+    for level in noise_levels:
+        X, y = make_bright_pixel_dataset(
+            samples, image_size=size, noise=level, random_state=seed
+        )
+        estimator, fit_s = timed(BrightPixelRegressor(random_state=seed).fit, X, y)
+        result[f"noise_{level}"] = {
+            "fit_s": fit_s,
+            "crops_exact": scores(crop_targets, estimator.predict(crops))["exact"],
+            "clean_exact": scores(clean_targets, estimator.predict(clean))["exact"],
+        }
+    return result
+
+
 MEASUREMENTS = {
+    "archive_refusal": archive_refusal,
+    "low_contrast": low_contrast,
     "notebook_training": notebook_training,
     "estimator_training": estimator_training,
     "quadrant": quadrant,
