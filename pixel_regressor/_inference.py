@@ -60,7 +60,8 @@ def predict(model, images, n_outputs, *, compiled=True):
         Takes ``(batch, height, width, 1)`` float32 images.
     images : ndarray of shape (n_samples, height, width, 1)
         Any real dtype, possibly memory-mapped; converted to float32 one
-        batch at a time.
+        batch at a time by :func:`as_float32`, which raises ``ValueError`` on
+        NaN or infinite values.
     n_outputs : int
         The model's output width.
     compiled : bool, default=True
@@ -87,7 +88,7 @@ def predict(model, images, n_outputs, *, compiled=True):
     for start in range(0, n, size):
         batch = images[start : start + size]
         count = len(batch)
-        batch = as_float32(batch, check_ties=True)
+        batch = as_float32(batch, check_ties=True, check_finite=True)
         if count < size:
             if padded is None:
                 padded = np.zeros((size, height, width, 1), dtype=np.float32)
@@ -104,7 +105,7 @@ def predict(model, images, n_outputs, *, compiled=True):
 _FLOAT32_RANGE = (2.0**-64, 2.0**64)
 
 
-def as_float32(images, *, check_ties=False):
+def as_float32(images, *, check_ties=False, check_finite=False):
     """``images`` (one image per row of the first axis) as float32, C-ordered.
 
     The models see float32, and every head's prediction is the same for any
@@ -125,6 +126,11 @@ def as_float32(images, *, check_ties=False):
         Warn when rescaling leaves an image's maximum tied with another
         pixel that was below it: a difference of less than one part in
         ``2**24`` of the image's range, which float32 cannot hold.
+    check_finite : bool, default=False
+        Raise ``ValueError`` on NaN or infinite values, found from each
+        image's minimum and maximum (which the rescaling needs anyway):
+        ``predict`` checks its input this way, batch by batch, instead of in
+        a pass of its own.
 
     Returns
     -------
@@ -132,14 +138,24 @@ def as_float32(images, *, check_ties=False):
     """
     images = np.asarray(images)
     dtype = images.dtype
-    if dtype.kind == "b" or (dtype.kind in "iuf" and dtype.itemsize <= 2):
+    if dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize <= 2):
         return np.ascontiguousarray(images, dtype=np.float32)
     flat = images.reshape(len(images), -1)
     low, high = flat.min(axis=1), flat.max(axis=1)
+    # The largest magnitude of each image: NaN or infinite when a value is.
+    top = np.maximum(np.abs(low), np.abs(high)) if dtype.kind == "f" else None
+    if check_finite and top is not None and not np.isfinite(top).all():
+        if np.isnan(top).any():
+            raise ValueError("Input X contains NaN.")
+        raise ValueError("Input X contains infinity.")
+    if dtype.kind == "f" and dtype.itemsize <= 2:
+        return np.ascontiguousarray(images, dtype=np.float32)
     if dtype != np.float32:
         return _rescaled(images, low, high, check_ties)
-    top = np.maximum(np.abs(low), np.abs(high))
-    odd = (top > _FLOAT32_RANGE[1]) | ((top < _FLOAT32_RANGE[0]) & (top > 0))
+    small, large = _FLOAT32_RANGE
+    if small <= top.min() and top.max() <= large:  # the usual case, at once
+        return np.ascontiguousarray(images)
+    odd = (top > large) | ((top < small) & (top > 0))
     if not odd.any():
         return np.ascontiguousarray(images)
     out = np.array(images, order="C")

@@ -520,14 +520,16 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             )
         return y.reshape(len(y), -1).astype(np.float32)
 
-    def _checked_images(self, X):
+    def _checked_images(self, X, *, finite=True):
         """Validate ``X`` against the fitted shape; return images (n, h, w, 1).
 
         Flattened input must have ``n_features_in_`` features and is read with
         the fitted image shape; 3-D/4-D images may have another size if the
-        head takes any size.
+        head takes any size. ``finite=False`` leaves the check for NaN and
+        infinite values to the caller.
         """
-        X = validate_data(self, X, reset=False, **_CHECK_X_PARAMS)
+        params = {**_CHECK_X_PARAMS, "ensure_all_finite": finite}
+        X = validate_data(self, X, reset=False, **params)
         if X.ndim == 2 and X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is "
@@ -548,7 +550,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     def _images_for_predict(self, X):
         check_is_fitted(self)
-        return self._checked_images(X)
+        # NaN and infinite values are refused batch by batch, from the
+        # minimum and maximum of each image that the conversion to float32
+        # computes anyway (see _inference.as_float32): one pass over the
+        # images fewer.
+        return self._checked_images(X, finite=False)
 
     def _training_data(
         self, X, y, sample_weight, validation_data, *, reset, seed, image_shape

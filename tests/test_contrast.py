@@ -95,6 +95,20 @@ def test_as_float32_keeps_what_float32_holds_and_rescales_the_rest():
     np.testing.assert_array_equal(out[1], mixed[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(("value", "message"), [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_predict_refuses_non_finite_values_in_any_batch(
+    clean_model, dtype, value, message
+):
+    # 8000 images of 12x12 make two batches; the bad value is in the last.
+    images = np.zeros((8000, SIDE, SIDE), dtype=dtype)
+    images[-1, 3, 4] = value
+    with pytest.raises(ValueError, match=f"Input X contains {message}"):
+        clean_model.predict(images)
+    with pytest.raises(ValueError, match=f"Input X contains {message}"):
+        clean_model.predict(images.reshape(len(images), -1))
+
+
 def test_contrast_below_float32_warns(clean_model):
     images = np.zeros((1, SIDE, SIDE))
     images[0, 2, 2] = 1.0
