@@ -18,7 +18,9 @@ the model goes.
 
 Batches hold at most :data:`PIXEL_BUDGET` pixels (rounded down to a power of
 two of images, at least one image), so memory stays a small multiple of one
-batch whatever the image size. The last, partial batch is padded with blank
+batch whatever the image size. Each batch is copied, as float32, into one
+buffer reused for every batch (aligned so that TensorFlow reads it in place,
+without a copy of its own); the last, partial batch is padded with blank
 images to the same batch size: every image is computed in a batch of the
 same shape, so its result does not depend on which batch it falls in, where,
 or beside what. The padding is at most one batch of :data:`PIXEL_BUDGET`
@@ -84,18 +86,17 @@ def predict(model, images, n_outputs, *, compiled=True):
         def function(batch):
             return model.predict_on_batch(batch)
 
-    padded = None
+    # One buffer for every batch, aligned as TensorFlow needs to read it in
+    # place: the batches are copied into it, the last one padded with zeros.
+    staging = _aligned_empty((size, height, width, 1), np.float32)
     for start in range(0, n, size):
-        batch = images[start : start + size]
+        batch = as_float32(
+            images[start : start + size], check_ties=True, check_finite=True
+        )
         count = len(batch)
-        batch = as_float32(batch, check_ties=True, check_finite=True)
-        if count < size:
-            if padded is None:
-                padded = np.zeros((size, height, width, 1), dtype=np.float32)
-            padded[:count] = batch
-            padded[count:] = 0
-            batch = padded
-        out[start : start + count] = np.asarray(function(batch))[:count]
+        staging[:count] = batch
+        staging[count:] = 0
+        out[start : start + count] = np.asarray(function(staging))[:count]
     return out
 
 
@@ -248,9 +249,43 @@ def _compile_tensorflow(model_ref, shape, jit_compile):
     )
 
     def call(batch):
-        return function(batch).numpy()
+        return function(_as_tensor(tf, batch)).numpy()
 
     return call
+
+
+def _as_tensor(tf, batch):
+    """``batch`` as a TensorFlow tensor, with one copy at most.
+
+    ``tf.convert_to_tensor`` copies a NumPy array through a second copy on
+    the way: a transient of twice the batch, three times an image's size for
+    one large image. DLPack hands TensorFlow an array's own buffer instead,
+    which TensorFlow's kernels need aligned to 64 bytes (they abort the
+    process otherwise): a batch that is not, or is read-only, is first
+    copied into an aligned buffer of its own.
+    """
+    if not (
+        batch.flags.c_contiguous
+        and batch.flags.writeable
+        and batch.ctypes.data % _ALIGNMENT == 0
+    ):
+        aligned = _aligned_empty(batch.shape, batch.dtype)
+        aligned[...] = batch
+        batch = aligned
+    return tf.experimental.dlpack.from_dlpack(batch.__dlpack__())
+
+
+# TensorFlow's alignment of tensor buffers (EIGEN_MAX_ALIGN_BYTES).
+_ALIGNMENT = 64
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialised C-ordered array at a 64-byte-aligned address."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 def _compile_jax(model_ref):

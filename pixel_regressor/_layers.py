@@ -40,6 +40,34 @@ class ImageNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class PixelConv2D(keras.layers.Conv2D):
+    """A ``Conv2D`` that computes ``1x1`` kernels as products over channels.
+
+    The same layer, weights and results as ``keras.layers.Conv2D``; with a
+    ``1x1`` kernel and unit strides, each output pixel is its input pixel's
+    channels times the kernel matrix, computed as such (a product per pixel
+    for one input channel) instead of as a convolution. XLA fuses that with
+    the element-wise work around it, where a convolution is an operation of
+    its own, with its own output the size of the image: the soft-argmax head
+    of one ``1x1`` convolution then reads each image a few times instead of
+    writing and reading its intermediate images.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        pointwise = (
+            tuple(self.kernel_size) == (1, 1)
+            and tuple(self.strides) == (1, 1)
+            and self.data_format == "channels_last"
+        )
+        if not pointwise:
+            return super().convolution_op(inputs, kernel)
+        matrix = kernel[0, 0]  # (channels in, channels out)
+        if matrix.shape[0] == 1:
+            return inputs * matrix[0]
+        return ops.matmul(inputs, matrix)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class Temperature(keras.layers.Layer):
     """Multiply the input by a learnable positive scale, ``exp(log_scale)``.
 

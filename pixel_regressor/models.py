@@ -520,13 +520,18 @@ def build_soft_argmax_model(
     """
     import keras
 
-    from ._layers import ImageNormalization, PeakSoftArgmax2D, Temperature
+    from ._layers import (
+        ImageNormalization,
+        PeakSoftArgmax2D,
+        PixelConv2D,
+        Temperature,
+    )
 
     seeds = _seeds(seed)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")
     x = ImageNormalization(name="normalization")(inputs)
     for i, width in enumerate(filters):
-        x = keras.layers.Conv2D(
+        x = PixelConv2D(
             width,
             kernel_size,
             padding="same",
@@ -540,7 +545,7 @@ def build_soft_argmax_model(
         # One input channel: start from the identity map, so the first
         # softmax already peaks on the brightest pixel.
         heatmap_init = keras.initializers.Constant(1.0 / kernel_size**2)
-    x = keras.layers.Conv2D(
+    x = PixelConv2D(
         1,
         kernel_size,
         padding="same",

@@ -232,6 +232,27 @@ def test_predict_memory_is_bounded():
     assert added < 200 * 2**20, added / nbytes
 
 
+def test_compiled_function_takes_unaligned_and_read_only_batches(fitted, data):
+    # TensorFlow reads a batch in place, which needs 64-byte alignment (its
+    # kernels abort the process otherwise): others are copied first.
+    X, _ = data
+    images = X[:8].reshape(8, SIDE, SIDE, 1).astype(np.float32)
+    function = _inference._function(fitted.model_, (8, SIDE, SIDE))
+    expected = np.asarray(function(images.copy()))
+    raw = np.empty(images.nbytes + 128, dtype=np.uint8)
+    for offset in (4, 16, 32):
+        start = offset - raw.ctypes.data % 64 + 64
+        unaligned = raw[start : start + images.nbytes].view(np.float32)
+        unaligned = unaligned.reshape(images.shape)
+        unaligned[...] = images
+        assert unaligned.ctypes.data % 64 == offset
+        read_only = unaligned.copy()
+        read_only.flags.writeable = False
+        np.testing.assert_array_equal(np.asarray(function(unaligned)), expected)
+        np.testing.assert_array_equal(np.asarray(function(read_only)), expected)
+    np.testing.assert_allclose(fitted._predict_batch(images), expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predict_on_a_fortran_ordered_memory_map_reads_it_batch_by_batch(
     data, tmp_path, dtype
