@@ -117,8 +117,8 @@ _SPOT_DEFAULTS = _SCENE_DEFAULTS["spots"]
 _EXACT_LOSS = 1e-12
 _EXACT_NOTE = (
     "The model was exact from its first epoch: on single bright pixels the "
-    "soft-argmax head is exact from its initialisation, and training only tunes "
-    "its temperature and read-out (robustness to noise). Blurred spots "
+    "soft-argmax head reads the brightest pixel from its initialisation, as "
+    "np.argmax does, and training has nothing to improve. Blurred spots "
     "(--scene spots) are where training matters."
 )
 # A prediction farther than this from the spot is a gross miss, in pixels.
