@@ -198,6 +198,37 @@ def test_no_retracing_warnings_over_many_fits():
     assert "retracing" not in (out.stdout + out.stderr).lower()
 
 
+@pytest.mark.slow
+def test_memory_left_by_each_fit_stays_small():
+    # TensorFlow keeps each model's traced and XLA-compiled functions for the
+    # life of the process (documented in the model selection guide): about
+    # 10 MB per fitted and predicting model. A leak of the estimator's own
+    # (data, models) would be far larger.
+    out = _python(
+        """
+        import gc
+        from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
+
+        def rss():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+        X, y = make_bright_pixel_dataset(3000, image_size=48, random_state=0)
+        marks = []
+        for i in range(25):
+            BrightPixelRegressor(epochs=1, random_state=i).fit(X, y).predict(X)
+            gc.collect()
+            if i in (4, 24):
+                marks.append(rss())
+        print((marks[1] - marks[0]) / 20, X.nbytes)
+        """
+    )
+    per_fit, nbytes = (float(v) for v in out.stdout.split()[-2:])
+    assert per_fit < 20 * 2**20, per_fit / 2**20
+    assert per_fit < nbytes  # the training data (27.6 MB) is not kept
+
+
 def test_predict_memory_is_bounded():
     # Before: one image was padded to 32, a 1500x1500 image took ~1 GB.
     out = _python(
