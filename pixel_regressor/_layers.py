@@ -174,7 +174,7 @@ class PeakSoftArgmax2D(keras.layers.Layer):
     has no gradient. The two agree on a sharp heatmap with one peak, which is
     what training on a mean squared error drives the heatmap to; where they
     differ (near-ties far apart, low contrast against a textured
-    background, hot pixels), the peak read-out is the one not pulled away.
+    background), the peak read-out is the one distant pixels do not pull.
     Like ``Dropout``, the layer follows Keras's ``training`` flag: ``fit``
     trains on the softmax, ``evaluate``, ``predict`` and the validation
     loss use the peak. No weights; any image size.

@@ -143,9 +143,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       peak pixel, refined by a softmax over its neighbours, gives ``(row,
       col)``, which feeds a linear read-out to the target's columns (in
       training, a softmax over all pixels gives every pixel a gradient).
-      With the defaults it has 9 weights, is exact on any image with a
-      unique brightest pixel, predicts positions never seen in training and
-      images of any size.
+      With the defaults it has 9 weights; trained on bright pixels, it is
+      exact on any image with a unique brightest pixel, predicts positions
+      never seen in training and images of any size.
     - ``"dense"``: the original notebook's CNN (Conv-Pool-Conv-Pool-Flatten-
       Dense(64)-Dense), 252,802 weights at 50x50. Its Flatten-Dense head ties
       it to the training image size and generalises poorly to unseen
