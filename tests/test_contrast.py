@@ -292,14 +292,14 @@ def test_generator_over_its_parameters(
 ):
     if np.dtype(dtype).kind in "iu":  # an intensity the dtype holds
         intensity = float(min(max(1, round(intensity)), np.iinfo(dtype).max))
-    X, y = make_bright_pixel_dataset(
-        n_samples,
-        image_size=(height, width),
-        intensity=intensity,
-        noise=noise * intensity / 255,
-        dtype=dtype,
-        random_state=seed,
-    )
+    params = {
+        "image_size": (height, width),
+        "intensity": intensity,
+        "noise": noise * intensity / 255,
+        "dtype": dtype,
+        "random_state": seed,
+    }
+    X, y = make_bright_pixel_dataset(n_samples, **params)
     assert X.shape == (n_samples, height * width) and X.dtype == np.dtype(dtype)
     assert y.shape == (n_samples, 2)
     assert ((y >= 0) & (y < [height, width])).all()
@@ -310,12 +310,5 @@ def test_generator_over_its_parameters(
     if noise == 0:
         assert (np.count_nonzero(X, axis=1) == 1).all()
         np.testing.assert_array_equal(_argmax(images), y)
-    again, _ = make_bright_pixel_dataset(
-        n_samples,
-        image_size=(height, width),
-        intensity=intensity,
-        noise=noise * intensity / 255,
-        dtype=dtype,
-        random_state=seed,
-    )
+    again, _ = make_bright_pixel_dataset(n_samples, **params)
     np.testing.assert_array_equal(again, X)
