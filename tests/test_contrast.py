@@ -127,6 +127,16 @@ def test_training_rescales_float64_images_like_predict():
     # The same images, as float64 at 1e4 with a contrast of 1e-4.
     shifted = 1e4 + X.astype(np.float64) * (1e-4 / 255)
     high = BrightPixelRegressor(epochs=1, random_state=0).fit(shifted, y)
+    # The batches training sees keep the contrast: cast to float32 first,
+    # the images would be blank.
+    from pixel_regressor._batches import ArrayBatches
+
+    batches = ArrayBatches(
+        shifted.reshape(-1, SIDE, SIDE, 1), y, None, batch_size=32, random_state=0
+    )
+    images = batches[0][0].reshape(32, -1)
+    np.testing.assert_array_equal(images.max(axis=1), 1.0)
+    np.testing.assert_array_equal(images.min(axis=1), 0.0)
     np.testing.assert_allclose(high.predict(shifted), low.predict(X), atol=1e-5)
 
 
