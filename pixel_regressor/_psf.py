@@ -19,8 +19,11 @@ Observed images are ``Poisson(mu)`` (plus Gaussian read noise in
 col, photons, background)`` (:func:`expected_counts_and_derivatives`), the
 Fisher information of independent Poisson pixels
 (:func:`fisher_information`), the Cramer-Rao bound on the position
-(:func:`position_crlb`) and a per-image maximum-likelihood fit
-(:func:`fit_spot`), the reference estimator that reaches the Cramer-Rao bound.
+(:func:`position_crlb`), a per-image maximum-likelihood fit
+(:func:`fit_spot`), the reference estimator that reaches the Cramer-Rao bound,
+and the posterior mean of the position under a uniform prior
+(:func:`posterior_mean_positions`), the estimator of least expected squared
+error when the photons and the background are known.
 
 NumPy only at import; SciPy (``scipy.special.erf``, ``scipy.optimize``,
 ``scipy.ndimage``) is imported inside the functions that need it.
@@ -323,3 +326,262 @@ def fit_spots(images, psf_sigma, read_noise=0.0):
     return np.array(
         [fit_spot(image, psf_sigma, read_noise) for image in images]
     ).reshape(len(images), 4)
+
+
+def _grid_axis(anchors, low, high, n_pixels, phases, psf_sigma):
+    """One axis of the grid of :func:`posterior_mean_positions`.
+
+    Grid points are the midpoints of the cells ``[m / P, (m + 1) / P]``
+    (``P = len(phases)``), grouped by the pixel they fall in (their anchor):
+    point ``j`` of anchor ``a`` is at ``a + phases[j]``.
+
+    Returns
+    -------
+    log_weights : ndarray of shape (len(anchors), P)
+        Log of the length of each cell inside ``[low, high]`` (``-inf``
+        outside): the uniform prior, integrated over the cell.
+    inside : ndarray of shape (len(anchors), P)
+        Share of a spot at each point that falls inside the image's
+        ``n_pixels`` pixels along this axis.
+    """
+    points = anchors[:, None] + phases[None, :]
+    half = 0.5 / len(phases)
+    overlap = np.minimum(points + half, high) - np.maximum(points - half, low)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.clip(overlap, 0.0, None))
+    inside = pixel_shares(points.ravel(), n_pixels, psf_sigma).sum(axis=1)
+    return log_weights, inside.reshape(points.shape)
+
+
+def _chunks(counts, budget):
+    """Runs ``(start, stop)`` of images holding at most ``budget`` pairs (or
+    one image)."""
+    start, total = 0, 0
+    for index, count in enumerate(counts):
+        if total and total + count > budget:
+            yield start, index
+            start, total = index, 0
+        total += count
+    if start < len(counts):
+        yield start, len(counts)
+
+
+class _Posterior:
+    """Log-posterior of a spot's position on a grid of ``P`` phases per pixel."""
+
+    def __init__(
+        self, windows, anchors, support, shape, psf_sigma, photons, background, n_phases
+    ):
+        self.windows = windows
+        self.anchors = anchors
+        self.photons = photons
+        self.phases = (np.arange(n_phases) + 0.5 + (-n_phases) // 2) / n_phases
+        self.axes = [
+            _grid_axis(axis, low, high, length, self.phases, psf_sigma)
+            for axis, (low, high), length in zip(anchors, support, shape)
+        ]
+        size = windows.shape[-1]
+        shares = pixel_shares((size - 1) / 2 + self.phases, size, psf_sigma)
+        kernels = np.log1p(
+            (photons / background) * shares[:, None, :, None] * shares[None, :, None, :]
+        )
+        self.kernels = kernels.reshape(n_phases * n_phases, -1).T
+        # Pairs per chunk: about 32 MiB of float64 at a time.
+        self.budget = max(1, (1 << 22) // max(n_phases * n_phases, size * size))
+
+    def __call__(self, pairs):
+        """Log-posterior at each grid point of each ``(image, row anchor
+        index, col anchor index)`` of ``pairs``, shape ``(len(pairs), P, P)``,
+        up to a constant per image."""
+        (row_weights, row_inside), (col_weights, col_inside) = self.axes
+        image, i, j = pairs.T
+        patches = self.windows[image, self.anchors[0][i], self.anchors[1][j]]
+        n_phases = len(self.phases)
+        values = (patches.reshape(len(pairs), -1) @ self.kernels).reshape(
+            -1, n_phases, n_phases
+        )
+        # sum_k mu_k: the part of the spot inside the image (plus a constant).
+        values -= self.photons * row_inside[i][:, :, None] * col_inside[j][:, None, :]
+        values += row_weights[i][:, :, None] + col_weights[j][:, None, :]
+        return values
+
+
+def posterior_mean_positions(
+    images,
+    psf_sigma,
+    photons,
+    background,
+    support,
+    step=None,
+    radius=None,
+    threshold=40.0,
+    return_std=False,
+):
+    """Posterior mean of each spot's ``(row, col)`` under a uniform prior.
+
+    The Bayes estimator of the position under squared error (the minimum
+    mean-squared-error estimator): for images drawn as this module's model
+    with ``photons`` and ``background`` known and the position uniform over
+    ``support``, no function of the image has a smaller expected squared
+    error. The likelihood is that of independent Poisson pixels with the
+    pixel-integrated Gaussian PSF of :func:`expected_counts`::
+
+        log L(theta) = sum_k n_k log(mu_k(theta)) - sum_k mu_k(theta)
+
+    The posterior is integrated by the midpoint rule on a grid of step ``1 /
+    P`` px (``P = ceil(1 / step)``), each cell weighted by its length inside
+    ``support``. Up to a constant, the first sum is the correlation of the
+    image with ``log(1 + photons / background * psf)``, one kernel per
+    sub-pixel phase, over the pixels at most ``radius`` pixels from the
+    pixel the grid point lies in (farther pixels receive less than
+    ``Phi(-radius / psf_sigma)`` of the spot along an axis, about 1e-9 by
+    default); the second, which leaves out the part of the spot that falls
+    outside the image, is exact. A first pass at a step of 1/4 px finds, for
+    each image, the pixels whose largest log-likelihood is within
+    ``threshold`` of the image's largest (widened by how much it can change
+    within that step, and by one pixel); the fine grid covers those pixels
+    only.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, height, width)
+        Photon counts.
+    psf_sigma : float
+        Width of the Gaussian PSF, in pixels.
+    photons : float
+        Expected photons of the spot (all of them, also those that fall
+        outside the image).
+    background : float
+        Expected background counts per pixel, > 0.
+    support : tuple of ((float, float), (float, float))
+        ``((row_low, row_high), (col_low, col_high))`` of the uniform prior,
+        inside ``[0, height - 1] x [0, width - 1]`` with ``low < high``
+        (:func:`~pixel_regressor.make_bright_spot_dataset` draws positions
+        over ``[margin, height - 1 - margin] x [margin, width - 1 -
+        margin]``).
+    step : float, default=None
+        Grid step, in pixels. None means a third of the Cramer-Rao bound at
+        the centre of ``support`` (:func:`position_crlb`), at most 0.1 px:
+        the posterior's standard deviation is about that bound, and the
+        midpoint rule's error on a Gaussian falls as ``exp(-2 pi^2 (sd /
+        step) ** 2)``.
+    radius : int, default=None
+        Half-width of the correlation kernels, in pixels. None means
+        ``ceil(6 * psf_sigma)``.
+    threshold : float, default=40.0
+        Log-likelihood below an image's largest beyond which a pixel is left
+        out of the fine grid; ``numpy.inf`` evaluates the whole support on
+        the fine grid.
+    return_std : bool, default=False
+        Also return the posterior standard deviations. Their mean square is
+        the expected squared error of the posterior mean, the Bayes risk.
+
+    Returns
+    -------
+    positions : ndarray of shape (n, 2)
+        ``(row, col)`` posterior mean of each image.
+    std : ndarray of shape (n, 2)
+        Posterior standard deviation of the row and of the column. Returned
+        when ``return_std`` is True.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+    from scipy.ndimage import binary_dilation
+
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 3:
+        raise ValueError(f"images must be 3-D, got shape {images.shape}.")
+    n, height, width = images.shape
+    if not (np.isfinite(photons) and photons > 0):
+        raise ValueError(f"photons must be positive and finite, got {photons!r}.")
+    if not (np.isfinite(background) and background > 0):
+        raise ValueError(f"background must be positive and finite, got {background!r}.")
+    support = np.asarray(support, dtype=np.float64)
+    if support.shape != (2, 2) or not (
+        0 <= support[0, 0] < support[0, 1] <= height - 1
+        and 0 <= support[1, 0] < support[1, 1] <= width - 1
+    ):
+        raise ValueError(
+            "support must be ((row_low, row_high), (col_low, col_high)) with "
+            f"0 <= low < high <= size - 1, got {support.tolist()}."
+        )
+    crlb = float(
+        position_crlb(
+            (height, width), support.mean(axis=1), psf_sigma, photons, background
+        ).min()
+    )
+    if step is None:
+        step = min(0.1, crlb / 3)
+    n_phases = max(2, int(np.ceil(1.0 / step - 1e-9)))
+    radius = int(np.ceil(6 * psf_sigma)) if radius is None else int(radius)
+    size = 2 * radius + 1
+    padded = np.pad(images, ((0, 0), (radius, radius), (radius, radius)))
+    windows = sliding_window_view(padded, (size, size), axis=(1, 2))
+    # The pixels whose grid points (of any P >= 2) have cells inside support.
+    anchors = [
+        np.arange(
+            max(int(np.ceil(low - 0.75)), 0),
+            min(int(np.floor(high + 0.75)), length - 1) + 1,
+        )
+        for (low, high), length in zip(support, (height, width))
+    ]
+    shape = (n, len(anchors[0]), len(anchors[1]))
+    model = (windows, anchors, support, (height, width), psf_sigma, photons, background)
+
+    coarse_phases = 4
+    if n_phases > coarse_phases and threshold < np.inf:
+        # First pass: each pixel's largest log-likelihood, on a coarse grid.
+        coarse = _Posterior(*model, coarse_phases)
+        for axis in coarse.axes:  # the prior's weights left out, its support kept
+            axis[0][np.isfinite(axis[0])] = 0.0
+        best = np.empty(shape)
+        per_image = shape[1] * shape[2]
+        cells = np.indices(shape[1:]).reshape(2, -1).T
+        for start, stop in _chunks(np.full(n, per_image), coarse.budget):
+            pairs = np.column_stack(
+                [
+                    np.repeat(np.arange(start, stop), per_image),
+                    np.tile(cells, (stop - start, 1)),
+                ]
+            )
+            best[start:stop] = coarse(pairs).max(axis=(1, 2)).reshape(-1, *shape[1:])
+        # Between coarse points the log-likelihood can exceed the nearest by
+        # about (distance / sd) ** 2 / 2; twice that, for safety.
+        slack = 2 * (0.5 / coarse_phases) ** 2 / crlb**2
+        peak = best.max(axis=(1, 2), keepdims=True)
+        selected = binary_dilation(
+            best >= peak - threshold - slack, structure=np.ones((1, 3, 3), bool)
+        )
+    else:
+        selected = np.ones(shape, dtype=bool)
+
+    posterior = _Posterior(*model, n_phases)
+    pairs = np.argwhere(selected)
+    counts = selected.sum(axis=(1, 2))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    moments = np.empty((n, 4))
+    for start, stop in _chunks(counts, posterior.budget):
+        chunk = pairs[offsets[start] : offsets[stop]]
+        values = posterior(chunk)
+        image = chunk[:, 0] - start
+        starts = offsets[start:stop] - offsets[start]
+        peak = np.maximum.reduceat(values.max(axis=(1, 2)), starts)
+        weights = np.exp(values - peak[image][:, None, None])
+        rows = anchors[0][chunk[:, 1]][:, None] + posterior.phases
+        cols = anchors[1][chunk[:, 2]][:, None] + posterior.phases
+        by_row, by_col = weights.sum(axis=2), weights.sum(axis=1)
+        sums = np.column_stack(
+            [
+                weights.sum(axis=(1, 2)),
+                (by_row * rows).sum(axis=1),
+                (by_col * cols).sum(axis=1),
+                (by_row * rows**2).sum(axis=1),
+                (by_col * cols**2).sum(axis=1),
+            ]
+        )
+        sums = np.add.reduceat(sums, starts, axis=0)
+        moments[start:stop] = sums[:, 1:] / sums[:, :1]
+    positions = np.ascontiguousarray(moments[:, :2])
+    if not return_std:
+        return positions
+    variances = np.clip(moments[:, 2:] - positions**2, 0.0, None)
+    return positions, np.sqrt(variances)

@@ -488,6 +488,65 @@ def test_maximum_likelihood_fit_handles_read_noise():
     assert rmse < 1.3 * np.sqrt((crlb**2).mean())
 
 
+def _posterior_mean_by_brute_force(image, photons, background, support, step):
+    """Posterior mean on the midpoint grid of ``step``, every pixel exactly."""
+    axes = []
+    for low, high in support:
+        cells = np.arange(np.floor(low / step) - 1, np.ceil(high / step) + 1)
+        points = (cells + 0.5) * step
+        inside = np.minimum(points + step / 2, high) - np.maximum(
+            points - step / 2, low
+        )
+        axes.append((points[inside > 0], np.log(inside[inside > 0])))
+    (rows, row_weights), (cols, col_weights) = axes
+    log_posterior = np.empty((len(rows), len(cols)))
+    for i, row in enumerate(rows):
+        positions = np.column_stack([np.full(len(cols), row), cols])
+        mu = _psf.expected_counts(image.shape, positions, 1.3, photons, background)
+        log_posterior[i] = (image * np.log(mu)).sum(axis=(1, 2)) - mu.sum(axis=(1, 2))
+    log_posterior += row_weights[:, None] + col_weights[None, :]
+    weights = np.exp(log_posterior - log_posterior.max())
+    return np.array([weights.sum(1) @ rows, weights.sum(0) @ cols]) / weights.sum()
+
+
+@pytest.mark.parametrize(("photons", "step"), [(100.0, 0.1), (1000.0, 0.05)])
+def test_posterior_mean_matches_the_posterior_over_the_whole_grid(photons, step):
+    # 20 px: the correlation kernels (8 px either side) leave out far pixels,
+    # and at 1000 photons the fine grid covers only the pixels near the peak.
+    spots = _spots(3, image_size=20, photons=photons)
+    support = [(spots.margin, 19 - spots.margin)] * 2
+    fast = _psf.posterior_mean_positions(
+        spots.images, 1.3, photons, 10.0, support, step=step
+    )
+    for image, position in zip(spots.images, fast):
+        expected = _posterior_mean_by_brute_force(
+            image.astype(np.float64), photons, 10.0, support, step
+        )
+        np.testing.assert_allclose(position, expected, atol=1e-6)
+
+
+def test_posterior_mean_closes_in_on_bright_spots():
+    errors = {}
+    for photons in (300.0, 3000.0):
+        spots = _spots(40, image_size=16, photons=photons)
+        support = [(spots.margin, 15 - spots.margin)] * 2
+        mean, std = _psf.posterior_mean_positions(
+            spots.images, 1.3, photons, 10.0, support, return_std=True
+        )
+        errors[photons] = mean - spots.target
+        crlb = localization_crlb(
+            16, psf_sigma=1.3, photons=photons, background=10, position=spots.target
+        )
+        # Every spot found, and the posterior's spread about the bound.
+        assert np.all(np.abs(errors[photons]) < 5 * crlb)
+        assert np.sqrt(np.mean(std**2)) == pytest.approx(
+            np.sqrt(np.mean(crlb**2)), rel=0.25
+        )
+    rmse = {n: np.sqrt(np.mean(e**2)) for n, e in errors.items()}
+    assert rmse[3000.0] < 0.5 * rmse[300.0]
+    assert rmse[3000.0] < 0.05
+
+
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
