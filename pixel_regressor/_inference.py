@@ -11,6 +11,14 @@
   weights at each call (so further training is seen);
 - other backends: the model's ``predict_on_batch``.
 
+A model whose heatmap is an increasing function of each pixel alone (the
+default soft-argmax head: a ``1x1`` convolution with a positive weight) has
+its heatmap's peak at the image's brightest pixel. :func:`predict` computes
+such a model in NumPy instead, at the only pixels its output depends on: each
+image's first brightest pixel (``np.argmax``), its minimum and its four
+neighbours (see :func:`_pixel_peak_weights`), a few times faster than any
+compiled function, which has to compute the heatmap at every pixel.
+
 The compiled functions are cached per model in a
 :class:`weakref.WeakKeyDictionary`: nothing is stored on the estimator or the
 model (pickles and clones carry no cache), and a model's functions go when
@@ -53,7 +61,11 @@ def batch_size(height, width):
     return size
 
 
-def predict(model, images, n_outputs, *, compiled=True):
+# The ways :func:`predict` can compute a model.
+PATHS = ("auto", "compiled", "keras")
+
+
+def predict(model, images, n_outputs, *, path="auto"):
     """Run ``model`` on ``images`` batch by batch; float64 ``(n, n_outputs)``.
 
     Parameters
@@ -66,20 +78,29 @@ def predict(model, images, n_outputs, *, compiled=True):
         NaN or infinite values.
     n_outputs : int
         The model's output width.
-    compiled : bool, default=True
-        False runs the model's ``predict_on_batch`` on the same batches
-        instead of the cached compiled function (for comparisons).
+    path : {"auto", "compiled", "keras"}, default="auto"
+        "compiled" runs the cached compiled function; "keras" runs the
+        model's ``predict_on_batch`` on the same batches (for comparisons);
+        "auto" computes a model with a per-pixel increasing heatmap at its
+        peak in NumPy (:func:`_pixel_peak_weights`) and any other model as
+        "compiled" does.
 
     Returns
     -------
     ndarray of shape (n_samples, n_outputs), float64
     """
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}, got {path!r}.")
     n, height, width = images.shape[:3]
     out = np.empty((n, n_outputs), dtype=np.float64)
     if n == 0:
         return out
     size = batch_size(height, width)
-    if compiled:
+    weights = _pixel_peak_weights(model) if path == "auto" else None
+    if weights is not None:
+        out[:] = _pixel_peak(images, size, *weights)
+        return out
+    if path != "keras":
         function = _function(model, (size, height, width))
     else:
 
@@ -98,6 +119,135 @@ def predict(model, images, n_outputs, *, compiled=True):
         staging[count:] = 0
         out[start : start + count] = np.asarray(function(staging))[:count]
     return out
+
+
+def _pixel_peak_weights(model):
+    """The weights of a model computed at its peak, or None.
+
+    The model must be, layer for layer, :class:`ImageNormalization`, a
+    one-channel ``1x1`` :class:`PixelConv2D` heatmap with a ReLU and a
+    positive weight, :class:`Temperature`, :class:`PeakSoftArgmax2D` and a
+    linear ``Dense`` read-out, all in float32: the default soft-argmax head
+    (``filters=()``, ``kernel_size=1``). Its heatmap, ``T * relu(w * x + b)``
+    of each rescaled pixel ``x`` in [0, 1], is then non-decreasing in the
+    pixel's value, in exact arithmetic and in float32's (every rounding is),
+    and strictly increasing wherever it is positive: its first maximum is the
+    image's first brightest pixel, as ``np.argmax`` finds it.
+
+    Returns
+    -------
+    tuple of (w, b, T, kernel, bias), float32, or None
+        The heatmap's weight and bias, the temperature, and the read-out's
+        kernel ``(2, n_outputs)`` and bias ``(n_outputs,)``.
+    """
+    import keras
+
+    from ._layers import (
+        ImageNormalization,
+        PeakSoftArgmax2D,
+        PixelConv2D,
+        Temperature,
+    )
+
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    kinds = (ImageNormalization, PixelConv2D, Temperature, PeakSoftArgmax2D)
+    kinds += (keras.layers.Dense,)
+    if len(layers) != len(kinds) or not all(
+        type(layer) is kind for layer, kind in zip(layers, kinds)
+    ):
+        return None
+    if any(layer.compute_dtype != "float32" for layer in layers):
+        return None
+    _, heatmap, temperature, _, readout = layers
+    if (
+        tuple(heatmap.kernel.shape) != (1, 1, 1, 1)
+        or tuple(heatmap.strides) != (1, 1)
+        or heatmap.data_format != "channels_last"
+        or heatmap.activation is not keras.activations.relu
+        or readout.activation is not keras.activations.linear
+        or not readout.use_bias
+    ):
+        return None
+    w = np.float32(heatmap.kernel.numpy().ravel()[0])
+    b = np.float32(heatmap.bias.numpy()[0] if heatmap.use_bias else 0.0)
+    t = np.exp(np.float32(temperature.log_scale.numpy()))
+    if not (np.isfinite([w, b, t]).all() and w > 0 and t > 0):
+        return None
+    kernel = readout.kernel.numpy().astype(np.float32)
+    bias = readout.bias.numpy().astype(np.float32)
+    return w, b, t, kernel, bias
+
+
+# The neighbours of :class:`PeakSoftArgmax2D`: up, down, left, right.
+_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def _pixel_peak(images, size, w, b, t, kernel, bias):
+    """A per-pixel model's output (see :func:`_pixel_peak_weights`), float64.
+
+    The float32 arithmetic of the model's layers, at each image's minimum,
+    first brightest pixel and that pixel's four neighbours: the same output
+    as the model's, to float32 rounding. The images are read in their own
+    dtype (so float64 or 64-bit integer images are not first rounded to
+    float32: their brightest pixel is the exact one), ``size`` at a time,
+    twice, by ``np.argmax`` and ``np.min``.
+    """
+    n, height, width = images.shape[:3]
+    index = np.empty(n, dtype=np.intp)
+    low = np.empty(n, dtype=images.dtype)
+    for start in range(0, n, size):
+        # A copy of one batch at most, where the images are not C-ordered.
+        flat = images[start : start + size].reshape(-1, height * width)
+        flat.argmax(axis=1, out=index[start : start + size])
+        flat.min(axis=1, out=low[start : start + size])
+    row, col = np.divmod(index, width)
+    # The neighbours' coordinates; one outside the image reads the peak, and
+    # weighs nothing.
+    inside = np.empty((n, len(_STEPS)), dtype=bool)
+    at_row = np.empty((n, len(_STEPS)), dtype=np.intp)
+    at_col = np.empty((n, len(_STEPS)), dtype=np.intp)
+    for k, (step_row, step_col) in enumerate(_STEPS):
+        inside[:, k] = (
+            (row + step_row >= 0)
+            & (row + step_row < height)
+            & (col + step_col >= 0)
+            & (col + step_col < width)
+        )
+        at_row[:, k] = np.where(inside[:, k], row + step_row, row)
+        at_col[:, k] = np.where(inside[:, k], col + step_col, col)
+    # (minimum, maximum, peak, up, down, left, right) of each image in its
+    # own dtype, then as float32 as the model sees them: as_float32 rescales
+    # each row by its minimum and maximum, which are the image's.
+    pixels = images[..., 0] if images.ndim == 4 else images
+    rows = np.arange(n)
+    values = np.empty((n, 3 + len(_STEPS)), dtype=images.dtype)
+    values[:, 0] = low
+    values[:, 1] = values[:, 2] = pixels[rows, row, col]
+    values[:, 3:] = pixels[rows[:, None], at_row, at_col]
+    values = as_float32(values, check_ties=True, check_finite=True)
+    # ImageNormalization, the heatmap and the temperature, in float32.
+    low = values[:, :1]
+    span = values[:, 1:2] - low
+    scale = np.float32(1) / np.where(span > 0, span, np.float32(1))
+    heat = np.maximum((values[:, 2:] - low) * scale * w + b, np.float32(0)) * t
+    peak = heat[:, 0]
+    weight = np.where(inside, np.exp(heat[:, 1:] - peak[:, None]), np.float32(0))
+    # Subnormal weights flushed to zero, as TensorFlow's and XLA's CPU
+    # kernels do: an exact peak gives exactly its pixel's coordinates.
+    weight[weight < np.finfo(np.float32).tiny] = 0
+    up, down, left, right = weight.T
+    coordinates = np.empty((n, 2), dtype=np.float32)
+    coordinates[:, 0] = row.astype(np.float32) + (down - up) / (1 + up + down)
+    coordinates[:, 1] = col.astype(np.float32) + (right - left) / (1 + left + right)
+    # A constant heatmap (a constant image, or a ReLU at zero everywhere):
+    # the image centre. Its minimum is the heatmap of the image's minimum.
+    constant = np.maximum(b, np.float32(0)) * t >= peak
+    coordinates[constant] = ((height - 1) / 2, (width - 1) / 2)
+    return (coordinates @ kernel + bias).astype(np.float64)
 
 
 # Float32 images whose largest magnitude lies outside [2**-64, 2**64] are

@@ -16,6 +16,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -70,10 +71,12 @@ def test_batch_size_bounds_the_pixels_of_a_batch():
 def test_compiled_and_uncompiled_paths_agree(fitted, data):
     X, _ = data
     images = X.reshape(-1, SIDE, SIDE, 1)
-    compiled = fitted._predict_batch(images)
-    plain = fitted._predict_batch(images, compiled=False)
+    compiled = fitted._predict_batch(images, path="compiled")
+    plain = fitted._predict_batch(images, path="keras")
     assert compiled.dtype == plain.dtype == np.float64
     np.testing.assert_allclose(compiled, plain, rtol=1e-6, atol=1e-5)
+    # and the default path (for the default head, computed at the peak)
+    np.testing.assert_allclose(fitted.predict(X), plain, rtol=1e-6, atol=1e-5)
     # and the model's own predict
     np.testing.assert_allclose(
         compiled, fitted.model_.predict(images, verbose=0), rtol=1e-6, atol=1e-5
@@ -118,12 +121,15 @@ def test_predict_shapes_and_dtype(data):
 
 def test_cache_is_per_model_and_not_pickled(data):
     X, y = data
+    images = X.reshape(-1, SIDE, SIDE, 1)
     reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
-    expected = reg.predict(X)
+    expected = reg._predict_batch(images, path="compiled")
     assert reg.model_ in _inference._CACHE
     assert not any("cache" in name.lower() for name in vars(reg))
     again = pickle.loads(pickle.dumps(reg))
-    np.testing.assert_array_equal(again.predict(X), expected)
+    np.testing.assert_array_equal(
+        again._predict_batch(images, path="compiled"), expected
+    )
     assert again.model_ is not reg.model_ and again.model_ in _inference._CACHE
     assert "model_" not in vars(clone(reg))
     before = len(_inference._CACHE)
@@ -140,7 +146,7 @@ def test_predict_sees_further_training(data):
     first = reg.predict(X)
     reg.partial_fit(X, y)
     np.testing.assert_array_equal(
-        reg.predict(X), reg._predict_batch(X.reshape(-1, SIDE, SIDE, 1), compiled=False)
+        reg.predict(X), reg._predict_batch(X.reshape(-1, SIDE, SIDE, 1), path="keras")
     )
     assert not np.array_equal(reg.predict(X), first)
 
@@ -190,7 +196,8 @@ def test_no_retracing_warnings_over_many_fits():
         for i in range(20):
             reg = BrightPixelRegressor(epochs=1, random_state=i).fit(X, y)
             reg.predict(X)
-            reg.predict(X[:3].reshape(3, 8, 8))
+            reg._predict_batch(X.reshape(-1, 8, 8, 1), path="compiled")
+            reg._predict_batch(X[:3].reshape(3, 8, 8, 1), path="compiled")
         print("done")
         """
     )
@@ -229,10 +236,11 @@ def test_memory_left_by_each_fit_stays_small():
     assert per_fit < nbytes  # the training data (27.6 MB) is not kept
 
 
-def test_predict_memory_is_bounded():
+@pytest.mark.parametrize("path", ["auto", "compiled"])
+def test_predict_memory_is_bounded(path):
     # Before: one image was padded to 32, a 1500x1500 image took ~1 GB.
     out = _python(
-        """
+        f"""
         import numpy as np
         from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
 
@@ -243,15 +251,15 @@ def test_predict_memory_is_bounded():
 
         X, y = make_bright_pixel_dataset(100, image_size=10, random_state=0)
         reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
-        reg.predict(X)
-        image = np.zeros((1, 1500, 1500), np.float32)
+        reg._predict_batch(X.reshape(-1, 10, 10, 1), path={path!r})
+        image = np.zeros((1, 1500, 1500, 1), np.float32)
         image[0, 700, 900] = 1.0
         # Reset the peak to the current resident size: the fit's own peak
         # must not count.
         with open("/proc/self/clear_refs", "w") as file:
             file.write("5")
         before = status("VmRSS")
-        pred = reg.predict(image)
+        pred = reg._predict_batch(image, path={path!r})
         print(status("VmHWM") - before, image.nbytes, *pred[0])
         """
     )
@@ -281,12 +289,15 @@ def test_compiled_function_takes_unaligned_and_read_only_batches(fitted, data):
         read_only.flags.writeable = False
         np.testing.assert_array_equal(np.asarray(function(unaligned)), expected)
         np.testing.assert_array_equal(np.asarray(function(read_only)), expected)
-    np.testing.assert_allclose(fitted._predict_batch(images), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted._predict_batch(images, path="compiled"), expected, rtol=1e-6
+    )
 
 
+@pytest.mark.parametrize("path", ["auto", "compiled"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_predict_on_a_fortran_ordered_memory_map_reads_it_batch_by_batch(
-    data, tmp_path, dtype
+    data, tmp_path, dtype, path
 ):
     import tracemalloc
 
@@ -304,10 +315,14 @@ def test_predict_on_a_fortran_ordered_memory_map_reads_it_batch_by_batch(
     )
     expected = fitted.predict(X)
     del X
-    fitted.predict(mapped[:10])  # compiled before measuring
+
+    def predict(images):
+        return fitted._predict_batch(fitted._images_for_predict(images), path=path)
+
+    predict(mapped[:10])  # compiled before measuring
     tracemalloc.start()
     try:
-        pred = fitted.predict(mapped)
+        pred = predict(mapped)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -329,10 +344,11 @@ def test_jax_compiled_path():
             reg = BrightPixelRegressor(head, epochs=1, random_state=0, **params)
             reg.fit(X, y)
             pred = reg.predict(X)
-            plain = reg._predict_batch(X.reshape(-1, 12, 12, 1), compiled=False)
+            plain = reg._predict_batch(X.reshape(-1, 12, 12, 1), path="keras")
+            compiled = reg._predict_batch(X.reshape(-1, 12, 12, 1), path="compiled")
             order = np.random.default_rng(0).permutation(len(X))
             result[head] = [
-                float(np.abs(pred - plain).max()),
+                float(max(np.abs(pred - plain).max(), np.abs(compiled - plain).max())),
                 bool(np.array_equal(reg.predict(X[order]), pred[order])),
                 bool(np.array_equal(reg.predict(X[5:6]), pred[5:6])),
                 str(pred.dtype),
@@ -346,3 +362,108 @@ def test_jax_compiled_path():
         assert diff < 1e-4
         assert permuted and single
         assert dtype == "float64"
+
+
+# ----------------------------------------------------------------------------
+# the default head computed at its peak (``_inference._pixel_peak``)
+def _pixel_model(w, b, temperature, readout=None, n_outputs=2):
+    from pixel_regressor.models import build_soft_argmax_model
+
+    model = build_soft_argmax_model(n_outputs=n_outputs, readout=readout, seed=0)
+    heatmap = model.get_layer("heatmap")
+    heatmap.kernel.assign(np.full((1, 1, 1, 1), w, np.float32))
+    heatmap.bias.assign(np.full((1,), b, np.float32))
+    model.get_layer("temperature").log_scale.assign(np.log(temperature))
+    return model
+
+
+def _hard_images(rng, dtype, height=9, width=11):
+    """Spots, noise, peaks on every border and corner, ties, constants."""
+    images = rng.uniform(0, 50, (40, height, width)).round()
+    corners = [(0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)]
+    edges = [(0, 4), (height - 1, 3), (5, 0), (2, width - 1)]
+    for i, (r, c) in enumerate(corners + edges):
+        images[i, r, c] = 200
+    images[10, 3, 3] = images[10, 6, 8] = 200  # tied maxima far apart
+    images[11, 4, 4] = images[11, 4, 5] = 200  # tied neighbours
+    images[12] = 7  # constant
+    images[13] = 0
+    images[14, 5, 5] = 120  # a low-contrast peak among bright pixels
+    images[14, 5, 4] = images[14, 5, 6] = 119
+    return images.astype(dtype)[..., None]
+
+
+@pytest.mark.parametrize(
+    ("w", "b", "temperature"),
+    [(1.0, 0.0, 100.0), (0.3, -0.1, 5.0), (0.5, 0.2, 0.5), (2.0, -3.0, 10.0)],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8, np.int64])
+def test_peak_path_gives_the_models_output(w, b, temperature, dtype):
+    readout = (np.array([[1.0, 0.5, 0.0], [2.0, 0.0, -1.0]]), np.array([3.0, 0.0, 1.0]))
+    model = _pixel_model(w, b, temperature, readout=readout, n_outputs=3)
+    assert _inference._pixel_peak_weights(model) is not None
+    images = _hard_images(np.random.default_rng(0), dtype)
+    peak = _inference.predict(model, images, 3)
+    keras_out = _inference.predict(model, images, 3, path="keras")
+    assert peak.dtype == np.float64 and peak.shape == (len(images), 3)
+    np.testing.assert_allclose(peak, keras_out, rtol=1e-6, atol=1e-5)
+    # The same from strided and Fortran-ordered views of the images.
+    np.testing.assert_allclose(
+        _inference.predict(model, np.asfortranarray(images), 3), peak, atol=1e-6
+    )
+    wide = np.repeat(images, 2, axis=0)[::2]
+    assert not wide.flags.c_contiguous
+    np.testing.assert_allclose(_inference.predict(model, wide, 3), peak, atol=1e-6)
+
+
+def test_peak_path_is_only_for_increasing_per_pixel_heatmaps(data):
+    X, y = data
+    images = X.reshape(-1, SIDE, SIDE, 1)
+    decreasing = _pixel_model(-1.0, 1.0, 10.0)
+    assert _inference._pixel_peak_weights(decreasing) is None
+    # computed by the compiled function instead: the darkest pixel wins
+    np.testing.assert_allclose(
+        _inference.predict(decreasing, images, 2),
+        _inference.predict(decreasing, images, 2, path="keras"),
+        atol=1e-5,
+    )
+    for head, params in [
+        ("soft_argmax", {"filters": (2,)}),
+        ("soft_argmax", {"kernel_size": 3}),
+        ("dense", SMALL["dense"]),
+        ("spot", {}),
+    ]:
+        model = BrightPixelRegressor(head, epochs=1, random_state=0, **params)
+        assert _inference._pixel_peak_weights(model.fit(X, y).model_) is None, params
+    default = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y)
+    assert _inference._pixel_peak_weights(default.model_) is not None
+    with pytest.raises(ValueError, match="path must be one of"):
+        _inference.predict(default.model_, images, 2, path="fast")
+
+
+def test_peak_path_finds_the_brightest_of_float64_pixels_float32_would_tie():
+    # 1 - 1e-9 and 1 are one float32 number: the compiled path sees a tie,
+    # warns, and takes the first; the peak path reads float64 and is right.
+    model = _pixel_model(1.0, 0.0, 100.0)
+    images = np.zeros((2, 8, 8, 1))
+    images[:, 1, 1] = 1 - 1e-9
+    images[:, 6, 5] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        peak = _inference.predict(model, images, 2)
+    np.testing.assert_allclose(peak, [[6, 5], [6, 5]], atol=1e-6)
+    with pytest.warns(UserWarning, match="float32"):
+        compiled = _inference.predict(model, images, 2, path="compiled")
+    np.testing.assert_allclose(compiled, [[1, 1], [1, 1]], atol=1e-6)
+
+
+@pytest.mark.parametrize(("bad", "message"), [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_peak_path_refuses_non_finite_values(bad, message):
+    model = _pixel_model(1.0, 0.0, 100.0)
+    images = np.zeros((300, 8, 8, 1), np.float32)
+    images[280, 3, 3] = bad
+    with pytest.raises(ValueError, match=message):
+        _inference.predict(model, images, 2)
+    images[280, 3, 3] = -bad
+    with pytest.raises(ValueError, match=message):
+        _inference.predict(model, images, 2)
