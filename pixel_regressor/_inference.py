@@ -196,6 +196,8 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     float32: their brightest pixel is the exact one), ``size`` at a time,
     twice, by ``np.argmax`` and ``np.min``.
     """
+    from ._layers import _neighbour_offset
+
     n, height, width = images.shape[:3]
     index = np.empty(n, dtype=np.intp)
     low = np.empty(n, dtype=images.dtype)
@@ -241,8 +243,8 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     weight[weight < np.finfo(np.float32).tiny] = 0
     up, down, left, right = weight.T
     coordinates = np.empty((n, 2), dtype=np.float32)
-    coordinates[:, 0] = row.astype(np.float32) + (down - up) / (1 + up + down)
-    coordinates[:, 1] = col.astype(np.float32) + (right - left) / (1 + left + right)
+    coordinates[:, 0] = row.astype(np.float32) + _neighbour_offset(up, down)
+    coordinates[:, 1] = col.astype(np.float32) + _neighbour_offset(left, right)
     # A constant heatmap (a constant image, or a ReLU at zero everywhere):
     # the image centre. Its minimum is the heatmap of the image's minimum.
     constant = np.maximum(b, np.float32(0)) * t >= peak
@@ -396,6 +398,10 @@ def _compile_tensorflow(model_ref, shape, jit_compile):
         input_signature=[tf.TensorSpec((*shape, 1), tf.float32)],
         jit_compile=jit_compile,
         reduce_retracing=True,
+        # The call has no Python control flow on tensors to convert; AutoGraph
+        # would read this module's source file again when it traces (a file
+        # edited since import, or shipped without source, would break it).
+        autograph=False,
     )
 
     def call(batch):

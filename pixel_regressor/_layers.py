@@ -144,6 +144,13 @@ class SoftArgmax2D(keras.layers.Layer):
         return (input_shape[0], 2)
 
 
+def _neighbour_offset(before, after):
+    """Expected offset from a peak under the softmax of it and its two
+    neighbours on one axis, given the neighbours' weights ``exp(neighbour -
+    peak)`` (0 outside the image): in [-1/2, 1/2]. Tensors or arrays."""
+    return (after - before) / (1.0 + before + after)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PeakSoftArgmax2D(keras.layers.Layer):
     """``(row, col)`` of a heatmap's peak pixel, refined by its neighbours.
@@ -208,8 +215,8 @@ class PeakSoftArgmax2D(keras.layers.Layer):
         up, down = weight(-1, 0), weight(1, 0)
         left, right = weight(0, -1), weight(0, 1)
         dtype = flat.dtype
-        row = ops.cast(row, dtype) + (down - up) / (1.0 + up + down)
-        col = ops.cast(col, dtype) + (right - left) / (1.0 + left + right)
+        row = ops.cast(row, dtype) + _neighbour_offset(up, down)
+        col = ops.cast(col, dtype) + _neighbour_offset(left, right)
         constant = ops.min(flat, axis=1) >= peak
         row = ops.where(constant, ops.cast(height - 1, dtype) / 2.0, row)
         col = ops.where(constant, ops.cast(width - 1, dtype) / 2.0, col)

@@ -467,3 +467,40 @@ def test_peak_path_refuses_non_finite_values(bad, message):
     images[280, 3, 3] = -bad
     with pytest.raises(ValueError, match=message):
         _inference.predict(model, images, 2)
+
+
+@pytest.mark.slow
+def test_compiled_path_does_not_read_the_source_file(tmp_path):
+    # The package's files edited after import (an upgrade while a process
+    # runs) must not change what a compiled function computes: TensorFlow's
+    # AutoGraph re-reads a function's source when it traces it, at the line
+    # numbers of the code imported, and traced the wrong lines (the
+    # function then returned None).
+    import shutil
+
+    import pixel_regressor
+
+    package = tmp_path / "pixel_regressor"
+    shutil.copytree(os.path.dirname(pixel_regressor.__file__), package)
+    out = _python(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np
+        from pixel_regressor import BrightPixelRegressor, _inference
+        from pixel_regressor import make_bright_pixel_dataset
+        assert _inference.__file__.startswith({str(tmp_path)!r})
+        X, y = make_bright_pixel_dataset(200, image_size=12, random_state=0)
+        reg = BrightPixelRegressor("dense", epochs=1, filters=(4,), dense_units=8)
+        reg.fit(X, y)
+        images = X.reshape(-1, 12, 12, 1)
+        expected = reg._predict_batch(images, path="keras")
+        with open(_inference.__file__) as file:
+            source = file.read()
+        with open(_inference.__file__, "w") as file:
+            file.write("\\n\\n" + source)
+        pred = reg._predict_batch(images, path="compiled")
+        print(float(np.abs(pred - expected).max()))
+        """
+    )
+    assert float(out.stdout.split()[-1]) < 1e-5
