@@ -33,26 +33,22 @@ noisy.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from measurements import (
+    _peak_rss_since_reset,
+    _reset_peak_rss,
+    current_rss_bytes,
+    peak_rss_bytes,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SEED = 0
-
-
-def _rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _best(calls, repeats):
@@ -158,11 +154,11 @@ def fit_memory(samples, path):
     X, y = make_bright_pixel_dataset(samples, random_state=SEED)
     X.sum()  # resident
     X_test, y_test = make_bright_pixel_dataset(2000, random_state=SEED + 1)
-    before = _rss()
+    before = current_rss_bytes()
     start = time.perf_counter()
     reg = BrightPixelRegressor(random_state=SEED).fit(X, y)
     fit_s = time.perf_counter() - start
-    added = _peak() - before
+    added = peak_rss_bytes() - before
     return {
         "samples": samples,
         "path": path,
@@ -172,21 +168,6 @@ def fit_memory(samples, path):
         "fit_s": fit_s,
         "test_exact": exact_pixel_accuracy(y_test, reg.predict(X_test)),
     }
-
-
-def _high_water_mark_since_reset():
-    """Peak resident memory since the last :func:`_reset_high_water_mark`."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def _reset_high_water_mark():
-    """Reset the peak resident memory to the current one (Linux 4.0+)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def predict_memory(shape, path):
@@ -199,12 +180,12 @@ def predict_memory(shape, path):
     images[:, 5, 7] = 1.0
     images.sum()
     # The fit's own peak must not count.
-    _reset_high_water_mark()
-    before = _rss()
+    _reset_peak_rss()
+    before = current_rss_bytes()
     start = time.perf_counter()
     pred = reg._predict_batch(images, path=path)
     seconds = time.perf_counter() - start
-    added = _high_water_mark_since_reset() - before
+    added = _peak_rss_since_reset() - before
     return {
         "shape": list(shape),
         "path": path,
