@@ -193,34 +193,14 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     first brightest pixel and that pixel's four neighbours: the same output
     as the model's, to float32 rounding. The images are read in their own
     dtype (so float64 or 64-bit integer images are not first rounded to
-    float32: their brightest pixel is the exact one), ``size`` at a time,
-    twice, by ``np.argmax`` and ``np.min``.
+    float32: their brightest pixel is the exact one).
     """
     from ._layers import _neighbour_offset
 
     n, height, width = images.shape[:3]
-    index = np.empty(n, dtype=np.intp)
-    low = np.empty(n, dtype=images.dtype)
-    for start in range(0, n, size):
-        # A copy of one batch at most, where the images are not C-ordered.
-        flat = images[start : start + size].reshape(-1, height * width)
-        flat.argmax(axis=1, out=index[start : start + size])
-        flat.min(axis=1, out=low[start : start + size])
+    index, low = _argmax_and_min(images, size)
     row, col = np.divmod(index, width)
-    # The neighbours' coordinates; one outside the image reads the peak, and
-    # weighs nothing.
-    inside = np.empty((n, len(_STEPS)), dtype=bool)
-    at_row = np.empty((n, len(_STEPS)), dtype=np.intp)
-    at_col = np.empty((n, len(_STEPS)), dtype=np.intp)
-    for k, (step_row, step_col) in enumerate(_STEPS):
-        inside[:, k] = (
-            (row + step_row >= 0)
-            & (row + step_row < height)
-            & (col + step_col >= 0)
-            & (col + step_col < width)
-        )
-        at_row[:, k] = np.where(inside[:, k], row + step_row, row)
-        at_col[:, k] = np.where(inside[:, k], col + step_col, col)
+    inside, at_row, at_col = _neighbours(row, col, height, width)
     # (minimum, maximum, peak, up, down, left, right) of each image in its
     # own dtype, then as float32 as the model sees them: as_float32 rescales
     # each row by its minimum and maximum, which are the image's.
@@ -236,6 +216,7 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     span = values[:, 1:2] - low
     scale = np.float32(1) / np.where(span > 0, span, np.float32(1))
     heat = np.maximum((values[:, 2:] - low) * scale * w + b, np.float32(0)) * t
+    # PeakSoftArgmax2D.
     peak = heat[:, 0]
     weight = np.where(inside, np.exp(heat[:, 1:] - peak[:, None]), np.float32(0))
     # Subnormal weights flushed to zero, as TensorFlow's and XLA's CPU
@@ -249,7 +230,44 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     # the image centre. Its minimum is the heatmap of the image's minimum.
     constant = np.maximum(b, np.float32(0)) * t >= peak
     coordinates[constant] = ((height - 1) / 2, (width - 1) / 2)
+    # The read-out.
     return (coordinates @ kernel + bias).astype(np.float64)
+
+
+def _argmax_and_min(images, size):
+    """Each image's first brightest pixel (flat index) and its minimum.
+
+    ``size`` images at a time, so that images that are not C-ordered are
+    copied one batch at a time; NaN is the maximum and the minimum of an
+    image that holds one.
+    """
+    n, height, width = images.shape[:3]
+    index = np.empty(n, dtype=np.intp)
+    low = np.empty(n, dtype=images.dtype)
+    for start in range(0, n, size):
+        flat = images[start : start + size].reshape(-1, height * width)
+        flat.argmax(axis=1, out=index[start : start + size])
+        flat.min(axis=1, out=low[start : start + size])
+    return index, low
+
+
+def _neighbours(row, col, height, width):
+    """Whether each neighbour of ``(row, col)`` (:data:`_STEPS`) lies in the
+    image, and its coordinates (the peak's own where it does not)."""
+    shape = (len(row), len(_STEPS))
+    inside = np.empty(shape, dtype=bool)
+    at_row = np.empty(shape, dtype=np.intp)
+    at_col = np.empty(shape, dtype=np.intp)
+    for k, (step_row, step_col) in enumerate(_STEPS):
+        inside[:, k] = (
+            (row + step_row >= 0)
+            & (row + step_row < height)
+            & (col + step_col >= 0)
+            & (col + step_col < width)
+        )
+        at_row[:, k] = np.where(inside[:, k], row + step_row, row)
+        at_col[:, k] = np.where(inside[:, k], col + step_col, col)
+    return inside, at_row, at_col
 
 
 # Float32 images whose largest magnitude lies outside [2**-64, 2**64] are
