@@ -504,3 +504,45 @@ def test_compiled_path_does_not_read_the_source_file(tmp_path):
         """
     )
     assert float(out.stdout.split()[-1]) < 1e-5
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pixel_model():
+    return _pixel_model(1.0, 0.0, 100.0)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    w=st.floats(0.01, 10.0),
+    b=st.floats(-5.0, 5.0),
+    temperature=st.floats(0.01, 1000.0),
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 9)),
+    dtype=st.sampled_from(["uint8", "int32", "float32", "float64"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_peak_path_matches_keras_for_any_weights_and_images(
+    pixel_model, w, b, temperature, shape, dtype, seed
+):
+    # Integer levels (float32 holds them all), so that the two paths see the
+    # same float32 values; with few levels, ties are common.
+    rng = np.random.default_rng(seed)
+    levels = int(rng.choice([2, 5, 256]))
+    images = rng.integers(0, levels, shape).astype(dtype)[..., None]
+    heatmap = pixel_model.get_layer("heatmap")
+    heatmap.kernel.assign(np.full((1, 1, 1, 1), w, np.float32))
+    heatmap.bias.assign(np.full((1,), b, np.float32))
+    pixel_model.get_layer("temperature").log_scale.assign(np.log(temperature))
+    np.testing.assert_allclose(
+        _inference.predict(pixel_model, images, 2),
+        _inference.predict(pixel_model, images, 2, path="keras"),
+        atol=1e-4,
+    )
