@@ -485,7 +485,6 @@ def posterior_mean_positions(
         when ``return_std`` is True.
     """
     from numpy.lib.stride_tricks import sliding_window_view
-    from scipy.ndimage import binary_dilation
 
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3:
@@ -527,30 +526,8 @@ def posterior_mean_positions(
     shape = (n, len(anchors[0]), len(anchors[1]))
     model = (windows, anchors, support, (height, width), psf_sigma, photons, background)
 
-    coarse_phases = 4
-    if n_phases > coarse_phases and threshold < np.inf:
-        # First pass: each pixel's largest log-likelihood, on a coarse grid.
-        coarse = _Posterior(*model, coarse_phases)
-        for axis in coarse.axes:  # the prior's weights left out, its support kept
-            axis[0][np.isfinite(axis[0])] = 0.0
-        best = np.empty(shape)
-        per_image = shape[1] * shape[2]
-        cells = np.indices(shape[1:]).reshape(2, -1).T
-        for start, stop in _chunks(np.full(n, per_image), coarse.budget):
-            pairs = np.column_stack(
-                [
-                    np.repeat(np.arange(start, stop), per_image),
-                    np.tile(cells, (stop - start, 1)),
-                ]
-            )
-            best[start:stop] = coarse(pairs).max(axis=(1, 2)).reshape(-1, *shape[1:])
-        # Between coarse points the log-likelihood can exceed the nearest by
-        # about (distance / sd) ** 2 / 2; twice that, for safety.
-        slack = 2 * (0.5 / coarse_phases) ** 2 / crlb**2
-        peak = best.max(axis=(1, 2), keepdims=True)
-        selected = binary_dilation(
-            best >= peak - threshold - slack, structure=np.ones((1, 3, 3), bool)
-        )
+    if n_phases > _COARSE_PHASES and threshold < np.inf:
+        selected = _pixels_to_refine(model, shape, threshold, crlb)
     else:
         selected = np.ones(shape, dtype=bool)
 
@@ -585,3 +562,40 @@ def posterior_mean_positions(
         return positions
     variances = np.clip(moments[:, 2:] - positions**2, 0.0, None)
     return positions, np.sqrt(variances)
+
+
+# Phases per pixel of the first, coarse pass of posterior_mean_positions.
+_COARSE_PHASES = 4
+
+
+def _pixels_to_refine(model, shape, threshold, crlb):
+    """The pixels of each image whose largest log-likelihood, on a coarse
+    grid, lies within ``threshold`` of the image's largest (widened by how
+    much it can change within a coarse step, and by one pixel): where
+    :func:`posterior_mean_positions` puts its fine grid. Boolean, ``shape``.
+    """
+    from scipy.ndimage import binary_dilation
+
+    n = shape[0]
+    # First pass: each pixel's largest log-likelihood, on a coarse grid.
+    coarse = _Posterior(*model, _COARSE_PHASES)
+    for axis in coarse.axes:  # the prior's weights left out, its support kept
+        axis[0][np.isfinite(axis[0])] = 0.0
+    best = np.empty(shape)
+    per_image = shape[1] * shape[2]
+    cells = np.indices(shape[1:]).reshape(2, -1).T
+    for start, stop in _chunks(np.full(n, per_image), coarse.budget):
+        pairs = np.column_stack(
+            [
+                np.repeat(np.arange(start, stop), per_image),
+                np.tile(cells, (stop - start, 1)),
+            ]
+        )
+        best[start:stop] = coarse(pairs).max(axis=(1, 2)).reshape(-1, *shape[1:])
+    # Between coarse points the log-likelihood can exceed the nearest by
+    # about (distance / sd) ** 2 / 2; twice that, for safety.
+    slack = 2 * (0.5 / _COARSE_PHASES) ** 2 / crlb**2
+    peak = best.max(axis=(1, 2), keepdims=True)
+    return binary_dilation(
+        best >= peak - threshold - slack, structure=np.ones((1, 3, 3), bool)
+    )
