@@ -182,10 +182,6 @@ def _pixel_peak_weights(model):
     return w, b, t, kernel, bias
 
 
-# The neighbours of :class:`PeakSoftArgmax2D`: up, down, left, right.
-_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
-
-
 def _pixel_peak(images, size, w, b, t, kernel, bias):
     """A per-pixel model's output (see :func:`_pixel_peak_weights`), float64.
 
@@ -195,7 +191,7 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     dtype (so float64 or 64-bit integer images are not first rounded to
     float32: their brightest pixel is the exact one).
     """
-    from ._layers import _neighbour_offset
+    from ._layers import _NEIGHBOUR_STEPS, _neighbour_offset
 
     n, height, width = images.shape[:3]
     index, low = _argmax_and_min(images, size)
@@ -206,7 +202,7 @@ def _pixel_peak(images, size, w, b, t, kernel, bias):
     # each row by its minimum and maximum, which are the image's.
     pixels = images[..., 0] if images.ndim == 4 else images
     rows = np.arange(n)
-    values = np.empty((n, 3 + len(_STEPS)), dtype=images.dtype)
+    values = np.empty((n, 3 + len(_NEIGHBOUR_STEPS)), dtype=images.dtype)
     values[:, 0] = low
     values[:, 1] = values[:, 2] = pixels[rows, row, col]
     values[:, 3:] = pixels[rows[:, None], at_row, at_col]
@@ -252,13 +248,16 @@ def _argmax_and_min(images, size):
 
 
 def _neighbours(row, col, height, width):
-    """Whether each neighbour of ``(row, col)`` (:data:`_STEPS`) lies in the
-    image, and its coordinates (the peak's own where it does not)."""
-    shape = (len(row), len(_STEPS))
+    """Whether each neighbour of ``(row, col)`` that :class:`PeakSoftArgmax2D`
+    reads lies in the image, and its coordinates (the peak's own where it
+    does not)."""
+    from ._layers import _NEIGHBOUR_STEPS
+
+    shape = (len(row), len(_NEIGHBOUR_STEPS))
     inside = np.empty(shape, dtype=bool)
     at_row = np.empty(shape, dtype=np.intp)
     at_col = np.empty(shape, dtype=np.intp)
-    for k, (step_row, step_col) in enumerate(_STEPS):
+    for k, (step_row, step_col) in enumerate(_NEIGHBOUR_STEPS):
         inside[:, k] = (
             (row + step_row >= 0)
             & (row + step_row < height)

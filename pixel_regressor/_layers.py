@@ -144,6 +144,11 @@ class SoftArgmax2D(keras.layers.Layer):
         return (input_shape[0], 2)
 
 
+# The neighbours :class:`PeakSoftArgmax2D` reads, as (row, col) steps from
+# the peak: up, down, left, right.
+_NEIGHBOUR_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
 def _neighbour_offset(before, after):
     """Expected offset from a peak under the softmax of it and its two
     neighbours on one axis, given the neighbours' weights ``exp(neighbour -
@@ -212,8 +217,7 @@ class PeakSoftArgmax2D(keras.layers.Layer):
             value = ops.take_along_axis(flat, at[:, None], axis=1)[:, 0]
             return ops.where(inside, ops.exp(value - peak), ops.zeros_like(peak))
 
-        up, down = weight(-1, 0), weight(1, 0)
-        left, right = weight(0, -1), weight(0, 1)
+        up, down, left, right = (weight(*step) for step in _NEIGHBOUR_STEPS)
         dtype = flat.dtype
         row = ops.cast(row, dtype) + _neighbour_offset(up, down)
         col = ops.cast(col, dtype) + _neighbour_offset(left, right)
