@@ -245,6 +245,20 @@ def _gaussian_band(size, sigma, dtype):
     return ops.exp(-0.5 * distance * distance)
 
 
+def _first_index(values, maximum, index):
+    """The first position along axis 1 of each row's ``maximum``: ``argmax``.
+
+    As a comparison and a minimum, both of which XLA's CPU code fuses and
+    vectorises: JAX's ``argmax`` (a paired reduction of values and indices,
+    after Keras's pass for negative zeros) is 4x slower. ``index`` is
+    ``arange(values.shape[1])``; a row without its maximum (NaN) gives its
+    last position.
+    """
+    size = ops.shape(values)[1]
+    found = ops.where(values == maximum[:, None], index[None, :], size)
+    return ops.minimum(ops.min(found, axis=1), size - 1)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PeakCrop(keras.layers.Layer):
     """Cut normalised square crops around each image's brightest blobs.
@@ -274,9 +288,9 @@ class PeakCrop(keras.layers.Layer):
     ``(batch, n_peaks)``, each smoothed peak divided by the highest (1 for
     the first crop), or -1e6 for a runner-up that does not exist (nothing
     left outside the suppressed squares of a small image). It has no
-    weights. Smoothing and cutting are matrix products (faster here than
-    one-channel convolutions on small images); their cost grows as ``height
-    * width * (height + width)`` per image.
+    weights. Smoothing is two matrix products (faster here than one-channel
+    convolutions on small images); its cost grows as ``height * width *
+    (height + width)`` per image. Cutting gathers the crops' pixels.
 
     Parameters
     ----------
@@ -334,12 +348,12 @@ class PeakCrop(keras.layers.Layer):
         floor = ops.min(smoothed, axis=1, keepdims=True) - 1.0
         rows, cols, heights = [], [], []
         for i in range(self.n_peaks):
-            flat = ops.cast(ops.argmax(smoothed, axis=1), "int32")
+            value = ops.max(smoothed, axis=1)
+            flat = _first_index(smoothed, value, pixel)
             row = flat // width
             col = flat - row * width
             rows.append(row)
             cols.append(col)
-            value = ops.max(smoothed, axis=1)
             heights.append(
                 ops.where(
                     value > floor[:, 0],
@@ -355,24 +369,25 @@ class PeakCrop(keras.layers.Layer):
                 smoothed = ops.where(near, floor, smoothed)
         row = ops.stack(rows, axis=1)  # (batch, n_peaks)
         col = ops.stack(cols, axis=1)
-        # Cut the crops with one-hot selection matrices: rows or columns that
-        # fall outside the image select nothing, i.e. zero padding.
+        # Gather each crop's pixels; rows or columns that fall outside the
+        # image are zero padding.
         offsets = ops.arange(self.crop_size, dtype="int32") - self.crop_size // 2
-        select_rows = ops.cast(
-            ops.equal(
-                (row[:, :, None] + offsets)[..., None],
-                ops.arange(height, dtype="int32"),
-            ),
-            x.dtype,
-        )  # (batch, n_peaks, crop_size, height)
-        select_cols = ops.cast(
-            ops.equal(
-                (col[:, :, None] + offsets)[..., None],
-                ops.arange(width, dtype="int32"),
-            ),
-            x.dtype,
+        crop_rows = row[:, :, None] + offsets  # (batch, n_peaks, crop_size)
+        crop_cols = col[:, :, None] + offsets
+        inside = ops.logical_and(
+            ops.logical_and(crop_rows >= 0, crop_rows < height)[..., :, None],
+            ops.logical_and(crop_cols >= 0, crop_cols < width)[..., None, :],
+        )  # (batch, n_peaks, crop_size, crop_size)
+        index = (
+            ops.clip(crop_rows, 0, height - 1)[..., :, None] * width
+            + ops.clip(crop_cols, 0, width - 1)[..., None, :]
         )
-        crops = ops.einsum("bkih,bhw,bkjw->bkij", select_rows, x, select_cols)
+        crops = ops.take_along_axis(
+            ops.reshape(x, (-1, height * width)),
+            ops.reshape(index, (-1, self.n_peaks * self.crop_size**2)),
+            axis=1,
+        )
+        crops = ops.where(inside, ops.reshape(crops, ops.shape(index)), 0.0)
         crops = crops * scale[:, None, None, None]
         crops = ops.reshape(crops, (-1, self.crop_size, self.crop_size, 1))
         centres = ops.cast(ops.stack([row, col], axis=2), self.compute_dtype)

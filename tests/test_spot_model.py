@@ -15,7 +15,11 @@ from scipy.stats import norm
 
 keras = pytest.importorskip("keras")
 
-from pixel_regressor._layers import CropSoftArgmax2D, PeakCrop  # noqa: E402
+from pixel_regressor._layers import (  # noqa: E402
+    CropSoftArgmax2D,
+    PeakCrop,
+    _first_index,
+)
 from pixel_regressor.models import build_spot_model  # noqa: E402
 
 SIGMA = 1.3
@@ -164,6 +168,32 @@ def test_runner_up_crop_and_missing_runner_up():
     _, centres, heights = PeakCrop(9, 1.5, n_peaks=2)(small[None, :, :, None])
     assert np.asarray(centres)[0, 0].tolist() == [2.0, 3.0]
     assert np.asarray(heights)[0, 1] < -1e5
+
+
+def test_every_crop_is_the_image_around_its_centre():
+    # Three spots on a wide image, one overhanging the left edge.
+    positions = np.array([[6.0, 1.0], [12.0, 20.0], [3.0, 13.0]])
+    image = sum(
+        expected_counts(positions[i : i + 1], photons, 27)[0][:20] - BACKGROUND
+        for i, photons in enumerate([3000, 2000, 1000])
+    )
+    crops, centres, _ = PeakCrop(7, 1.5, n_peaks=3)(image[None, :, :, None])
+    crops, centres = np.asarray(crops)[..., 0], np.asarray(centres)[0].astype(int)
+    assert np.abs(centres - positions).max() <= 1
+    references = [_reference_crop(image, row, col, 7) for row, col in centres]
+    # One scale for every crop of the image.
+    scale = crops[0].max() / references[0].max()
+    for crop, reference in zip(crops, references):
+        np.testing.assert_allclose(crop, reference * scale, rtol=1e-5, atol=1e-4)
+
+
+def test_first_index_is_numpy_argmax_with_ties():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 4, size=(200, 30)).astype("float32")
+    values[0] = 0.0  # all tied
+    values[1, -1] = 9.0  # the last
+    found = _first_index(values, values.max(axis=1), np.arange(30, dtype="int32"))
+    np.testing.assert_array_equal(found, values.argmax(axis=1))
 
 
 def test_crop_soft_argmax_combines_crops():
