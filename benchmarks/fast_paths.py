@@ -17,8 +17,9 @@ noisy.
    uncompiled path) and ``np.argmax``.
    Goals: the default head at least 10 % of ``np.argmax``; JAX at least as
    fast as TensorFlow for every head.
-2. Batch size: the compiled default head at batches of 64 to 2048 images of
-   50x50 (``PIXEL_BUDGET`` is 2**20 pixels: 256 such images).
+2. Batch size: each head's compiled function, per backend, at batches of 32
+   to 1024 images of 50x50 (``PIXEL_BUDGET`` is 2**20 pixels: 256 such
+   images).
 3. Memory added by ``fit`` on 15,000 and 150,000 in-memory 50x50 float32
    images (peak RSS minus RSS with the data loaded, over the array's size),
    the batch-fed path against Keras's own array path (the previous one), with
@@ -103,7 +104,7 @@ def throughput(n_images, repeats, fit_samples):
     }
 
 
-def batch_sizes(n_images, repeats, sizes):
+def batch_sizes(n_images, repeats, sizes, head):
     from pixel_regressor import (
         BrightPixelRegressor,
         _inference,
@@ -113,13 +114,13 @@ def batch_sizes(n_images, repeats, sizes):
     X, _ = make_bright_pixel_dataset(n_images, random_state=SEED)
     images = X.reshape(n_images, 50, 50, 1)
     X_fit, y_fit = make_bright_pixel_dataset(1000, random_state=SEED + 1)
-    model = BrightPixelRegressor(epochs=1, random_state=SEED).fit(X_fit, y_fit).model_
+    reg = BrightPixelRegressor(head, epochs=1, random_state=SEED).fit(X_fit, y_fit)
     calls = {}
     for size in sizes:
 
         def call(size=size):
             _inference.PIXEL_BUDGET = size * 2500
-            _inference.predict(model, images, 2, path="compiled")
+            _inference.predict(reg.model_, images, 2, path="compiled")
 
         calls[str(size)] = call
     best = _best(calls, repeats)
@@ -197,7 +198,124 @@ def predict_memory(shape, path):
     }
 
 
+def layer_times(repeats, heads, size=256):
+    """Each layer's compiled call on its own, in microseconds per image.
+
+    The layer's inputs are the model's own intermediate tensors for ``size``
+    images of 50x50; the call is compiled as ``predict`` compiles the whole
+    model (``tf.function``, with XLA where ``_use_xla`` says so; ``jax.jit``).
+    Under JAX, convolutions and poolings are also timed in the other
+    formulations tried for XLA's CPU code: a convolution as a sum of shifted
+    products (``shifted``) or as one matrix product of the stacked shifts
+    (``im2col``), a pooling as a reshape and a maximum (``reshape``).
+    """
+    import keras
+
+    from pixel_regressor import (
+        BrightPixelRegressor,
+        _inference,
+        make_bright_pixel_dataset,
+    )
+
+    backend = keras.backend.backend()
+    X, _ = make_bright_pixel_dataset(size, random_state=SEED)
+    batch = X.reshape(size, 50, 50, 1).astype(np.float32)
+    X_fit, y_fit = make_bright_pixel_dataset(1000, random_state=SEED + 1)
+    times = {}
+    for head in heads:
+        model = BrightPixelRegressor(head, epochs=1, random_state=SEED)
+        model = model.fit(X_fit, y_fit).model_
+        calls = {
+            "model": lambda model=model: _inference.predict(
+                model, batch, 2, path="compiled"
+            )
+        }
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            inputs = keras.Model(model.inputs, layer.input).predict_on_batch(batch)
+            # Converted once, so that the calls time the layer alone.
+            inputs = keras.tree.map_structure(keras.ops.convert_to_tensor, inputs)
+            forms = {"": lambda x, layer=layer: layer(x, training=False)}
+            if backend == "jax":
+                forms.update(_jax_alternatives(layer))
+            for form, function in forms.items():
+                compiled = _compiled(function, backend, _inference._use_xla(model))
+                calls[f"{layer.name}{form and ' ' + form}"] = (
+                    lambda compiled=compiled, inputs=inputs: _ready(compiled(inputs))
+                )
+        best = _best(calls, repeats)
+        times[head] = {name: 1e6 * s / size for name, s in best.items()}
+    return {"backend": backend, "us_per_image": times}
+
+
+def _compiled(function, backend, jit_compile):
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=jit_compile, autograph=False)
+
+
+def _ready(outputs):
+    """Wait for every output (JAX dispatches asynchronously)."""
+    for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        np.asarray(output)
+
+
+def _jax_alternatives(layer):
+    """The other formulations of a valid, unit-stride convolution or pooling."""
+    import jax.numpy as jnp
+    import keras
+
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        a, b = layer.pool_size
+        if tuple(layer.strides) != (a, b) or layer.padding != "valid":
+            return {}
+
+        def reshape(x):
+            n, h, w, c = x.shape
+            x = x[:, : h // a * a, : w // b * b]
+            return x.reshape(n, h // a, a, w // b, b, c).max(axis=(2, 4))
+
+        return {"reshape": reshape}
+    if not (
+        isinstance(layer, keras.layers.Conv2D)
+        and layer.padding == "valid"
+        and tuple(layer.strides) == (1, 1)
+        and tuple(layer.dilation_rate) == (1, 1)
+        and layer.groups == 1
+    ):
+        return {}
+    # Copies: Keras's JAX trainer may delete a variable's arrays when it
+    # replaces them.
+    kernel = np.array(layer.kernel)
+    bias = np.array(layer.bias) if layer.use_bias else np.float32(0)
+    kh, kw, cin, cout = kernel.shape
+
+    def shifts(x):
+        oh, ow = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+        return [x[:, i : i + oh, j : j + ow] for i in range(kh) for j in range(kw)]
+
+    def shifted(x):
+        k = kernel.reshape(kh * kw, cin, cout)
+        if cin == 1:
+            out = sum(s * k[i, 0] for i, s in enumerate(shifts(x)))
+        else:
+            out = sum(jnp.dot(s, k[i]) for i, s in enumerate(shifts(x)))
+        return layer.activation(out + bias)
+
+    def im2col(x):
+        cols = jnp.concatenate(shifts(x), axis=-1)
+        return layer.activation(jnp.dot(cols, kernel.reshape(-1, cout)) + bias)
+
+    return {"shifted": shifted, "im2col": im2col}
+
+
 JOBS = {
+    "layer_times": layer_times,
     "throughput": throughput,
     "batch_sizes": batch_sizes,
     "fit_memory": fit_memory,
@@ -233,18 +351,30 @@ def plan(quick):
                 backend,
             )
         )
-    jobs.append(
-        (
-            "batch_sizes",
-            "batch_sizes",
-            {
-                "n_images": n,
-                "repeats": repeats,
-                "sizes": [64, 128, 256, 512, 1024, 2048],
-            },
-            "tensorflow",
+    for backend in ("tensorflow", "jax"):
+        for head in ("soft_argmax", "dense", "spot"):
+            jobs.append(
+                (
+                    f"batch_sizes_{head}_{backend}",
+                    "batch_sizes",
+                    {
+                        "n_images": n // 2 if head == "dense" else n,
+                        "repeats": repeats,
+                        "sizes": [32, 64, 128, 256, 512, 1024],
+                        "head": head,
+                    },
+                    backend,
+                )
+            )
+    for backend in ("tensorflow", "jax"):
+        jobs.append(
+            (
+                f"layer_times_{backend}",
+                "layer_times",
+                {"repeats": repeats * 4, "heads": ["dense", "spot"]},
+                backend,
+            )
         )
-    )
     for samples in (1500, 6000) if quick else (15000, 150000):
         for path in ("batches", "keras_arrays"):
             jobs.append(
@@ -296,10 +426,25 @@ def rows(results):
                 f"| JAX / TensorFlow, {name} | {jax_rate / tf_rate:.2f}x | "
                 f"{'>= 1x' if name.endswith('_predict') else ''} |"
             )
-    sizes = results.get("batch_sizes", {}).get("images_per_s", {})
-    if sizes:
-        text = ", ".join(f"{k}: {v:,.0f}" for k, v in sizes.items())
-        lines.append(f"| compiled default head by batch size (img/s) | {text} | |")
+    layers = {
+        backend: results.get(f"layer_times_{backend}", {}).get("us_per_image", {})
+        for backend in ("tensorflow", "jax")
+    }
+    for head, jax_times in layers["jax"].items():
+        tf_times = layers["tensorflow"].get(head, {})
+        for name, jax_us in jax_times.items():
+            tf_us = tf_times.get(name)
+            text = f"JAX {jax_us:.2f}"
+            if tf_us:
+                text = f"TensorFlow {tf_us:.2f}, {text} (JAX {tf_us / jax_us:.2f}x)"
+            lines.append(f"| {head} {name}, µs per image | {text} | |")
+    for key, value in results.items():
+        if key.startswith("batch_sizes_") and "error" not in value:
+            head, backend = key[len("batch_sizes_") :].rsplit("_", 1)
+            text = ", ".join(f"{k}: {v:,.0f}" for k, v in value["images_per_s"].items())
+            lines.append(
+                f"| compiled {head} by batch size, {backend} (img/s) | {text} | |"
+            )
     for key, value in results.items():
         if key.startswith("fit_memory") and "error" not in value:
             lines.append(
