@@ -8,7 +8,9 @@
   are ones XLA's CPU code runs faster than TensorFlow's own kernels
   (see :func:`_use_xla`);
 - JAX: ``jax.jit`` of the model's ``stateless_call``, given the current
-  weights at each call (so further training is seen);
+  weights at each call (so further training is seen), traced within
+  :func:`~pixel_regressor._layers.shifted_convolutions` (a convolution of one
+  input channel as shifted products, which XLA fuses);
 - other backends: the model's ``predict_on_batch``.
 
 A model whose heatmap is an increasing function of each pixel alone (the
@@ -464,10 +466,14 @@ def _aligned_empty(shape, dtype):
 def _compile_jax(model_ref):
     import jax
 
+    from ._layers import shifted_convolutions
+
     def forward(trainable, non_trainable, batch):
-        outputs, _ = model_ref().stateless_call(
-            trainable, non_trainable, batch, training=False
-        )
+        # Run once, when jax.jit traces it.
+        with shifted_convolutions():
+            outputs, _ = model_ref().stateless_call(
+                trainable, non_trainable, batch, training=False
+            )
         return outputs
 
     function = jax.jit(forward)

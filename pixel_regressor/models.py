@@ -614,13 +614,13 @@ def build_dense_model(
     """
     import keras
 
-    from ._layers import ImageNormalization
+    from ._layers import ImageNormalization, PixelConv2D
 
     seeds = _seeds(seed)
     inputs = keras.Input(shape=(*image_shape, 1), name="image")
     x = ImageNormalization(name="normalization")(inputs)
     for i, width in enumerate(filters):
-        x = keras.layers.Conv2D(
+        x = PixelConv2D(
             width,
             kernel_size,
             activation="relu",
@@ -757,7 +757,7 @@ def build_spot_model(
     """
     import keras
 
-    from ._layers import CropSoftArgmax2D, PeakCrop
+    from ._layers import CropSoftArgmax2D, PeakCrop, PixelConv2D
 
     if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}.")
@@ -770,14 +770,14 @@ def build_spot_model(
         crop_size, smoothing, n_peaks, 2 * window, name="peak_crop"
     )(inputs)
     for i, width in enumerate(filters):
-        x = keras.layers.Conv2D(
+        x = PixelConv2D(
             width,
             kernel_size,
             activation="relu",
             kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),
             name=f"conv_{i}",
         )(x)
-    x = keras.layers.Conv2D(
+    x = PixelConv2D(
         1,
         kernel_size,
         kernel_initializer=keras.initializers.HeNormal(seed=next(seeds)),

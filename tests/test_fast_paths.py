@@ -8,6 +8,7 @@ predictions independent of the batch, reproducible seeded fits, bounded
 memory, no retracing.
 """
 
+import contextlib
 import gc
 import importlib.util
 import json
@@ -340,7 +341,8 @@ def test_jax_compiled_path():
         from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
         X, y = make_bright_pixel_dataset(300, image_size=12, noise=30, random_state=0)
         result = {}
-        for head, params in [("soft_argmax", {}), ("dense", {"filters": (4,)})]:
+        heads = [("soft_argmax", {}), ("dense", {"filters": (4,)}), ("spot", {})]
+        for head, params in heads:
             reg = BrightPixelRegressor(head, epochs=1, random_state=0, **params)
             reg.fit(X, y)
             pred = reg.predict(X)
@@ -362,6 +364,44 @@ def test_jax_compiled_path():
         assert diff < 1e-4
         assert permuted and single
         assert dtype == "float64"
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("kernel_size", [(3, 3), (2, 5), (1, 1)])
+def test_shifted_convolutions_are_the_convolution(padding, kernel_size):
+    # How the compiled JAX function computes one input channel's convolution.
+    import keras
+
+    from pixel_regressor._layers import PixelConv2D, shifted_convolutions
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(3, 9, 7, 1)).astype("float32")
+    kwargs = {"padding": padding, "activation": "relu"}
+    reference = keras.layers.Conv2D(5, kernel_size, **kwargs)
+    layer = PixelConv2D(5, kernel_size, **kwargs)
+    reference.build(images.shape)
+    layer.build(images.shape)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in layer.weights]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    expected = np.asarray(reference(images))
+    assert expected.max() > 0  # not all cut by the ReLU
+    with shifted_convolutions():
+        shifted = np.asarray(layer(images))
+    np.testing.assert_allclose(shifted, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer(images), expected, rtol=1e-5, atol=1e-5)
+    if keras.backend.backend() == "tensorflow" and kernel_size != (1, 1):
+        import tensorflow as tf
+
+        def operations(context):
+            with context:
+                function = tf.function(layer, autograph=False)
+                graph = function.get_concrete_function(images).graph
+            return {operation.type for operation in graph.get_operations()}
+
+        # A convolution outside the context only.
+        assert "Conv2D" in operations(contextlib.nullcontext())
+        assert "Conv2D" not in operations(shifted_convolutions())
 
 
 # ----------------------------------------------------------------------------
