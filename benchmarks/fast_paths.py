@@ -219,8 +219,10 @@ def layer_times(repeats, heads, size=256):
     model (``tf.function``, with XLA where ``_use_xla`` says so; ``jax.jit``).
     Under JAX, convolutions and poolings are also timed in the other
     formulations tried for XLA's CPU code: a convolution as a sum of shifted
-    products (``shifted``) or as one matrix product of the stacked shifts
-    (``im2col``), a pooling as a reshape and a maximum (``reshape``).
+    products (``shifted``; what ``predict`` uses for one input channel, see
+    ``shifted_convolutions``, and the model row includes) or as one matrix
+    product of the stacked shifts (``im2col``), a pooling as a reshape and a
+    maximum (``reshape``).
     """
     import keras
 
