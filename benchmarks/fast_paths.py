@@ -285,6 +285,8 @@ def _jax_alternatives(layer):
     import jax.numpy as jnp
     import keras
 
+    from pixel_regressor._layers import PixelConv2D, shifted_convolutions
+
     if isinstance(layer, keras.layers.MaxPooling2D):
         a, b = layer.pool_size
         if tuple(layer.strides) != (a, b) or layer.padding != "valid":
@@ -315,11 +317,12 @@ def _jax_alternatives(layer):
         return [x[:, i : i + oh, j : j + ow] for i in range(kh) for j in range(kw)]
 
     def shifted(x):
+        if cin == 1 and isinstance(layer, PixelConv2D):
+            # The package's own, as predict computes it on JAX.
+            with shifted_convolutions():
+                return layer(x)
         k = kernel.reshape(kh * kw, cin, cout)
-        if cin == 1:
-            out = sum(s * k[i, 0] for i, s in enumerate(shifts(x)))
-        else:
-            out = sum(jnp.dot(s, k[i]) for i, s in enumerate(shifts(x)))
+        out = sum(jnp.dot(s, k[i]) for i, s in enumerate(shifts(x)))
         return layer.activation(out + bias)
 
     def im2col(x):
@@ -381,7 +384,6 @@ def plan(quick):
                     backend,
                 )
             )
-    for backend in ("tensorflow", "jax"):
         jobs.append(
             (
                 f"layer_times_{backend}",

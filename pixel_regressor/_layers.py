@@ -391,8 +391,10 @@ class PeakCrop(keras.layers.Layer):
             _gaussian_band(width, self.smoothing, x.dtype),
         )
         smoothed = ops.stop_gradient(ops.reshape(smoothed, (-1, height * width)))
-        # The unnormalised kernel sums to about 2 pi sigma^2.
-        top = ops.max(smoothed, axis=1) / (2.0 * math.pi * self.smoothing**2)
+        # The highest smoothed value; the unnormalised kernel sums to about
+        # 2 pi sigma^2.
+        value = ops.max(smoothed, axis=1)
+        top = value / (2.0 * math.pi * self.smoothing**2)
         scale = 1.0 / ops.where(top > 0, top, ops.ones_like(top))
         pixel = ops.arange(height * width, dtype="int32")
         pixel_row = pixel // width
@@ -401,7 +403,6 @@ class PeakCrop(keras.layers.Layer):
         floor = ops.min(smoothed, axis=1, keepdims=True) - 1.0
         rows, cols, heights = [], [], []
         for i in range(self.n_peaks):
-            value = ops.max(smoothed, axis=1)
             flat = _first_index(smoothed, value, pixel)
             row = flat // width
             col = flat - row * width
@@ -420,6 +421,7 @@ class PeakCrop(keras.layers.Layer):
                     ops.abs(pixel_col[None, :] - col[:, None]) <= self.suppression,
                 )
                 smoothed = ops.where(near, floor, smoothed)
+                value = ops.max(smoothed, axis=1)
         row = ops.stack(rows, axis=1)  # (batch, n_peaks)
         col = ops.stack(cols, axis=1)
         # Gather each crop's pixels; rows or columns that fall outside the
