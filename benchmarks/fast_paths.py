@@ -144,24 +144,20 @@ def fit_memory(samples, path):
     import keras  # noqa: F401 - loaded before the baseline
 
     from pixel_regressor import BrightPixelRegressor, make_bright_pixel_dataset
-    from pixel_regressor import estimator as estimator_module
     from pixel_regressor.metrics import exact_pixel_accuracy
 
     if path == "keras_arrays":
-        # The previous path: scikeras's fit on the arrays, which Keras copies.
-        def _train(self, data, epochs, seed=None):
-            regressor = self.keras_regressor_
-            regressor.fit(
-                data.images.astype(np.float32, copy=False),
-                data.targets,
-                sample_weight=data.sample_weight,
-                epochs=epochs,
-                initial_epoch=regressor.current_epoch,
-            )
-            self.history_ = estimator_module._history_from(regressor.history_)
-            self.n_iter_ = len(self.history_["loss"])
+        # The previous path: scikeras's own _fit_keras_model on the arrays,
+        # which Keras copies.
+        from scikeras.wrappers import KerasRegressor
 
-        estimator_module.BrightPixelRegressor._train = _train
+        from pixel_regressor._keras_regressor import ImageKerasRegressor
+
+        def _fit_keras_model(self, X, y, *args, shuffle_seed=None, **kwargs):
+            X = X.astype(np.float32, copy=False)
+            return KerasRegressor._fit_keras_model(self, X, y, *args, **kwargs)
+
+        ImageKerasRegressor._fit_keras_model = _fit_keras_model
     # A small fit first: the training graph and thread pools are not data.
     X_small, y_small = make_bright_pixel_dataset(500, random_state=SEED + 2)
     BrightPixelRegressor(epochs=1, random_state=SEED).fit(X_small, y_small)

@@ -23,6 +23,7 @@ _LAZY = {
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",
+    "skops_trusted_types": "estimator",
     "mean_pixel_error": "metrics",
     "exact_pixel_accuracy": "metrics",
     "mean_pixel_error_scorer": "metrics",

@@ -1,10 +1,18 @@
-"""In-memory training arrays fed to Keras one shuffled batch at a time.
+"""Training data fed to Keras one batch at a time, and let go afterwards.
 
 Keras's ``fit`` on NumPy arrays converts them into a dataset of its own
 first, a copy (or two) of the whole training set. :class:`ArrayBatches`
 instead hands Keras one batch per step, gathered from the caller's arrays
 (converted to float32 batch by batch), so training adds the memory of a
 batch, not of the data.
+
+On TensorFlow, Keras reads a ``PyDataset`` through
+``tf.data.Dataset.from_generator``, whose generator TensorFlow keeps for the
+life of the process (it is registered with the global graph, which is never
+cleared). Every dataset given to ``fit`` would stay in memory with it, and
+with it every chunk given to ``partial_fit``. Both feeds here therefore hold
+their data only while Keras trains: :meth:`ArrayBatches.release` and
+:meth:`DatasetFeed.release` drop it, leaving TensorFlow a small empty shell.
 
 This module imports Keras; the estimator loads it only when it trains.
 """
@@ -19,7 +27,7 @@ import numpy as np
 from ._inference import as_float32
 from ._random import as_generator
 
-__all__ = ["ArrayBatches", "one_trace_per_model"]
+__all__ = ["ArrayBatches", "DatasetFeed", "one_trace_per_model"]
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -39,10 +47,16 @@ class ArrayBatches(keras.utils.PyDataset):
     batch_size : int
     random_state : numpy.random.Generator or int or None
         Draws the permutations.
+    shuffle : bool, default=True
+        Whether to draw a new order each epoch; False keeps the samples'
+        order.
     """
 
-    def __init__(self, images, targets, sample_weight, *, batch_size, random_state):
+    def __init__(
+        self, images, targets, sample_weight, *, batch_size, random_state, shuffle=True
+    ):
         super().__init__()
+        self.shuffle = bool(shuffle)
         self.images = images
         self.targets = np.asarray(targets, dtype=np.float32)
         self.sample_weight = (
@@ -71,7 +85,59 @@ class ArrayBatches(keras.utils.PyDataset):
         return images, self.targets[rows], self.sample_weight[rows]
 
     def on_epoch_end(self):
-        self.order = self.random_state.permutation(len(self.images))
+        if self.images is None:  # released: Keras's last call after training
+            return
+        n_samples = len(self.images)
+        if self.shuffle:
+            self.order = self.random_state.permutation(n_samples)
+        else:
+            self.order = np.arange(n_samples)
+
+    def release(self):
+        """Drop the arrays: the batches are empty once training is over."""
+        self.images = self.targets = self.sample_weight = self.order = None
+
+
+class DatasetFeed(keras.utils.PyDataset):
+    """A user's ``PyDataset`` as Keras's ``fit`` reads it, until released.
+
+    Every batch, length and epoch hook is the dataset's own, as are its
+    ``workers``, ``use_multiprocessing`` and ``max_queue_size``;
+    :meth:`release` drops the reference to it, so that what TensorFlow keeps
+    of a ``fit`` (see the module's docstring) does not keep the dataset.
+
+    Parameters
+    ----------
+    dataset : keras.utils.PyDataset
+        Yields ``(images, targets[, sample_weight])`` batches.
+    """
+
+    def __init__(self, dataset):
+        super().__init__(
+            workers=dataset.workers,
+            use_multiprocessing=dataset.use_multiprocessing,
+            max_queue_size=dataset.max_queue_size,
+        )
+        self.dataset = dataset
+
+    @property
+    def num_batches(self):
+        return self.dataset.num_batches
+
+    def __getitem__(self, index):
+        return self.dataset[index]
+
+    def on_epoch_begin(self):
+        if self.dataset is not None:
+            self.dataset.on_epoch_begin()
+
+    def on_epoch_end(self):
+        if self.dataset is not None:
+            self.dataset.on_epoch_end()
+
+    def release(self):
+        """Drop the dataset."""
+        self.dataset = None
 
 
 class _RetracingFilter(logging.Filter):

@@ -13,12 +13,21 @@ import numpy as np
 __all__ = [
     "check_image_shape",
     "images_from_array",
+    "is_keras_dataset",
     "resolve_image_shape",
 ]
 
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_keras_dataset(X):
+    """True for a ``keras.utils.PyDataset``, without importing Keras."""
+    return any(
+        cls.__name__ == "PyDataset" and cls.__module__.startswith("keras")
+        for cls in type(X).__mro__
+    )
 
 
 def check_image_shape(

@@ -5,7 +5,11 @@ The estimator owns a scikeras ``KerasRegressor`` as a fitted attribute
 the pre-1.6 way and puts ``RegressorMixin`` on the wrong side of the MRO, so a
 subclass is not a regressor to scikit-learn 1.6+ and cannot fix its mixin
 order. Here the mixin order, the tags, the input validation and the random
-state are ours; scikeras builds and trains the Keras model.
+state are ours. The head's spec builds the Keras model (some heads set
+weights from the first training data); the scikeras wrapper around it, an
+:class:`~pixel_regressor._keras_regressor.ImageKerasRegressor`, trains it
+(its ``fit`` and ``partial_fit``, epochs, callbacks and history) and
+predicts with it.
 """
 
 import collections
@@ -31,10 +35,10 @@ from . import _persistence
 from ._inference import as_float32
 from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, chunk_generator, derive_seed
-from ._validation import check_image_shape, images_from_array
+from ._validation import check_image_shape, images_from_array, is_keras_dataset
 from .models import HEADS, get_head
 
-__all__ = ["BrightPixelRegressor", "load_model"]
+__all__ = ["BrightPixelRegressor", "load_model", "skops_trusted_types"]
 
 _CHECK_X_PARAMS = {
     "accept_sparse": False,
@@ -77,14 +81,6 @@ def _seeded(seed):
     finally:
         np.random.set_state(numpy_state)  # noqa: NPY002
         random.setstate(python_state)
-
-
-def _is_keras_dataset(X):
-    """True for a ``keras.utils.PyDataset``, without importing Keras."""
-    return any(
-        cls.__name__ == "PyDataset" and cls.__module__.startswith("keras")
-        for cls in type(X).__mro__
-    )
 
 
 def _history_from(history):
@@ -130,7 +126,7 @@ class _TrainingData:
 class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     """Find the one bright pixel in grayscale images: a Keras CNN for scikit-learn.
 
-    A scikit-learn regressor whose Keras model is built and trained through
+    A scikit-learn regressor whose Keras model is trained and run through
     scikeras. It learns to map an image to the ``(row, col)`` of its bright
     pixel (or to any numeric target derived from it) and works everywhere
     scikit-learn expects a regressor: pipelines, grid searches, cross
@@ -232,9 +228,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         ``(n, height, width, 1)`` in any intensity scale.
 
     keras_regressor_ : scikeras.wrappers.KerasRegressor
-        The scikeras estimator that trains ``model_``, after every way of
-        getting a fitted estimator (``fit`` on arrays or a ``PyDataset``,
-        ``partial_fit``, :func:`load_model`).
+        The scikeras estimator that trains ``model_`` (its ``fit`` and
+        ``partial_fit`` do the estimator's, on arrays or a ``PyDataset``) and
+        predicts with it: ``keras_regressor_.predict(X)`` equals
+        ``predict(X)``. A subclass of scikeras's ``KerasRegressor`` that
+        feeds Keras one batch at a time (no copy of the training set) and
+        predicts in bounded memory; fitted after every way of getting a
+        fitted estimator (``fit``, ``partial_fit``, :func:`load_model`,
+        unpickling).
 
     history_ : dict of str to list of float
         Per-epoch training metrics: ``loss`` (mean squared error), ``mae``
@@ -560,7 +561,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self, X, y, sample_weight, validation_data, *, reset, seed, image_shape
     ):
         """Validate one training call's input, arrays or a ``PyDataset``."""
-        if _is_keras_dataset(X):
+        if is_keras_dataset(X):
             if y is not None or sample_weight is not None:
                 raise ValueError(
                     "When X is a keras.utils.PyDataset, it yields the targets (and "
@@ -626,10 +627,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
     # the training funnel: fit, partial_fit and PyDatasets all come here
-    def _fit(self, X, y, sample_weight, validation_data, *, reset, epochs):
-        """Validate, initialise the model if ``reset``, then train ``epochs``.
+    def _fit(self, X, y, sample_weight, validation_data, *, reset, partial):
+        """Validate, initialise the model if ``reset``, then train.
 
-        ``epochs=None`` trains the resolved ``epochs`` parameter.
+        ``partial`` trains one epoch (``partial_fit``); otherwise the resolved
+        ``epochs`` parameter (``fit``).
         """
         image_shape = self._check_settings() if reset else None
         seed = derive_seed(self.random_state) if reset else None
@@ -643,12 +645,12 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             image_shape=image_shape,
         )
         start = time.perf_counter()
-        # fit trains a known number of epochs; partial_fit is open-ended.
-        n_epochs = self._settings()["epochs"] if epochs is None else epochs
         with _seeded(seed):
             if reset:
-                self._initialize(data, seed, n_epochs if epochs is None else None)
-            self._train(data, n_epochs, seed)
+                # fit trains a known number of epochs; partial_fit is open-ended.
+                epochs = None if partial else self._settings()["epochs"]
+                self._initialize(data, seed, epochs)
+            self._train(data, seed, partial=partial)
         self.fit_time_ = time.perf_counter() - start
         return self
 
@@ -682,68 +684,54 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         """Wrap ``model`` in a ``KerasRegressor``, ready to train or predict.
 
         The model is built beforehand (not by a function scikeras calls) so
-        that the wrapper holds no reference to the training data.
+        that the wrapper holds no reference to the training data. The wrapper
+        is an :class:`~pixel_regressor._keras_regressor.ImageKerasRegressor`:
+        scikeras's, fed one batch at a time.
         """
-        from scikeras.wrappers import KerasRegressor
+        from ._keras_regressor import ImageKerasRegressor
 
-        regressor = KerasRegressor(
+        settings = self._settings()
+        regressor = ImageKerasRegressor(
             model=model,
-            batch_size=self._settings()["batch_size"],
+            batch_size=settings["batch_size"],
+            epochs=settings["epochs"],
             callbacks=self._callbacks(monitor),
             verbose=self.verbose,
             shuffle=True,
             random_state=None,  # seeded by _seeded, see its docstring
-            warm_start=True,  # _train decides what is new and what continues
+            warm_start=True,  # fit trains the model built by _initialize
         )
         # scikeras learns the input and target layout from a sample; one
         # image is enough, and the whole set would be validated twice.
         sample = np.zeros((1, *self.image_shape_, 1), dtype=np.float32)
-        regressor.initialize(sample, np.zeros((1, self.n_outputs_), np.float32))
+        targets = np.zeros((1, self.n_outputs_), dtype=np.float32)
+        regressor.initialize(sample, targets.ravel() if self._y_1d else targets)
         if history:
             regressor.history_ = _scikeras_history(history)
         self.keras_regressor_ = regressor
         self.model_ = regressor.model_
 
-    def _train(self, data, epochs, seed=None):
-        """Train ``epochs`` more epochs of the scikeras model; extend ``history_``.
+    def _train(self, data, seed=None, *, partial):
+        """Train through the scikeras wrapper; extend ``history_``.
 
-        Arrays are fed batch by batch (:class:`~._batches.ArrayBatches`,
+        ``keras_regressor_.fit`` (its ``epochs``) starts the history anew,
+        ``keras_regressor_.partial_fit`` (one epoch) continues it. Arrays
+        go to Keras batch by batch (:class:`~._batches.ArrayBatches`,
         shuffled each epoch from ``seed``), like a ``PyDataset``: Keras's own
-        conversion of arrays would copy the whole training set. Both go to
-        the scikeras model's Keras model, with its callbacks, and are
-        recorded in its history.
+        conversion of arrays would copy the whole training set.
         """
+        from ._batches import one_trace_per_model
+
         regressor = self.keras_regressor_
         start_epoch = regressor.current_epoch
-        dataset = data.dataset
-        from ._batches import ArrayBatches, one_trace_per_model
-
-        # Keras shuffles a dataset's batches with Python's global random
-        # generator, which other threads (a Dask worker's) draw from too:
-        # ArrayBatches shuffles its samples itself, from its own generator.
-        keras_shuffle = dataset is not None
-        if dataset is None:
-            dataset = ArrayBatches(
-                data.images,
-                data.targets,
-                data.sample_weight,
-                batch_size=self._settings()["batch_size"],
-                random_state=self._shuffle_seed(seed),
-            )
+        if data.dataset is not None:
+            X, y, kwargs = data.dataset, None, {}
+        else:
+            X, y = data.images, data.targets
+            kwargs = {"shuffle_seed": self._shuffle_seed(seed)}
+        train = regressor.partial_fit if partial else regressor.fit
         with one_trace_per_model():
-            history = self.model_.fit(
-                dataset,
-                shuffle=keras_shuffle,
-                epochs=start_epoch + epochs,
-                initial_epoch=start_epoch,
-                validation_data=data.validation,
-                callbacks=regressor.get_params()["callbacks"],
-                verbose=self.verbose,
-            )
-        merged = _scikeras_history(regressor.history_ if start_epoch else {})
-        for key, values in _scikeras_history(history.history).items():
-            merged[key] += values
-        regressor.history_ = merged
+            train(X, y, data.sample_weight, validation_data=data.validation, **kwargs)
         self.history_ = _history_from(regressor.history_)
         self.n_iter_ = len(self.history_.get("loss", ()))
         finite = np.isfinite(self.history_.get("loss", [])[start_epoch:])
@@ -826,7 +814,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self : BrightPixelRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, validation_data, reset=True, epochs=None)
+        return self._fit(
+            X, y, sample_weight, validation_data, reset=True, partial=False
+        )
 
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch on ``(X, y)``, keeping the weights between calls.
@@ -854,7 +844,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             The estimator, trained one epoch more.
         """
         reset = not hasattr(self, "model_")
-        return self._fit(X, y, sample_weight, None, reset=reset, epochs=1)
+        return self._fit(X, y, sample_weight, None, reset=reset, partial=True)
 
     def predict(self, X):
         """Predict the target (by default the bright pixel's ``(row, col)``).
@@ -881,8 +871,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             ``y``.
         """
         images = self._images_for_predict(X)
-        out = self._predict_batch(images)
-        return out.ravel() if self._y_1d else out
+        return self.keras_regressor_.predict(images)
 
     def _predict_batch(self, images, *, path="auto"):
         """Run the model on ``images`` (n, h, w, 1); float64 (n, n_outputs).
@@ -896,9 +885,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         instead (``path="auto"``); ``path="compiled"`` and ``path="keras"``
         force the compiled function and Keras's ``predict_on_batch``.
         """
-        from . import _inference
-
-        return _inference.predict(self.model_, images, self.n_outputs_, path=path)
+        return self.keras_regressor_._predict_raw(images, path=path)
 
     # ------------------------------------------------------------------
     # persistence
@@ -1093,3 +1080,42 @@ def load_model(path):
     )
     estimator._built_head = estimator.head
     return estimator
+
+
+def skops_trusted_types():
+    """The types to trust when loading a fitted estimator saved by skops.
+
+    skops (and MLflow's default ``skops`` format for
+    :func:`mlflow.sklearn.log_model`) loads only the types it trusts by
+    default, scikit-learn's and NumPy's among them, and those its caller
+    names; it has no way for a package to add its own. A saved
+    :class:`BrightPixelRegressor` holds one other type, itself (its Keras
+    model is stored as the bytes of its ``.keras`` archive, which is loaded
+    in Keras's safe mode and checked). Pass this list wherever skops asks
+    for trusted types.
+
+    Returns
+    -------
+    types : list of str
+        The fully qualified names of the types to trust, a new list each
+        call.
+
+    See Also
+    --------
+    BrightPixelRegressor.save : The package's own format, which needs none.
+
+    Examples
+    --------
+    >>> from pixel_regressor import skops_trusted_types
+    >>> skops_trusted_types()
+    ['pixel_regressor.estimator.BrightPixelRegressor']
+
+    With skops, ``skops.io.load(file, trusted=skops_trusted_types())``;
+    with MLflow::
+
+        mlflow.sklearn.log_model(
+            model, name="bright-pixel", skops_trusted_types=skops_trusted_types()
+        )
+    """
+    cls = BrightPixelRegressor
+    return [f"{cls.__module__}.{cls.__qualname__}"]

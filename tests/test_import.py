@@ -21,6 +21,7 @@ PUBLIC_NAMES = {
     "BrightPixelSequence",
     "BrightPixelRegressor",
     "load_model",
+    "skops_trusted_types",
     "mean_pixel_error",
     "exact_pixel_accuracy",
     "mean_pixel_error_scorer",

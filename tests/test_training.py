@@ -50,9 +50,89 @@ def test_fit_wraps_the_model_and_scikeras_predicts_like_predict(data):
     X, y = data
     reg = BrightPixelRegressor(epochs=2, random_state=0).fit(X, y)
     _assert_wraps_model(reg, 2)
-    np.testing.assert_allclose(
-        reg.keras_regressor_.predict(_images(X)), reg.predict(X), atol=1e-5
+    expected = reg.predict(X)
+    assert expected.dtype == np.float64
+    for images in (X, _images(X), X.reshape(-1, SIDE, SIDE)):
+        np.testing.assert_array_equal(reg.keras_regressor_.predict(images), expected)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_scikeras_predicts_exactly_like_predict_for_every_head(data, head):
+    X, y = data
+    reg = BrightPixelRegressor(head, epochs=1, random_state=0).fit(X, y[:, 1])
+    pred = reg.keras_regressor_.predict(X)
+    assert pred.shape == (len(X),)  # the 1-D target's shape
+    np.testing.assert_array_equal(pred, reg.predict(X))
+    if not get_head(head).any_image_size:
+        other = np.zeros((2, SIDE + 2, SIDE + 2), dtype=np.float32)
+        with pytest.raises(ValueError, match="shape"):
+            reg.keras_regressor_.predict(other)
+
+
+def test_fit_and_partial_fit_train_through_scikeras(data, monkeypatch):
+    # The estimator's fit is the wrapper's fit (its epochs), partial_fit the
+    # wrapper's partial_fit; both reach scikeras's own _fit_keras_model with
+    # the validated images, not a copy of them.
+    from scikeras.wrappers import BaseWrapper
+
+    calls = []
+
+    def spy(name, method):
+        def wrapped(self, *args, **kwargs):
+            # What the batches hold while training (they let go of it after).
+            fed = getattr(args[0], "images", None)
+            calls.append((name, args, fed))
+            return method(self, *args, **kwargs)
+
+        monkeypatch.setattr(
+            BaseWrapper if name == "_fit_keras_model" else KerasRegressor,
+            name,
+            wrapped,
+        )
+
+    for name in ("fit", "partial_fit", "_fit_keras_model"):
+        spy(name, getattr(KerasRegressor, name))
+    X, y = data
+    reg = BrightPixelRegressor(epochs=3, random_state=0).fit(X, y)
+    assert reg.keras_regressor_.get_params()["epochs"] == 3
+    assert [name for name, *_ in calls] == ["fit", "_fit_keras_model"]
+    # scikeras's own model fit gets the batches and the epochs
+    _, (_, y_fed, weights, _, epochs, initial_epoch), images = calls[1]
+    assert (y_fed, weights, epochs, initial_epoch) == (None, None, 3, 0)
+    assert images.shape == (len(X), SIDE, SIDE, 1)
+    assert np.shares_memory(images, X)  # a view of X, not a copy
+    calls.clear()
+    reg.partial_fit(X, y)
+    assert [name for name, *_ in calls] == ["partial_fit", "_fit_keras_model"]
+    assert calls[1][1][4:] == (1, 3)  # one epoch, from the fourth
+    _assert_wraps_model(reg, 4)
+
+
+def test_scikeras_callbacks_see_every_epoch(data):
+    import keras
+
+    class Count(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Count.epochs += 1
+
+    X, y = data
+    reg = BrightPixelRegressor(epochs=2, callbacks=[Count()], random_state=0)
+    reg.fit(X, y).partial_fit(X, y)
+    assert Count.epochs == 3
+    assert any(
+        isinstance(c, Count) for c in reg.keras_regressor_.get_params()["callbacks"]
     )
+
+
+def test_zero_weights_are_kept_and_all_zero_weights_refused(data):
+    X, y = data
+    weights = np.r_[np.zeros(100), np.ones(len(X) - 100)]
+    reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y, weights)
+    assert reg.n_iter_ == 1
+    with pytest.raises(ValueError, match="zero"):
+        BrightPixelRegressor(epochs=1).fit(X, y, np.zeros(len(X)))
 
 
 def test_history_is_continuous_through_partial_fit_save_and_load(data, tmp_path):
