@@ -406,6 +406,51 @@ def scaling(samples, seed):
     }
 
 
+def training_memory(how, calls, samples, seed):
+    """RSS after each of ``calls`` training calls, each on fresh data.
+
+    ``how``: ``"partial_fit"`` (one estimator, a new chunk of ``samples``
+    50x50 images per call), ``"fit"`` (one estimator refitted on a new set
+    each call) or ``"sequence"`` (``fit`` on a new ``BrightPixelSequence`` of
+    ``samples`` images each call). Every call's data is dropped before the
+    RSS is read: memory that grows with the calls is data kept by training.
+    """
+    import gc
+
+    from pixel_regressor import (
+        BrightPixelRegressor,
+        BrightPixelSequence,
+        make_bright_pixel_dataset,
+    )
+
+    estimator = BrightPixelRegressor(epochs=1, random_state=seed)
+    rss_after = []
+    start = time.perf_counter()
+    for call in range(calls):
+        if how == "sequence":
+            data = BrightPixelSequence(
+                samples, batch_size=256, random_state=seed + call
+            )
+            estimator.fit(data)
+        else:
+            X, y = make_bright_pixel_dataset(samples, random_state=seed + call)
+            getattr(estimator, how)(X, y)
+            del X, y
+        data = None
+        gc.collect()
+        rss_after.append(current_rss_bytes())
+    return {
+        "how": how,
+        "calls": calls,
+        "samples": samples,
+        "chunk_nbytes": samples * IMAGE_SIZE * IMAGE_SIZE * 4,
+        "rss_after_call": rss_after,
+        "growth_bytes": rss_after[-1] - rss_after[1],
+        "seconds": time.perf_counter() - start,
+        "epochs": estimator.n_iter_,
+    }
+
+
 def _reset_peak_rss():
     """Reset the process's peak RSS (Linux: write 5 to clear_refs); True if done."""
     try:
@@ -571,6 +616,7 @@ MEASUREMENTS = {
     "datagen": datagen,
     "scaling": scaling,
     "predict_memory": predict_memory,
+    "training_memory": training_memory,
 }
 
 

@@ -35,7 +35,13 @@ What is measured, side by side in one run:
    if the fit or predict time per image grows more than 1.5x from the middle
    to the largest n, or if the memory the largest run adds to the process
    exceeds twice its data.
-7. Robustness: the memory ``predict`` adds on 1 image of 3000x3000 and on
+7. Memory over many training calls on fresh data, each dropped before the
+   next: 20 ``partial_fit`` calls on new chunks of 10,000 images, 10 ``fit``
+   calls on new sets of 10,000, and 10 ``fit`` calls on new
+   ``BrightPixelSequence`` of 10,000. Target: RSS grows less than 100 MB
+   from the second call to the last (a chunk kept per call would add 100 MB
+   each).
+8. Robustness: the memory ``predict`` adds on 1 image of 3000x3000 and on
    33 images of 1000x1000, at most 3x the input (batches used to be padded
    to 32 or 1024 images: 5.4 GB and 17 GB); the time (under 1 s) and memory
    (under 100 MB) to refuse a saved model whose weights inflate to 4 GiB;
@@ -43,7 +49,7 @@ What is measured, side by side in one run:
    generator images, exact on at least 99.9 % of crops of scikit-learn's
    sample photographs scaled to [0, 220] with one pixel at 230, and trained
    at noise 80, at least as exact as ``np.argmax`` on clean images.
-8. The machine: CPU, cores, RAM, Python and library versions, Keras backend.
+9. The machine: CPU, cores, RAM, Python and library versions, Keras backend.
 
 ``--quick`` (under two minutes) uses 2000 images, 2 epochs for the notebook's
 CNN and the dense head, 1000 images for throughput, and scales to 6,000
@@ -86,6 +92,12 @@ MODES = {
         "import_repeats": 5,
         "scaling": (1500, 15000, 150000),
         "low_contrast": (10500, 2000),
+        # Training calls on fresh data, and images per call.
+        "training_memory": {
+            "partial_fit": (20, 10000),
+            "fit": (10, 10000),
+            "sequence": (10, 10000),
+        },
         "shared_process": (),
     },
     "quick": {
@@ -101,6 +113,11 @@ MODES = {
         "import_repeats": 5,
         "scaling": (1500, 6000),
         "low_contrast": (1000, 500),
+        "training_memory": {
+            "partial_fit": (20, 2000),
+            "fit": (5, 2000),
+            "sequence": (5, 2000),
+        },
         # All measurements run one after the other in one process, to save
         # the start-up (imports) of each: only the first has its own peak RSS.
         "shared_process": True,
@@ -124,6 +141,7 @@ ROBUSTNESS_SHAPES = ((1, 3000, 3000), (33, 1000, 1000))
 PREDICT_MEMORY_RATIO = 3.0
 REFUSE_S = 1.0
 REFUSE_BYTES = 100 * 2**20
+TRAINING_GROWTH_BYTES = 100 * 10**6  # 100 MB from the second call to the last
 
 
 # ----------------------------------------------------------------------------
@@ -282,6 +300,14 @@ def plan(config):
     ]
     for n in config["scaling"]:
         jobs.append((f"scaling_{n}", "scaling", {"samples": n, "seed": SEED}))
+    for how, (calls, n) in config["training_memory"].items():
+        jobs.append(
+            (
+                f"training_memory_{how}",
+                "training_memory",
+                {"how": how, "calls": calls, "samples": n, "seed": SEED},
+            )
+        )
     for shape in ROBUSTNESS_SHAPES:
         jobs.append(
             (
@@ -765,6 +791,31 @@ def _scaling_rows(results, config):
     return rows
 
 
+def _training_memory_rows(results, config):
+    section = "Memory over many training calls on fresh data"
+    labels = {
+        "partial_fit": "partial_fit, one new chunk of {n:,} images per call",
+        "fit": "fit, refitted on a new set of {n:,} images per call",
+        "sequence": "fit on a new BrightPixelSequence of {n:,} images per call",
+    }
+    rows = []
+    for how, (calls, n) in config["training_memory"].items():
+        result = results.get(f"training_memory_{how}", {})
+        growth, chunk = result.get("growth_bytes"), result.get("chunk_nbytes")
+        rows.append(
+            _row(
+                section,
+                f"{labels[how].format(n=n)}: RSS growth from call 2 to call {calls}",
+                "n/a" if growth is None else f"{growth / 1e6:,.0f} MB",
+                "" if chunk is None else f"one chunk {chunk / 1e6:,.0f} MB",
+                "",
+                f"< {TRAINING_GROWTH_BYTES / 1e6:g} MB",
+                _met(lambda g=growth: g < TRAINING_GROWTH_BYTES, growth),
+            )
+        )
+    return rows
+
+
 def _robustness_rows(results):
     rows = []
     for shape in ROBUSTNESS_SHAPES:
@@ -857,6 +908,7 @@ def evaluate(results, config):
         *_datagen_rows(results, config),
         *_import_rows(results),
         *_scaling_rows(results, config),
+        *_training_memory_rows(results, config),
         *_robustness_rows(results),
     ]
 
