@@ -133,14 +133,16 @@ def expected_counts_and_derivatives(shape, positions, psf_sigma, photons, backgr
 
 
 def fisher_information(
-    shape, positions, psf_sigma, photons, background, read_noise=0.0
+    shape, positions, psf_sigma, photons, background, read_noise=0.0, excess=1.0
 ):
     """Fisher information of (row, col, photons, background), per position.
 
     Pixels are independent Poisson counts, ``I_ij = sum_k (d mu_k / d theta_i)
     (d mu_k / d theta_j) / mu_k``; read noise of standard deviation
-    ``read_noise`` enters in the usual Poisson-plus-Gaussian approximation,
-    ``mu_k + read_noise ** 2`` in the denominator.
+    ``read_noise`` (in photoelectrons) enters in the usual Poisson-plus-Gaussian
+    approximation, ``mu_k + read_noise ** 2`` in the denominator. ``excess``
+    is the square of an EMCCD's excess noise factor (2 at high gain), which
+    multiplies ``mu_k`` there.
 
     Returns
     -------
@@ -149,7 +151,7 @@ def fisher_information(
     mu, jacobian = expected_counts_and_derivatives(
         shape, positions, psf_sigma, photons, background
     )
-    denominator = mu + read_noise**2
+    denominator = excess * mu + read_noise**2
     # Without background or read noise, pixels far from the spot expect no
     # counts (and their derivatives vanish): they carry no information.
     weights = np.divide(
@@ -160,7 +162,9 @@ def fisher_information(
     return np.einsum("mik,mjk->mij", jacobian * weights.reshape(m, 1, -1), jacobian)
 
 
-def position_crlb(shape, positions, psf_sigma, photons, background, read_noise=0.0):
+def position_crlb(
+    shape, positions, psf_sigma, photons, background, read_noise=0.0, excess=1.0
+):
     """Cramer-Rao standard deviations of (row, col), shape ``(m, 2)``.
 
     All four parameters are unknown: the bound is the square root of the
@@ -179,6 +183,7 @@ def position_crlb(shape, positions, psf_sigma, photons, background, read_noise=0
             photons,
             background,
             read_noise,
+            excess,
         )
         covariance = np.linalg.inv(information)
         out[start : start + chunk, 0] = np.sqrt(covariance[:, 0, 0])

@@ -407,7 +407,7 @@ Synthetic bright-spot dataset
 :Spot: {photons} expected photons, blurred by a Gaussian PSF of standard
        deviation {psf_sigma} px, on a background of {background} expected
        counts per pixel
-:Noise: Poisson (photon noise){read_noise_text}{hot_pixels_text}
+:Noise: Poisson (photon noise){read_noise_text}{hot_pixels_text}{camera_text}
 
 Expected counts are ``mu = background + photons * PSF integrated over each
 pixel``; pixel ``(r, c)`` covers ``[r - 0.5, r + 0.5] x [c - 0.5, c + 0.5]``,
@@ -515,6 +515,31 @@ def _poisson_cdf_table(mean):
     return np.cumsum(np.exp(log_pmf))
 
 
+def _check_camera(gain, offset, em_gain):
+    """The camera parameters, checked: ``(gain, offset, em_gain)`` as floats."""
+    gain = _check_positive(gain, "gain")
+    offset = _check_nonnegative(offset, "offset")
+    em_gain = _check_real(em_gain, "em_gain")
+    if em_gain < 1:
+        raise ValueError(
+            f"em_gain must be >= 1 (1 for a camera without electron "
+            f"multiplication), got {em_gain!r}."
+        )
+    return gain, offset, em_gain
+
+
+def _electron_multiplication(counts, em_gain, generator):
+    """An EMCCD register's output electrons for ``counts`` input electrons.
+
+    ``Gamma(n, em_gain)`` for ``n > 0`` electrons, 0 for none: the high-gain
+    model of the register, whose variance is twice the Poisson input's.
+    """
+    out = np.zeros_like(counts)
+    lit = counts > 0
+    out[lit] = generator.gamma(counts[lit], em_gain)
+    return out
+
+
 def _draw_counts(spot, background, table, generator):
     """Poisson counts of mean ``background + spot``, as float64.
 
@@ -536,6 +561,9 @@ def make_bright_spot_dataset(
     photons=1000.0,
     background=10.0,
     read_noise=0.0,
+    gain=1.0,
+    offset=0.0,
+    em_gain=1.0,
     hot_pixels=0,
     hot_pixel_intensity=3.0,
     margin=None,
@@ -559,6 +587,16 @@ def make_bright_spot_dataset(
     the same along columns. The observed image is ``Poisson(mu)`` plus
     Gaussian read noise of standard deviation ``read_noise``. The target is
     the spot's ``(row, col)``; an integer target is a pixel centre.
+
+    By default pixel values count photoelectrons. With camera parameters they
+    are a camera's digital units (ADU)::
+
+        X = offset + gain * (EM(Poisson(mu)) + read noise)
+
+    where ``EM`` is an EMCCD's electron multiplication when ``em_gain > 1``:
+    ``n`` photoelectrons leave the register as ``Gamma(n, em_gain)``
+    electrons (the high-gain model), which doubles the variance of the
+    signal (an excess noise factor of ``sqrt(2)``).
 
     No unbiased estimator locates the spot better than
     :func:`~pixel_regressor.localization_crlb`.
@@ -585,8 +623,22 @@ def make_bright_spot_dataset(
 
     read_noise : float, default=0.0
         Standard deviation of the Gaussian read noise added to every pixel
-        after the Poisson draw, >= 0. With read noise, pixel values are real
-        and can be negative.
+        after the Poisson draw, >= 0, in electrons (after the EM register,
+        before ``gain``). With read noise, pixel values are real and can be
+        below ``offset``.
+
+    gain : float, default=1.0
+        The camera's conversion gain, in ADU per electron, > 0.
+
+    offset : float, default=0.0
+        The camera's baseline, in ADU, added to every pixel, >= 0.
+
+    em_gain : float, default=1.0
+        An EMCCD's electron-multiplying gain, >= 1. 1 is a camera without EM
+        gain (photon-counting statistics); above 1, the gamma-Poisson model
+        above, whose excess noise halves the information in each pixel
+        (:func:`~pixel_regressor.localization_crlb` takes the same
+        parameters).
 
     hot_pixels : int, default=0
         Number of hot pixels per image: distinct pixels, placed uniformly
@@ -596,7 +648,8 @@ def make_bright_spot_dataset(
         noise. Must be fewer than the image's pixels.
 
     hot_pixel_intensity : float, default=3.0
-        Value of a hot pixel, in multiples of ``max(mu)``. Must be positive.
+        Value of a hot pixel, in multiples of ``max(mu)`` (amplified and
+        converted to ADU like the signal). Must be positive.
 
     margin : float, default=None
         Distance, in pixels, that keeps the spot's centre away from the
@@ -651,8 +704,8 @@ def make_bright_spot_dataset(
             A description of the dataset.
         image_shape : tuple of (int, int)
             ``(height, width)``.
-        psf_sigma, background, read_noise, hot_pixel_intensity, margin, \
-dtype, random_state
+        psf_sigma, background, read_noise, gain, offset, em_gain, \
+hot_pixel_intensity, margin, dtype, random_state
             The parameters used (``margin`` resolved from None).
 
     See Also
@@ -686,6 +739,15 @@ dtype, random_state
     ... )
     >>> spots.images.shape, spots.photons.shape, spots.hot_pixel_positions.shape
     ((4, 12, 16), (4,), (4, 2, 2))
+
+    An EMCCD camera's 16-bit ADU images, with a baseline of 100 ADU:
+
+    >>> X, y = make_bright_spot_dataset(
+    ...     500, image_size=16, gain=0.5, offset=100, em_gain=100, dtype=np.uint16,
+    ...     random_state=0,
+    ... )
+    >>> X.dtype, round(float(X.mean() - 100) / (0.5 * 100 * (1000 / 256 + 10)), 1)
+    (dtype('uint16'), 1.0)
     """
     n_samples = _check_int(n_samples, "n_samples")
     height, width = check_image_shape(image_size, "image_size", allow_int=True)
@@ -693,6 +755,7 @@ dtype, random_state
     low, high = _check_photons(photons)
     background = _check_nonnegative(background, "background")
     read_noise = _check_nonnegative(read_noise, "read_noise")
+    gain, offset, em_gain = _check_camera(gain, offset, em_gain)
     n_pixels = height * width
     hot_pixels = _check_int(hot_pixels, "hot_pixels", minimum=0)
     if hot_pixels >= n_pixels:
@@ -738,13 +801,19 @@ dtype, random_state
             0.0,
         ).reshape(stop - start, n_pixels)
         counts = _draw_counts(spot, background, table, generator)
+        if em_gain > 1:
+            counts = _electron_multiplication(counts, em_gain, generator)
         if read_noise > 0:
             counts += generator.normal(0.0, read_noise, size=counts.shape)
         if hot_pixels:
-            peak = spot.max(axis=1, keepdims=True) + background
+            peak = em_gain * (spot.max(axis=1, keepdims=True) + background)
             np.put_along_axis(
                 counts, hot[start:stop], hot_pixel_intensity * peak, axis=1
             )
+        if gain != 1:
+            counts *= gain
+        if offset:
+            counts += offset
         np.clip(counts, lowest, highest, out=counts)
         if dtype.kind in "iu":
             np.rint(counts, out=counts)
@@ -779,6 +848,16 @@ dtype, random_state
                 f", Gaussian read noise of standard deviation {read_noise:g}"
                 if read_noise
                 else ""
+            )
+            + (
+                f", EM gain {em_gain:g} (gamma-Poisson excess noise)"
+                if em_gain > 1
+                else ""
+            ),
+            camera_text=(
+                f"\n:Camera: ADU = {offset:g} + {gain:g} x electrons"
+                if (gain, offset) != (1.0, 0.0)
+                else ""
             ),
             hot_pixels_text=(
                 f", {hot_pixels} hot pixel(s) per image at "
@@ -791,6 +870,9 @@ dtype, random_state
         psf_sigma=psf_sigma,
         background=background,
         read_noise=read_noise,
+        gain=gain,
+        offset=offset,
+        em_gain=em_gain,
         hot_pixel_intensity=hot_pixel_intensity,
         margin=margin,
         dtype=dtype,

@@ -298,6 +298,82 @@ def test_no_hot_pixels_by_default():
 
 
 @pytest.mark.parametrize(
+    ("gain", "offset", "em_gain", "read_noise"),
+    [(2.5, 100.0, 1.0, 0.0), (0.5, 100.0, 50.0, 0.0), (0.25, 500.0, 200.0, 30.0)],
+)
+def test_camera_pixels_have_the_adu_mean_and_variance(
+    gain, offset, em_gain, read_noise
+):
+    # ADU = offset + gain * (EM(Poisson(mu)) + read noise): per pixel, mean
+    # offset + gain * em_gain * mu, variance gain^2 (F^2 em_gain^2 mu +
+    # read_noise^2), F^2 = 2 with EM gain (gamma-Poisson), 1 without.
+    side, psf_sigma, photons, background = 7, 1.0, 500.0, 5.0
+    spots = make_bright_spot_dataset(
+        6000,
+        image_size=side,
+        psf_sigma=psf_sigma,
+        photons=photons,
+        background=background,
+        read_noise=read_noise,
+        gain=gain,
+        offset=offset,
+        em_gain=em_gain,
+        margin=3.0,
+        dtype=np.float64,
+        return_X_y=False,
+        random_state=0,
+    )
+    assert (spots.gain, spots.offset, spots.em_gain) == (gain, offset, em_gain)
+    assert ("EM gain" in spots.DESCR) == (em_gain > 1)
+    assert "ADU" in spots.DESCR
+    mu = _psf.expected_counts(
+        (side, side), spots.target[:1], psf_sigma, photons, background
+    )[0]
+    excess = 2.0 if em_gain > 1 else 1.0
+    mean = offset + gain * em_gain * mu
+    variance = gain**2 * (excess * em_gain**2 * mu + read_noise**2)
+    images = spots.images
+    n = len(images)
+    np.testing.assert_array_less(
+        np.abs(images.mean(0) - mean), 5 * np.sqrt(variance / n)
+    )
+    # Within 5 standard errors of the sample variance, sqrt((2 + k) / n) in
+    # relative terms, k the excess kurtosis: at most 6 / mu (the EM model's,
+    # a compound Poisson of exponentials; Poisson's is 1 / mu).
+    np.testing.assert_array_less(
+        np.abs(images.var(0, ddof=1) / variance - 1), 5 * np.sqrt((2 + 6 / mu) / n)
+    )
+    # What the variance is not: Poisson statistics in ADU, when there is EM gain.
+    if em_gain > 1:
+        poisson = gain**2 * (em_gain**2 * mu + read_noise**2)
+        assert np.all(images.var(0, ddof=1) > 1.5 * poisson)
+
+
+def test_camera_defaults_count_photoelectrons():
+    default = make_bright_spot_dataset(50, image_size=12, random_state=0)
+    explicit = make_bright_spot_dataset(
+        50, image_size=12, gain=1, offset=0, em_gain=1, random_state=0
+    )
+    np.testing.assert_array_equal(default[0], explicit[0])
+
+
+def test_camera_units_saturate_an_integer_camera_in_adu():
+    X, _ = make_bright_spot_dataset(
+        200,
+        image_size=12,
+        photons=5000,
+        gain=2.0,
+        offset=100,
+        em_gain=300,
+        dtype=np.uint16,
+        random_state=0,
+    )
+    assert X.dtype == np.uint16
+    assert X.min() >= 100  # no read noise: nothing below the offset
+    assert X.max() == np.iinfo(np.uint16).max  # the bright spots saturate
+
+
+@pytest.mark.parametrize(
     ("params", "error", "match"),
     [
         ({"n_samples": 0}, ValueError, "n_samples"),
@@ -321,6 +397,13 @@ def test_no_hot_pixels_by_default():
         ({"background": -1.0}, ValueError, "background"),
         ({"background": None}, TypeError, "background"),
         ({"read_noise": -0.5}, ValueError, "read_noise"),
+        ({"gain": -1.0}, ValueError, "gain"),
+        ({"gain": 0.0}, ValueError, "gain"),
+        ({"gain": np.inf}, ValueError, "gain"),
+        ({"offset": -100.0}, ValueError, "offset"),
+        ({"offset": "100"}, TypeError, "offset"),
+        ({"em_gain": 0.5}, ValueError, "em_gain"),
+        ({"em_gain": np.nan}, ValueError, "em_gain"),
         ({"hot_pixels": -1}, ValueError, "hot_pixels"),
         ({"hot_pixels": 1.5}, TypeError, "hot_pixels"),
         ({"hot_pixels": 144}, ValueError, "fewer than"),
@@ -400,6 +483,21 @@ def test_read_noise_counts_as_extra_background_in_the_denominator():
     )
     as_background = localization_crlb(15, psf_sigma=1.1, photons=700, background=8)
     np.testing.assert_allclose(with_noise, as_background, rtol=1e-12)
+
+
+def test_camera_gain_and_offset_leave_the_bound_and_em_gain_costs_sqrt_2():
+    base = {"psf_sigma": 1.3, "photons": 1000, "background": 10}
+    plain = localization_crlb(32, **base)
+    converted = localization_crlb(32, gain=3.0, offset=50, **base)
+    np.testing.assert_array_equal(converted, plain)
+    emccd = localization_crlb(32, em_gain=100, **base)
+    np.testing.assert_allclose(emccd, np.sqrt(2) * plain, rtol=1e-12)
+    # Read noise after a high EM gain hardly counts; without EM gain it does.
+    noisy = {**base, "read_noise": 50.0}
+    np.testing.assert_allclose(
+        localization_crlb(32, em_gain=1000, **noisy), emccd, rtol=1e-3
+    )
+    assert localization_crlb(32, **noisy)[0] > 2 * plain[0]
 
 
 def test_bound_is_symmetric():
@@ -556,6 +654,9 @@ def test_posterior_mean_closes_in_on_bright_spots():
         ({"photons": (100, 200)}, TypeError, "photons"),
         ({"background": -1}, ValueError, "background"),
         ({"read_noise": -1}, ValueError, "read_noise"),
+        ({"gain": -2.0}, ValueError, "gain"),
+        ({"offset": -1.0}, ValueError, "offset"),
+        ({"em_gain": 0.9}, ValueError, "em_gain"),
         ({"image_shape": 0}, ValueError, "image_shape"),
         ({"image_shape": (16, 16, 1)}, TypeError, "image_shape"),
         ({"position": [1.0, 2.0, 3.0]}, ValueError, "position"),
