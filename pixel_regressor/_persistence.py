@@ -57,7 +57,7 @@ _REQUIRED = {
     "history_",
     "n_iter_",
 }
-_OPTIONAL = {"feature_names_in_", "model_sha256"}
+_OPTIONAL = {"feature_names_in_", "model_sha256", "std_coefficients_"}
 # The members Keras writes to a .keras archive; others are refused.
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
@@ -93,6 +93,10 @@ def metadata(estimator, model_sha256):
     }
     if hasattr(estimator, "feature_names_in_"):
         meta["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
+    if hasattr(estimator, "std_coefficients_"):
+        meta["std_coefficients_"] = [
+            [float(v) for v in row] for row in estimator.std_coefficients_
+        ]
     return meta
 
 
@@ -219,6 +223,33 @@ def _params(estimator_class, params):
     return estimator
 
 
+def _std_coefficients(rows, n_outputs):
+    """``std_coefficients_``: n_outputs pairs of positive finite numbers."""
+    import numpy as np
+
+    if (
+        not isinstance(rows, list)
+        or len(rows) != n_outputs
+        or not all(
+            isinstance(row, list)
+            and len(row) == 2
+            and all(
+                isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and v > 0
+                for v in row
+            )
+            for row in rows
+        )
+    ):
+        raise ValueError(
+            f"std_coefficients_ must be {n_outputs} pair(s) of positive numbers, "
+            f"got {_short(rows)}"
+        )
+    return np.asarray(rows, dtype=np.float64)
+
+
 def estimator_from_metadata(estimator_class, meta):
     """An estimator of ``estimator_class`` holding the checked ``meta``.
 
@@ -291,6 +322,11 @@ def estimator_from_metadata(estimator_class, meta):
         import numpy as np
 
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
+
+    if "std_coefficients_" in meta:
+        estimator.std_coefficients_ = _std_coefficients(
+            meta["std_coefficients_"], n_outputs
+        )
 
     estimator.image_shape_ = tuple(shape)
     estimator.n_features_in_ = n_features

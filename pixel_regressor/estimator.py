@@ -263,6 +263,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     fit_time_ : float
         Seconds spent in the last ``fit``.
 
+    std_coefficients_ : ndarray of shape (n_outputs, 2)
+        ``head="spot"`` only: the coefficients ``(a, b)`` of the variance
+        ``a / N + b * v / N ** 2`` of each output's error, ``N`` an image's
+        spot signal and ``v`` its background's variance per pixel, fitted
+        by maximum likelihood to the errors on (at most 10,000 of) the
+        training images after each ``fit`` or ``partial_fit``. Used by
+        ``predict(X, return_std=True)``.
+
     See Also
     --------
     make_bright_pixel_dataset : Generate images to train on.
@@ -651,8 +659,42 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 epochs = None if partial else self._settings()["epochs"]
                 self._initialize(data, seed, epochs)
             self._train(data, seed, partial=partial)
+        if self._fitted_head().predicts_std:
+            self._fit_std(data)
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _fit_std(self, data, max_images=10_000):
+        """Fit ``std_coefficients_`` to the errors on the training images.
+
+        At most ``max_images`` of them, evenly spaced (of a ``PyDataset``, its
+        first batches), with a positive weight.
+        """
+        from . import _uncertainty
+
+        if data.dataset is not None:
+            batches, count = [], 0
+            for index in range(len(data.dataset)):
+                images, targets = data.dataset[index][:2]
+                batches.append((np.asarray(images), np.asarray(targets)))
+                count += len(images)
+                if count >= max_images:
+                    break
+            images = np.concatenate([b[0] for b in batches])[:max_images]
+            targets = np.concatenate([b[1] for b in batches])[:max_images]
+            images = images.reshape(len(images), *images.shape[1:3], 1)
+            targets = targets.reshape(len(targets), -1)
+        else:
+            rows = np.arange(len(data.images))
+            if data.sample_weight is not None:
+                rows = rows[data.sample_weight > 0]
+            if len(rows) > max_images:
+                rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
+            images, targets = data.images[rows], data.targets[rows]
+        errors = self._predict_batch(images) - targets
+        self.std_coefficients_ = _uncertainty.fit(
+            _uncertainty.statistics(images), errors
+        )
 
     def _initialize(self, data, seed, epochs):
         """Build a new model and the scikeras ``KerasRegressor`` around it.
@@ -846,7 +888,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         reset = not hasattr(self, "model_")
         return self._fit(X, y, sample_weight, None, reset=reset, partial=True)
 
-    def predict(self, X):
+    def predict(self, X, return_std=False):
         """Predict the target (by default the bright pixel's ``(row, col)``).
 
         Images are fed to the Keras model in batches, converted to float32
@@ -864,14 +906,47 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             Images, flattened or not. Heads that take any image size (the
             soft-argmax head) take 3-D or 4-D images of any size.
 
+        return_std : bool, default=False
+            Also return each prediction's standard deviation (``head="spot"``
+            only): per image and per output, from the image's own signal and
+            background noise (the form of the Cramer-Rao bound, see
+            :func:`localization_crlb`), scaled to the errors the model made
+            on its training images (``std_coefficients_``). It describes the
+            spots the model finds: a spot lost in the noise (a gross miss)
+            is off by more than it says.
+
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions as float64, 1-D when the model was fitted on a 1-D
             ``y``.
+
+        y_std : ndarray of the shape of ``y_pred``
+            The standard deviations, in the targets' units. Returned only
+            with ``return_std=True``.
         """
         images = self._images_for_predict(X)
-        return self.keras_regressor_.predict(images)
+        if return_std and not self._fitted_head().predicts_std:
+            heads = [h for h, spec in HEADS.items() if spec.predicts_std]
+            raise ValueError(
+                f"return_std=True needs a head that predicts standard deviations "
+                f"({heads}); this model has head={self._fitted_head().name!r}."
+            )
+        if return_std and not hasattr(self, "std_coefficients_"):
+            raise ValueError(
+                "return_std=True: this model has no fitted standard deviations "
+                "(it was saved by an earlier version); one partial_fit call "
+                "fits them."
+            )
+        y_pred = self.keras_regressor_.predict(images)
+        if not return_std:
+            return y_pred
+        from . import _uncertainty
+
+        std = _uncertainty.predict(
+            _uncertainty.statistics(images), self.std_coefficients_
+        )
+        return y_pred, std.ravel() if self._y_1d else std
 
     def _predict_batch(self, images, *, path="auto"):
         """Run the model on ``images`` (n, h, w, 1); float64 (n, n_outputs).

@@ -74,6 +74,10 @@ class HeadSpec:
         ``builder(image_shape, n_outputs, settings, *, images, targets,
         sample_weight, steps, seed)`` returns the compiled ``keras.Model``;
         see :meth:`build`.
+    predicts_std : bool, default=False
+        Whether ``predict(X, return_std=True)`` gives a standard deviation
+        per prediction (see :mod:`pixel_regressor._uncertainty`), fitted
+        after each training call.
     """
 
     name: str
@@ -84,6 +88,7 @@ class HeadSpec:
     min_filters: int
     min_side: Callable
     builder: Callable
+    predicts_std: bool = False
 
     def min_image_size(self, filters=None, kernel_size=None):
         """Smallest image side the head can process (its defaults if None)."""
@@ -296,6 +301,7 @@ SPOT = HeadSpec(
     min_filters=0,
     min_side=_any_side,
     builder=_build_spot,
+    predicts_std=True,
 )
 
 #: The heads, by name, in the order the docs list them.

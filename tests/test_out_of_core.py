@@ -136,7 +136,7 @@ def test_training_keeps_no_reference_to_its_data(how):
         ("partial_fit", 20, 4000),
         # Each new model leaves TensorFlow about 5 MB of traced functions (see
         # the model selection guide): larger chunks, fewer calls.
-        pytest.param("fit", 10, 10000, marks=pytest.mark.slow),
+        pytest.param("fit", 5, 10000, marks=pytest.mark.slow),
     ],
 )
 def test_memory_stays_flat_over_many_fresh_chunks(how, calls, n):

@@ -81,3 +81,98 @@ def test_hot_pixels_do_not_pull_it():
     found = errors <= 3
     rmse = np.sqrt(np.mean(errors[found] ** 2) / 2)
     assert rmse / np.sqrt(np.mean(crlb[found] ** 2)) < 1.3
+
+
+# ---------------------------------------------------------------------------
+# predict(X, return_std=True)
+
+
+@pytest.fixture(scope="module")
+def spot_model():
+    X, y = make_bright_spot_dataset(
+        3000, image_size=SIDE, photons=(200, 3000), random_state=0
+    )
+    return BrightPixelRegressor("spot", epochs=3, random_state=0).fit(X, y)
+
+
+def test_return_std_is_calibrated_on_held_out_images(spot_model):
+    # z-scores of held-out errors have a standard deviation near 1 per axis,
+    # and the deviations follow the bound: larger for fainter spots.
+    by_level = {}
+    for photons in (300, 2000):
+        X, y = make_bright_spot_dataset(
+            1000, image_size=SIDE, photons=photons, random_state=5
+        )
+        pred, std = spot_model.predict(X, return_std=True)
+        np.testing.assert_array_equal(pred, spot_model.predict(X))
+        assert std.shape == pred.shape and np.all(std > 0)
+        z = (pred - y) / std
+        assert np.all((z.std(axis=0) > 0.75) & (z.std(axis=0) < 1.3)), z.std(axis=0)
+        by_level[photons] = np.sqrt(np.mean(std**2))
+    assert by_level[300] > 1.8 * by_level[2000]
+
+
+def test_return_std_is_per_image_and_follows_the_photons(spot_model):
+    spots = make_bright_spot_dataset(
+        400, image_size=SIDE, photons=(200, 3000), return_X_y=False, random_state=6
+    )
+    _, std = spot_model.predict(spots.data, return_std=True)
+    # brighter spots, smaller deviations: a strong negative rank correlation
+    order = np.argsort(spots.photons)
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(len(order))
+    std_ranks = np.argsort(np.argsort(std[:, 0]))
+    assert np.corrcoef(ranks, std_ranks)[0, 1] < -0.8
+
+
+def test_return_std_survives_save_load_and_pickle(spot_model, tmp_path):
+    import pickle
+
+    from pixel_regressor import load_model
+
+    X, _ = make_bright_spot_dataset(20, image_size=SIDE, random_state=7)
+    expected = spot_model.predict(X, return_std=True)
+    spot_model.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    unpickled = pickle.loads(pickle.dumps(spot_model))
+    for again in (loaded, unpickled):
+        np.testing.assert_array_equal(
+            again.std_coefficients_, spot_model.std_coefficients_
+        )
+        for got, want in zip(again.predict(X, return_std=True), expected):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_return_std_with_a_1d_target_is_1d():
+    X, y = make_bright_spot_dataset(300, image_size=SIDE, random_state=0)
+    model = BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X, y[:, 0])
+    pred, std = model.predict(X[:5], return_std=True)
+    assert pred.shape == std.shape == (5,)
+    assert model.std_coefficients_.shape == (1, 2)
+
+
+def test_partial_fit_refits_the_deviations():
+    X, y = make_bright_spot_dataset(600, image_size=SIDE, random_state=0)
+    model = BrightPixelRegressor("spot", random_state=0).partial_fit(X[:300], y[:300])
+    first = model.std_coefficients_.copy()
+    model.partial_fit(X[300:], y[300:])
+    assert model.std_coefficients_.shape == (2, 2)
+    assert not np.array_equal(first, model.std_coefficients_)
+
+
+@pytest.mark.parametrize("head", ["soft_argmax", "dense"])
+def test_return_std_with_another_head_is_refused(head):
+    from pixel_regressor import make_bright_pixel_dataset
+
+    X, y = make_bright_pixel_dataset(100, image_size=12, random_state=0)
+    model = BrightPixelRegressor(head, epochs=1, random_state=0).fit(X, y)
+    assert not hasattr(model, "std_coefficients_")
+    with pytest.raises(ValueError, match="return_std.*spot"):
+        model.predict(X, return_std=True)
+
+
+def test_return_std_before_fit_is_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        BrightPixelRegressor("spot").predict(np.zeros((1, 16)), return_std=True)
