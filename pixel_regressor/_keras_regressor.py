@@ -4,8 +4,9 @@
 :class:`ImageKerasRegressor` as ``keras_regressor_`` (composition: see the
 estimator module's docstring for why it does not subclass scikeras). Its
 ``fit`` and ``partial_fit`` train the model, with scikeras's epochs,
-callbacks and history; its ``predict`` is the estimator's. Three of
-scikeras's steps are replaced, each for a reason of memory or speed:
+callbacks and history; its ``predict`` is the estimator's. Four of
+scikeras's steps are replaced, each for a reason of memory or speed (and its
+target encoder lets a ``PyDataset``'s absent ``y`` through):
 
 - ``_validate_data``: the estimator has validated the images once already;
   here they are only reshaped (for a direct call on flattened images).
@@ -122,7 +123,10 @@ class ImageKerasRegressor(KerasRegressor):
                 random_state=shuffle_seed,
                 shuffle=self.shuffle,
             )
-            shuffle = False  # the feed shuffles samples itself
+            # The feed shuffles the samples itself, from its own generator:
+            # Keras would shuffle batches with Python's global generator,
+            # which other threads (a Dask worker's) draw from too.
+            shuffle = False
         try:
             super()._fit_keras_model(
                 feed,
