@@ -321,9 +321,10 @@ def _imports(measurements):
         f"{_num(result.get('best_s'), '.3f')} s); heavy modules it imported: "
         f"{heavy}. In the training process: importing the package "
         f"{_num(default.get('import_s'), '.3f')} s, first use of "
-        f"`BrightPixelRegressor` (imports Keras) "
-        f"{_num(default.get('estimator_import_s'), '.2f')} s, first fit "
-        f"{_num(default.get('fit_s'), '.2f')} s."
+        f"`BrightPixelRegressor` "
+        f"{_num(default.get('estimator_import_s'), '.2f')} s, importing Keras "
+        f"and its backend {_num(default.get('keras_import_s'), '.2f')} s, first "
+        f"fit {_num(default.get('fit_s'), '.2f')} s."
     )
 
 
