@@ -36,7 +36,8 @@ _SMOOTHING = 1.5
 # Share of the pixels outside the window left out of the background's
 # variance, from the top: hot pixels.
 _TRIM = 0.01
-# Pixels per chunk of images smoothed at once (float64: 32 MiB).
+# Pixels per chunk of images handled at once (float64: 32 MiB an array, a few
+# arrays at a time).
 _CHUNK_PIXELS = 1 << 22
 # Errors beyond this many predicted standard deviations are gross misses,
 # left out of the fit.
@@ -63,6 +64,7 @@ def statistics(images):
     out = np.empty((n, 2))
     chunk = max(1, _CHUNK_PIXELS // (height * width))
     rows, cols = np.arange(height), np.arange(width)
+    n_pixels = height * width
     for start in range(0, n, chunk):
         batch = np.asarray(images[start : start + chunk, :, :, 0], dtype=np.float64)
         smooth = ndimage.gaussian_filter(
@@ -73,18 +75,25 @@ def statistics(images):
         inside = (np.abs(rows[None, :, None] - row[:, None, None]) <= WINDOW) & (
             np.abs(cols[None, None, :] - col[:, None, None]) <= WINDOW
         )
-        for i, image in enumerate(batch):
-            outside = np.sort(image[~inside[i]])
-            if len(outside) >= 10:
-                outside = outside[: len(outside) - int(np.ceil(_TRIM * len(outside)))]
-            if len(outside) < 2:  # an image hardly larger than the window
-                outside = image.ravel()
-            level = np.median(outside)
-            variance = max(float(np.mean((outside - level) ** 2)), 1e-12)
-            window = image[inside[i]]
-            signal = float(np.sum(window - level))
-            noise = np.sqrt(variance * window.size)
-            out[start + i] = max(signal, noise), variance
+        flat, inside = batch.reshape(len(batch), -1), inside.reshape(len(batch), -1)
+        # The pixels outside the window, sorted, less the brightest _TRIM of
+        # them: NaN (sorted last) marks what is left out.
+        outside = np.sort(np.where(inside, np.nan, flat), axis=1)
+        count = n_pixels - inside.sum(axis=1)
+        count = np.where(count >= 10, count - np.ceil(_TRIM * count), count)
+        # An image hardly larger than the window: all its pixels.
+        small = count < 2
+        outside[small] = np.sort(flat[small], axis=1)
+        count[small] = n_pixels
+        outside[np.arange(n_pixels)[None, :] >= count[:, None]] = np.nan
+        level = np.nanmedian(outside, axis=1)
+        variance = np.nanmean((outside - level[:, None]) ** 2, axis=1)
+        variance = np.maximum(variance, 1e-12)
+        in_window = inside.sum(axis=1)
+        signal = np.where(inside, flat, 0.0).sum(axis=1) - level * in_window
+        noise = np.sqrt(variance * in_window)
+        out[start : start + len(batch), 0] = np.maximum(signal, noise)
+        out[start : start + len(batch), 1] = variance
     return out
 
 
@@ -125,17 +134,17 @@ def fit(stats, errors):
         # fit calls gross misses.
         mean_square = max(float(np.mean(squares[keep])), 1e-300)
         log_coefficients = np.log(0.5 * mean_square / features[keep].mean(axis=0))
-        for _ in range(2):
-            result = minimize(
+        for attempt in range(2):
+            if attempt:
+                variance = features @ np.exp(log_coefficients)
+                keep &= squares <= _MISS_Z**2 * variance
+            log_coefficients = minimize(
                 _negative_log_likelihood,
                 log_coefficients,
                 args=(features[keep], squares[keep]),
                 method="L-BFGS-B",
                 bounds=[(-60.0, 60.0)] * 2,
-            )
-            log_coefficients = result.x
-            variance = features @ np.exp(log_coefficients)
-            keep = np.isfinite(squares) & (squares <= _MISS_Z**2 * variance)
+            ).x
         out[j] = np.exp(log_coefficients)
     return out
 
