@@ -126,11 +126,26 @@ def test_scikeras_callbacks_see_every_epoch(data):
     )
 
 
-def test_zero_weights_are_kept_and_all_zero_weights_refused(data):
+def test_zero_weights_are_kept_and_all_zero_weights_refused(data, monkeypatch):
+    # scikeras drops zero-weight samples, a copy of X: the feed Keras reads
+    # holds every sample, as a view of X, with its weight.
+    from scikeras.wrappers import BaseWrapper
+
+    fed = []
+    original = BaseWrapper._fit_keras_model
+
+    def spy(self, feed, *args, **kwargs):
+        fed.append((feed.images, feed.sample_weight))
+        return original(self, feed, *args, **kwargs)
+
+    monkeypatch.setattr(BaseWrapper, "_fit_keras_model", spy)
     X, y = data
     weights = np.r_[np.zeros(100), np.ones(len(X) - 100)]
     reg = BrightPixelRegressor(epochs=1, random_state=0).fit(X, y, weights)
     assert reg.n_iter_ == 1
+    ((images, fed_weights),) = fed
+    assert len(images) == len(X) and np.shares_memory(images, X)
+    np.testing.assert_array_equal(fed_weights, weights)
     with pytest.raises(ValueError, match="zero"):
         BrightPixelRegressor(epochs=1).fit(X, y, np.zeros(len(X)))
 
