@@ -35,6 +35,11 @@ _SQRT2 = np.sqrt(2.0)
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 
 
+def _column(psf_sigma):
+    """A width, or one per spot, as a column that broadcasts over pixels."""
+    return np.reshape(np.asarray(psf_sigma, dtype=np.float64), (-1, 1))
+
+
 def pixel_shares(centres, n_pixels, psf_sigma):
     """Share of a 1-D Gaussian that falls in each of ``n_pixels`` pixels.
 
@@ -45,7 +50,7 @@ def pixel_shares(centres, n_pixels, psf_sigma):
         k + 0.5]``).
     n_pixels : int
         Number of pixels along the axis.
-    psf_sigma : float
+    psf_sigma : float or ndarray of shape (m,)
         Standard deviation of the Gaussians, in pixels.
 
     Returns
@@ -56,7 +61,8 @@ def pixel_shares(centres, n_pixels, psf_sigma):
 
     edges = np.arange(n_pixels + 1, dtype=np.float64) - 0.5
     cdf = erf(
-        (edges - np.asarray(centres, dtype=np.float64)[:, None]) / (_SQRT2 * psf_sigma)
+        (edges - np.asarray(centres, dtype=np.float64)[:, None])
+        / (_SQRT2 * _column(psf_sigma))
     )
     return 0.5 * np.diff(cdf, axis=1)
 
@@ -64,6 +70,7 @@ def pixel_shares(centres, n_pixels, psf_sigma):
 def _pixel_share_derivatives(centres, n_pixels, psf_sigma):
     """Derivative of :func:`pixel_shares` with respect to the centre."""
     edges = np.arange(n_pixels + 1, dtype=np.float64) - 0.5
+    psf_sigma = _column(psf_sigma)
     z = (edges - np.asarray(centres, dtype=np.float64)[:, None]) / psf_sigma
     density = np.exp(-0.5 * z * z) / (_SQRT2PI * psf_sigma)
     # d/dc [Phi((e1 - c)/s) - Phi((e0 - c)/s)] = g(e0 - c) - g(e1 - c)
@@ -79,7 +86,7 @@ def expected_counts(shape, positions, psf_sigma, photons, background):
         ``(height, width)`` of the images.
     positions : ndarray of shape (m, 2)
         ``(row, col)`` of each spot.
-    psf_sigma : float
+    psf_sigma : float or ndarray of shape (m,)
         Width of the Gaussian PSF, in pixels.
     photons, background : float or ndarray of shape (m,)
         Expected photons of each spot, and expected background counts per
@@ -167,21 +174,29 @@ def position_crlb(
 ):
     """Cramer-Rao standard deviations of (row, col), shape ``(m, 2)``.
 
-    All four parameters are unknown: the bound is the square root of the
-    first two diagonal entries of the inverse Fisher information. Positions
-    are processed in chunks, so any number of them fits in memory.
+    ``psf_sigma``, ``photons`` and ``background`` are numbers or one per
+    position (shape ``(m,)``). All four parameters are unknown: the bound is
+    the square root of the first two diagonal entries of the inverse Fisher
+    information. Positions are processed in chunks, so any number of them
+    fits in memory.
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    m = len(positions)
+    psf_sigma, photons, background = (
+        np.broadcast_to(np.asarray(value, dtype=np.float64), m)
+        for value in (psf_sigma, photons, background)
+    )
     height, width = shape
     chunk = max(1, (1 << 18) // (height * width))
     out = np.empty_like(positions)
-    for start in range(0, len(positions), chunk):
+    for start in range(0, m, chunk):
+        part = slice(start, start + chunk)
         information = fisher_information(
             shape,
-            positions[start : start + chunk],
-            psf_sigma,
-            photons,
-            background,
+            positions[part],
+            psf_sigma[part],
+            photons[part],
+            background[part],
             read_noise,
             excess,
         )

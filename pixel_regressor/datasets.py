@@ -432,30 +432,47 @@ def _check_nonnegative(value, name):
     return value
 
 
-def _check_photons(photons):
-    """A positive number, or a ``(low, high)`` range; returns ``(low, high)``."""
-    if isinstance(photons, (tuple, list)) or (
-        isinstance(photons, np.ndarray) and photons.ndim == 1
+def _check_range(value, name, check):
+    """A number, or a ``(low, high)`` pair of them; returns ``(low, high)``.
+
+    ``check(value, name)`` checks each number (positive, non-negative).
+    """
+    text = f"{name} must be a number or a (low, high) pair"
+    if isinstance(value, (tuple, list)) or (
+        isinstance(value, np.ndarray) and value.ndim == 1
     ):
-        if len(photons) != 2:
-            raise TypeError(
-                "photons must be a positive number or a (low, high) pair, got "
-                f"{photons!r}."
-            )
-        low = _check_positive(photons[0], "photons[0] (low)")
-        high = _check_positive(photons[1], "photons[1] (high)")
+        if len(value) != 2:
+            raise TypeError(f"{text}, got {value!r}.")
+        low = check(value[0], f"{name}[0] (low)")
+        high = check(value[1], f"{name}[1] (high)")
         if low > high:
             raise ValueError(
-                "photons must be a (low, high) range with low <= high, got "
-                f"{photons!r}."
+                f"{name} must be a (low, high) range with low <= high, got {value!r}."
             )
         return low, high
-    if isinstance(photons, bool) or not isinstance(photons, numbers.Real):
-        raise TypeError(
-            f"photons must be a positive number or a (low, high) pair, got {photons!r}."
-        )
-    photons = _check_positive(photons, "photons")
-    return photons, photons
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{text}, got {value!r}.")
+    value = check(value, name)
+    return value, value
+
+
+def _draw_range(generator, low, high, n, log):
+    """``n`` values in ``[low, high]``: uniform, or log-uniform if ``log``.
+
+    A single value (``low == high``) draws nothing, so that fixed parameters
+    leave the random stream as it was.
+    """
+    if low == high:
+        return np.full(n, low)
+    if log:
+        return np.exp(generator.uniform(np.log(low), np.log(high), n))
+    return generator.uniform(low, high, n)
+
+
+def _range_text(low, high, log):
+    if low == high:
+        return f"{low:g}"
+    return f"[{low:g}, {high:g}] ({'log-' if log else ''}uniform per image)"
 
 
 def _default_margin(psf_sigma):
@@ -543,8 +560,10 @@ def _electron_multiplication(counts, em_gain, generator):
 def _draw_counts(spot, background, table, generator):
     """Poisson counts of mean ``background + spot``, as float64.
 
-    A sum of independent Poisson variables is Poisson: the background's share
-    comes from ``table`` (:func:`_poisson_cdf_table`), when there is one.
+    ``background`` broadcasts against ``spot`` (one level per image: shape
+    ``(m, 1)``). A sum of independent Poisson variables is Poisson: the
+    background's share comes from ``table`` (:func:`_poisson_cdf_table`),
+    when there is one.
     """
     if table is None:
         return generator.poisson(spot + background).astype(np.float64)
@@ -609,17 +628,24 @@ def make_bright_spot_dataset(
     image_size : int or tuple of (int, int), default=32
         Image size: an int for square images, or ``(height, width)``.
 
-    psf_sigma : float, default=1.3
+    psf_sigma : float or tuple of (float, float), default=1.3
         Standard deviation of the Gaussian PSF, in pixels. Must be positive
-        and finite.
+        and finite. A ``(low, high)`` pair draws each image's width
+        uniformly in ``[low, high]``.
 
     photons : float or tuple of (float, float), default=1000.0
         Expected number of photons of the spot (all of them, also those that
         fall outside the image). A ``(low, high)`` pair draws each image's
         photons log-uniformly in ``[low, high]``.
 
-    background : float, default=10.0
-        Expected background counts per pixel, >= 0.
+    background : float or tuple of (float, float), default=10.0
+        Expected background counts per pixel, >= 0. A ``(low, high)`` pair,
+        ``low > 0``, draws each image's background log-uniformly in ``[low,
+        high]``.
+
+        Ranges of ``photons``, ``background`` and ``psf_sigma`` make
+        training sets for a model that must work across conditions; the
+        Bunch holds each image's values.
 
     read_noise : float, default=0.0
         Standard deviation of the Gaussian read noise added to every pixel
@@ -655,9 +681,10 @@ def make_bright_spot_dataset(
         Distance, in pixels, that keeps the spot's centre away from the
         centres of the edge pixels: positions are uniform (continuous) over
         ``[margin, height - 1 - margin] x [margin, width - 1 - margin]``.
-        None means ``max(1, 3 * psf_sigma)``, so that the spot lies inside
-        the image. ``(min(height, width) - 1) / 2`` is the largest margin; it
-        fixes every spot at the image's centre along the shorter side.
+        None means ``max(1, 3 * psf_sigma)`` (the largest ``psf_sigma`` of a
+        range), so that the spot lies inside the image. ``(min(height,
+        width) - 1) / 2`` is the largest margin; it fixes every spot at the
+        image's centre along the shorter side.
 
     dtype : numpy dtype, default=numpy.float32
         Float or integer type of the images, allocated once in this type.
@@ -692,8 +719,10 @@ def make_bright_spot_dataset(
             The same images as a view of ``data`` (no copy).
         target : ndarray of shape (n_samples, 2) of float64
             ``(row, col)`` of each spot.
-        photons : ndarray of shape (n_samples,) of float64
-            Expected photons of each image's spot.
+        photons, background, psf_sigma : ndarray of shape (n_samples,) of \
+float64
+            Each image's expected photons, background per pixel and PSF
+            width.
         hot_pixel_positions : ndarray of shape (n_samples, hot_pixels, 2) of int
             ``(row, col)`` of each hot pixel.
         feature_names : list of str
@@ -704,8 +733,8 @@ def make_bright_spot_dataset(
             A description of the dataset.
         image_shape : tuple of (int, int)
             ``(height, width)``.
-        psf_sigma, background, read_noise, gain, offset, em_gain, \
-hot_pixel_intensity, margin, dtype, random_state
+        read_noise, gain, offset, em_gain, hot_pixel_intensity, margin, \
+dtype, random_state
             The parameters used (``margin`` resolved from None).
 
     See Also
@@ -740,6 +769,17 @@ hot_pixel_intensity, margin, dtype, random_state
     >>> spots.images.shape, spots.photons.shape, spots.hot_pixel_positions.shape
     ((4, 12, 16), (4,), (4, 2, 2))
 
+    Conditions that vary from image to image, for a model of them all:
+
+    >>> spots = make_bright_spot_dataset(
+    ...     1000, photons=(100, 10_000), background=(1, 100), psf_sigma=(1, 2),
+    ...     return_X_y=False, random_state=0,
+    ... )
+    >>> bool(1 <= spots.psf_sigma.min() and spots.psf_sigma.max() <= 2)
+    True
+    >>> round(float(np.median(spots.background)))  # log-uniform: sqrt(1 * 100)
+    10
+
     An EMCCD camera's 16-bit ADU images, with a baseline of 100 ADU:
 
     >>> X, y = make_bright_spot_dataset(
@@ -751,9 +791,14 @@ hot_pixel_intensity, margin, dtype, random_state
     """
     n_samples = _check_int(n_samples, "n_samples")
     height, width = check_image_shape(image_size, "image_size", allow_int=True)
-    psf_sigma = _check_positive(psf_sigma, "psf_sigma")
-    low, high = _check_photons(photons)
-    background = _check_nonnegative(background, "background")
+    sigma_range = _check_range(psf_sigma, "psf_sigma", _check_positive)
+    photon_range = _check_range(photons, "photons", _check_positive)
+    background_range = _check_range(background, "background", _check_nonnegative)
+    if background_range[0] < background_range[1] and background_range[0] == 0:
+        raise ValueError(
+            "A background range is drawn log-uniformly: its low end must be > 0, "
+            f"got background={background!r}."
+        )
     read_noise = _check_nonnegative(read_noise, "read_noise")
     gain, offset, em_gain = _check_camera(gain, offset, em_gain)
     n_pixels = height * width
@@ -764,7 +809,8 @@ hot_pixel_intensity, margin, dtype, random_state
             f"{hot_pixels!r}."
         )
     hot_pixel_intensity = _check_positive(hot_pixel_intensity, "hot_pixel_intensity")
-    margin = _check_margin(margin, psf_sigma, height, width)
+    # The default margin keeps the widest spot inside the image.
+    margin = _check_margin(margin, sigma_range[1], height, width)
     dtype = _check_dtype(dtype, 0.0)
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
@@ -774,11 +820,11 @@ hot_pixel_intensity, margin, dtype, random_state
     positions = np.empty((n_samples, 2))
     positions[:, 0] = generator.uniform(margin, height - 1 - margin, n_samples)
     positions[:, 1] = generator.uniform(margin, width - 1 - margin, n_samples)
-    if low < high:
-        spot_photons = np.exp(generator.uniform(np.log(low), np.log(high), n_samples))
-    else:
-        spot_photons = np.full(n_samples, low)
+    spot_photons = _draw_range(generator, *photon_range, n_samples, log=True)
     hot = _distinct_pixels(generator, n_pixels, hot_pixels, n_samples)
+    # Drawn last, so that fixed values leave every other draw as it was.
+    backgrounds = _draw_range(generator, *background_range, n_samples, log=True)
+    sigmas = _draw_range(generator, *sigma_range, n_samples, log=False)
 
     from . import _psf
 
@@ -786,8 +832,13 @@ hot_pixel_intensity, margin, dtype, random_state
         lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
     else:
         lowest, highest = np.iinfo(dtype).min, np.iinfo(dtype).max
+    # One background for all: its counts from a table of its Poisson CDF.
+    background = background_range[0]
     table = (
-        _poisson_cdf_table(background) if 0 < background <= _POISSON_TABLE_MAX else None
+        _poisson_cdf_table(background)
+        if background_range[0] == background_range[1]
+        and 0 < background <= _POISSON_TABLE_MAX
+        else None
     )
     X = np.empty((n_samples, n_pixels), dtype=dtype)
     chunk = max(1, _NOISE_CHUNK // n_pixels)
@@ -796,17 +847,18 @@ hot_pixel_intensity, margin, dtype, random_state
         spot = _psf.expected_counts(
             (height, width),
             positions[start:stop],
-            psf_sigma,
+            sigmas[start:stop],
             spot_photons[start:stop],
             0.0,
         ).reshape(stop - start, n_pixels)
-        counts = _draw_counts(spot, background, table, generator)
+        level = backgrounds[start:stop, None]
+        counts = _draw_counts(spot, level, table, generator)
         if em_gain > 1:
             counts = _electron_multiplication(counts, em_gain, generator)
         if read_noise > 0:
             counts += generator.normal(0.0, read_noise, size=counts.shape)
         if hot_pixels:
-            peak = em_gain * (spot.max(axis=1, keepdims=True) + background)
+            peak = em_gain * (spot.max(axis=1, keepdims=True) + level)
             np.put_along_axis(
                 counts, hot[start:stop], hot_pixel_intensity * peak, axis=1
             )
@@ -826,7 +878,6 @@ hot_pixel_intensity, margin, dtype, random_state
 
     hot_positions = np.empty((n_samples, hot_pixels, 2), dtype=np.intp)
     np.divmod(hot, width, out=(hot_positions[..., 0], hot_positions[..., 1]))
-    photons_text = f"{low:g}" if low == high else f"log-uniform in [{low:g}, {high:g}]"
     return Bunch(
         data=X,
         images=X.reshape(n_samples, height, width),
@@ -840,9 +891,9 @@ hot_pixel_intensity, margin, dtype, random_state
             n_features=n_pixels,
             height=height,
             width=width,
-            photons=photons_text,
-            psf_sigma=f"{psf_sigma:g}",
-            background=f"{background:g}",
+            photons=_range_text(*photon_range, log=True),
+            psf_sigma=_range_text(*sigma_range, log=False),
+            background=_range_text(*background_range, log=True),
             margin=f"{margin:g}",
             read_noise_text=(
                 f", Gaussian read noise of standard deviation {read_noise:g}"
@@ -867,8 +918,8 @@ hot_pixel_intensity, margin, dtype, random_state
             ),
         ),
         image_shape=(height, width),
-        psf_sigma=psf_sigma,
-        background=background,
+        psf_sigma=sigmas,
+        background=backgrounds,
         read_noise=read_noise,
         gain=gain,
         offset=offset,

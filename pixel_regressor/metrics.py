@@ -248,6 +248,31 @@ mean_pixel_error_scorer = make_scorer(mean_pixel_error, greater_is_better=False)
 exact_pixel_accuracy_scorer = make_scorer(exact_pixel_accuracy)
 
 
+def _check_per_spot(value, name, check):
+    """A number checked by ``check``, or a 1-D float array of such numbers."""
+    if isinstance(value, (tuple, list)):
+        # A (low, high) pair reads as the generator's range, which has no one
+        # bound: values per spot come as an array.
+        raise TypeError(
+            f"{name} must be a number or an ndarray of one value per spot, got "
+            f"{value!r}; for a dataset drawn over a range, pass its per-image "
+            "values (the Bunch's arrays)."
+        )
+    if np.ndim(value) == 0:
+        return check(value, name)
+    values = np.asarray(value)
+    if values.ndim != 1 or values.dtype.kind not in "iuf" or not len(values):
+        raise ValueError(
+            f"{name} must be a number or a 1-D array of numbers (one per spot), "
+            f"got an array of shape {values.shape} and dtype {values.dtype}."
+        )
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must hold finite values.")
+    check(float(values.min()), f"every {name}")
+    return values
+
+
 def _check_image_shape(image_shape):
     if isinstance(image_shape, (tuple, list)) and len(image_shape) == 2:
         return (
@@ -297,14 +322,18 @@ def localization_crlb(
     image_shape : int or tuple of (int, int)
         Image size: an int for square images, or ``(height, width)``.
 
-    psf_sigma : float
+    psf_sigma : float or ndarray of shape (m,)
         Standard deviation of the Gaussian PSF, in pixels, > 0.
 
-    photons : float
+    photons : float or ndarray of shape (m,)
         Expected photons of the spot, > 0.
 
-    background : float
+    background : float or ndarray of shape (m,)
         Expected background counts per pixel, >= 0.
+
+        Each of ``psf_sigma``, ``photons`` and ``background`` is one number
+        for every spot or one per spot, as the :class:`~sklearn.utils.Bunch`
+        of :func:`~pixel_regressor.make_bright_spot_dataset` gives them.
 
     read_noise : float, default=0.0
         Standard deviation of Gaussian read noise per pixel, >= 0, in
@@ -327,13 +356,14 @@ def localization_crlb(
 
     position : array-like of shape (2,) or (m, 2), default=None
         ``(row, col)`` of the spot, or of each of ``m`` spots. None is the
-        image's centre, ``((height - 1) / 2, (width - 1) / 2)``.
+        image's centre, ``((height - 1) / 2, (width - 1) / 2)``, for every
+        spot.
 
     Returns
     -------
     crlb : ndarray of shape (2,) or (m, 2)
         The bound on the standard deviation of ``(row, col)``, in pixels, for
-        each position.
+        each spot: shape ``(2,)`` for one position and numbers only.
 
     See Also
     --------
@@ -361,6 +391,20 @@ def localization_crlb(
     >>> localization_crlb(32, psf_sigma=1.3, photons=4000, background=10).round(4)
     array([0.0239, 0.0239])
 
+    A bound per spot of a dataset whose photons, background and PSF width
+    vary from image to image:
+
+    >>> from pixel_regressor import make_bright_spot_dataset
+    >>> spots = make_bright_spot_dataset(
+    ...     3, photons=(300, 3000), background=(1, 100), psf_sigma=(1, 2),
+    ...     return_X_y=False, random_state=0,
+    ... )
+    >>> localization_crlb(
+    ...     32, psf_sigma=spots.psf_sigma, photons=spots.photons,
+    ...     background=spots.background, position=spots.target,
+    ... ).shape
+    (3, 2)
+
     One bound per position, here near a corner and at a pixel centre:
 
     >>> localization_crlb(
@@ -380,18 +424,26 @@ def localization_crlb(
     array([0.0796, 0.0796])
     """
     height, width = _check_image_shape(image_shape)
-    psf_sigma = _check_positive(psf_sigma, "psf_sigma")
-    photons = _check_positive(photons, "photons")
-    background = _check_nonnegative(background, "background")
+    psf_sigma = _check_per_spot(psf_sigma, "psf_sigma", _check_positive)
+    photons = _check_per_spot(photons, "photons", _check_positive)
+    background = _check_per_spot(background, "background", _check_nonnegative)
     read_noise = _check_nonnegative(read_noise, "read_noise")
     _, _, em_gain = _check_camera(gain, offset, em_gain)
+    counts = {len(v) for v in (psf_sigma, photons, background) if np.ndim(v)}
+    if len(counts) > 1:
+        raise ValueError(
+            "psf_sigma, photons and background given per spot must have the "
+            f"same length, got lengths {sorted(counts)}."
+        )
     if position is None:
         positions = np.array([[(height - 1) / 2, (width - 1) / 2]])
-        single = True
+        single = not counts
+        if counts:
+            positions = np.repeat(positions, counts.pop(), axis=0)
     else:
         positions = np.asarray(position, dtype=np.float64)
-        single = positions.shape == (2,)
-        if not single and (positions.ndim != 2 or positions.shape[1] != 2):
+        single = positions.shape == (2,) and not counts
+        if positions.shape != (2,) and (positions.ndim != 2 or positions.shape[1] != 2):
             raise ValueError(
                 "position must be a (row, col) pair or an array of shape (m, 2), "
                 f"got shape {positions.shape}."
@@ -399,6 +451,14 @@ def localization_crlb(
         if not np.all(np.isfinite(positions)):
             raise ValueError("position must hold finite values.")
         positions = positions.reshape(-1, 2)
+        if counts and counts != {len(positions)}:
+            if len(positions) != 1:
+                raise ValueError(
+                    f"position holds {len(positions)} spots, but psf_sigma, "
+                    f"photons or background holds {counts.pop()} values: give "
+                    "one value, or one per spot."
+                )
+            positions = np.repeat(positions, counts.pop(), axis=0)
 
     from . import _psf
 

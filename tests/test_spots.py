@@ -78,8 +78,8 @@ def test_bunch_holds_images_view_names_photons_and_parameters():
     assert spots.hot_pixel_positions.shape == (5, 2, 2)
     assert spots.image_shape == (9, 11)
     assert spots.margin == 3.0  # the default, 3 * psf_sigma
-    assert spots.psf_sigma == 1.0
-    assert spots.background == 10.0
+    np.testing.assert_array_equal(spots.psf_sigma, np.full(5, 1.0))
+    np.testing.assert_array_equal(spots.background, np.full(5, 10.0))
     assert spots.dtype == np.float32
 
 
@@ -249,6 +249,63 @@ def test_photon_range_is_drawn_log_uniformly():
     assert np.corrcoef(totals, photons)[0, 1] > 0.95
 
 
+def test_background_and_psf_ranges_are_drawn_per_image():
+    spots = _spots(
+        3000,
+        image_size=20,
+        photons=1000.0,
+        background=(1.0, 100.0),
+        psf_sigma=(1.0, 2.0),
+    )
+    background, sigma = spots.background, spots.psf_sigma
+    assert background.min() >= 1.0 and background.max() <= 100.0
+    assert sigma.min() >= 1.0 and sigma.max() <= 2.0
+    # The background log-uniformly (a scale), the width uniformly.
+    uniform = stats.uniform(0.0, np.log(100.0))
+    assert stats.kstest(np.log(background), uniform.cdf).pvalue > 1e-3
+    assert stats.kstest(sigma, stats.uniform(1.0, 1.0).cdf).pvalue > 1e-3
+    # The default margin keeps the widest spot inside.
+    assert spots.margin == 6.0
+    # The images follow each image's background and width: the median pixel
+    # is about the background, and a wider spot has a lower peak.
+    images = spots.images.astype(np.float64)
+    median = np.median(spots.data, axis=1)
+    assert np.corrcoef(median, background)[0, 1] > 0.99
+    peak = images.max(axis=(1, 2)) - median
+    bright = background < 3
+    assert np.corrcoef(peak[bright], 1 / sigma[bright] ** 2)[0, 1] > 0.9
+    assert "[1, 2] (uniform per image)" in spots.DESCR
+    assert "[1, 100] (log-uniform per image)" in spots.DESCR
+
+
+def test_each_image_has_the_expected_counts_of_its_own_conditions():
+    spots = _spots(
+        400,
+        image_size=12,
+        psf_sigma=(1.0, 1.6),
+        background=(2.0, 20.0),
+        photons=(500.0, 2000.0),
+        margin=2.5,
+    )
+    mu = _psf.expected_counts(
+        (12, 12), spots.target, spots.psf_sigma, spots.photons, spots.background
+    )
+    # Poisson: the standardised residuals of all pixels have mean 0, std 1.
+    z = (spots.images - mu) / np.sqrt(mu)
+    assert abs(z.mean()) < 5 / np.sqrt(z.size)
+    assert z.std() == pytest.approx(1.0, abs=0.01)
+
+
+def test_fixed_conditions_draw_the_same_images_as_before_ranges_existed():
+    # Ranges draw their values after everything else, so fixed values keep
+    # the images a seed gave (here, with the default Poisson table).
+    one = _spots(20, image_size=12, psf_sigma=1.0)
+    two = _spots(20, image_size=12, psf_sigma=(1.0, 1.0), background=(10.0, 10.0))
+    np.testing.assert_array_equal(one.data, two.data)
+    ranged = _spots(20, image_size=12, psf_sigma=(1.0, 1.2), margin=3.0)
+    np.testing.assert_array_equal(one.target, ranged.target)
+
+
 def test_equal_range_bounds_give_constant_photons():
     spots = _spots(5, image_size=12, psf_sigma=1.0, photons=(300, 300))
     np.testing.assert_array_equal(spots.photons, np.full(5, 300.0))
@@ -396,6 +453,13 @@ def test_camera_units_saturate_an_integer_camera_in_adu():
         ({"photons": True}, TypeError, "photons"),
         ({"background": -1.0}, ValueError, "background"),
         ({"background": None}, TypeError, "background"),
+        ({"background": (0.0, 10.0)}, ValueError, "low end must be > 0"),
+        ({"background": (20.0, 10.0)}, ValueError, "low <= high"),
+        ({"background": (1.0, -1.0)}, ValueError, "background"),
+        ({"psf_sigma": (0.0, 1.0)}, ValueError, "psf_sigma"),
+        ({"psf_sigma": (2.0, 1.0)}, ValueError, "low <= high"),
+        ({"psf_sigma": (1.0, 2.0, 3.0)}, TypeError, "psf_sigma"),
+        ({"psf_sigma": (1.0, 2.0), "image_size": 12}, ValueError, "default margin"),
         ({"read_noise": -0.5}, ValueError, "read_noise"),
         ({"gain": -1.0}, ValueError, "gain"),
         ({"gain": 0.0}, ValueError, "gain"),
@@ -513,6 +577,52 @@ def test_bound_is_symmetric():
     np.testing.assert_allclose(mirrored[1:], mirrored[[0, 0]], rtol=1e-10)
     square = localization_crlb(15, **params)
     assert square[0] == pytest.approx(square[1], rel=1e-12)
+
+
+def test_bound_per_spot_matches_the_bound_of_each_spot():
+    spots = _spots(
+        6,
+        image_size=16,
+        photons=(200.0, 5000.0),
+        background=(1.0, 100.0),
+        psf_sigma=(1.0, 2.0),
+    )
+    each = np.array(
+        [
+            localization_crlb(
+                16,
+                psf_sigma=spots.psf_sigma[i],
+                photons=spots.photons[i],
+                background=spots.background[i],
+                position=spots.target[i],
+            )
+            for i in range(6)
+        ]
+    )
+    together = localization_crlb(
+        16,
+        psf_sigma=spots.psf_sigma,
+        photons=spots.photons,
+        background=spots.background,
+        position=spots.target,
+    )
+    np.testing.assert_allclose(together, each, rtol=1e-12)
+    # Numbers and arrays mix; one position or none serves every spot.
+    centre = localization_crlb(
+        16, psf_sigma=1.3, photons=spots.photons, background=10.0
+    )
+    assert centre.shape == (6, 2)
+    np.testing.assert_allclose(
+        centre[2],
+        localization_crlb(16, psf_sigma=1.3, photons=spots.photons[2], background=10.0),
+    )
+    assert localization_crlb(
+        16,
+        psf_sigma=1.3,
+        photons=spots.photons,
+        background=10.0,
+        position=(7.5, 7.5),
+    ).shape == (6, 2)
 
 
 def test_bound_of_positions_has_their_shape_and_defaults_to_the_centre():
@@ -652,6 +762,12 @@ def test_posterior_mean_closes_in_on_bright_spots():
         ({"psf_sigma": np.nan}, ValueError, "psf_sigma"),
         ({"photons": -1}, ValueError, "photons"),
         ({"photons": (100, 200)}, TypeError, "photons"),
+        ({"psf_sigma": [1.0, 2.0]}, TypeError, "psf_sigma"),
+        ({"background": np.array([1.0, -1.0])}, ValueError, "background"),
+        ({"photons": np.array([1.0, np.nan])}, ValueError, "photons"),
+        ({"photons": np.ones((2, 2))}, ValueError, "photons"),
+        ({"photons": np.ones(3), "psf_sigma": np.ones(2)}, ValueError, "same length"),
+        ({"photons": np.ones(3), "position": np.ones((2, 2))}, ValueError, "one per"),
         ({"background": -1}, ValueError, "background"),
         ({"read_noise": -1}, ValueError, "read_noise"),
         ({"gain": -2.0}, ValueError, "gain"),
