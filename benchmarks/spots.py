@@ -13,7 +13,7 @@ a background of 10 expected counts per pixel, Poisson noise. Test sets of
 at 1,000 photons with 3 hot pixels per image (3x the image's largest
 expected value), and at 1,000 photons in an EMCCD camera's units (0.5 ADU per
 electron after an EM gain of 100, a baseline of 100 ADU; its bound includes
-the excess noise, and the two likelihood methods below, written for photon
+the excess noise, and the three likelihood methods below, written for photon
 counts, are not run there); a training set of ``--train-size`` images
 (default 20,000) of each. Side by side, in one process:
 
@@ -26,6 +26,11 @@ counts, are not run there); a training set of ``--train-size`` images
   centroid_sources`` with ``centroid_2dg`` (a 2-D Gaussian fit) and
   ``centroid_com`` (centre of mass) in a 7x7 box around the smoothed peak, on
   the image minus its median, as photutils' documentation does.
+- ``picasso_mle``: Picasso's Gaussian maximum-likelihood fit
+  (``picasso.gaussmle.gaussmle``, one free width, Newton iterations to a
+  tolerance of 1e-3, at most 100), on the same 7x7 boxes, as Picasso
+  localises; one thread. Skipped, with a note, when Picasso is not installed
+  (``benchmarks/README.md`` says how).
 - ``mle``: the per-image Poisson maximum-likelihood fit of the image model
   (``pixel_regressor._psf.fit_spot``; row, col, photons and background free),
   the estimator known to reach the bound. It runs on the first
@@ -49,6 +54,13 @@ counts, are not run there); a training set of ``--train-size`` images
 The two estimators are trained on each training set and tested on its test
 set, and once more on photons drawn log-uniformly in [100, 3000] ("range"),
 tested at every level. ``--methods`` picks the methods (all by default).
+
+One spot head is also trained once on images drawn over photons
+100-10,000 (log-uniform), background 1-100 (log-uniform) and PSF width 1-2
+px (uniform), each image weighted by 1 / its bound squared, and tested at
+fixed conditions: 300 to 10,000 photons at each corner of the background
+and width ranges and at the benchmark's own (10, 1.3 px); goals: within
+1.10x the bound and calibrated ``return_std`` at every one.
 
 For the spot head, also the calibration of ``predict(X, return_std=True)``
 on each test set: the standard deviation of the z-scores ``(pred - true) /
@@ -131,14 +143,29 @@ FIT_S = 60.0
 PREDICT_IMAGES_PER_S = 20_000
 SPEEDUP_VS_MLE = 100.0
 
+# One model for a range of conditions: trained once on images drawn over
+# these ranges, tested on fixed conditions inside them.
+WIDE_RANGE = {"photons": (100, 10_000), "background": (1, 100), "psf_sigma": (1.0, 2.0)}
+WIDE_LEVELS = (300, 1000, 3000, 10_000)
+# (background, PSF width): the corners of the ranges and the benchmark's own.
+WIDE_CONDITIONS = ((1, 1.0), (100, 1.0), (10, 1.3), (1, 2.0), (100, 2.0))
+WIDE_MARGIN = 6.0  # 3x the widest PSF: the training set's default margin
+WIDE_RATIO_GOAL = 1.10
+# Picasso's gaussmle: its convergence tolerance and iteration cap.
+PICASSO_EPS = 1e-3
+PICASSO_MAX_IT = 100
+
 BASELINES = (
     "argmax",
     "smoothed_centroid",
     "photutils_2dg",
     "photutils_com",
+    "picasso_mle",
     "mle",
     "posterior_mean",
 )
+# Methods whose likelihood is of photon counts: not run on camera units.
+PHOTON_LIKELIHOODS = ("picasso_mle", "mle", "posterior_mean")
 ESTIMATORS = ("dense", "spot")
 METHODS = BASELINES + ESTIMATORS
 LABELS = {
@@ -147,12 +174,14 @@ LABELS = {
     "smoothed_centroid": "smoothed argmax + 7x7 centroid",
     "photutils_2dg": "photutils `centroid_2dg`",
     "photutils_com": "photutils `centroid_com`",
+    "picasso_mle": "Picasso `gaussmle` (7x7 box, width free)",
     "mle": "per-image MLE fit",
     "posterior_mean": "posterior mean (Bayes, least expected RMSE)",
     "dense": 'BrightPixelRegressor(head="dense")',
     "spot": 'BrightPixelRegressor(head="spot")',
     "dense_range": 'head="dense", trained on [100, 3000]',
     "spot_range": 'head="spot", trained on [100, 3000]',
+    "spot_wide": 'head="spot", trained once on photons, background and PSF ranges',
 }
 
 MODES = {
@@ -220,18 +249,24 @@ def smoothed_peaks(images):
     return np.divmod(flat, images.shape[2])
 
 
-def predict_smoothed_centroid(images):
+def boxes(images):
+    """The 7x7 box around each smoothed peak, moved inside the image at the
+    edges: the boxes (float64), their rows and their columns."""
     n, height, width = images.shape
-    half = BOX // 2
     rows, cols = smoothed_peaks(images)
-    # The 7x7 window around the peak, moved inside the image at the edges.
-    top = np.clip(rows - half, 0, height - BOX)
-    left = np.clip(cols - half, 0, width - BOX)
+    top = np.clip(rows - BOX // 2, 0, height - BOX)
+    left = np.clip(cols - BOX // 2, 0, width - BOX)
     window_rows = top[:, None] + np.arange(BOX)
     window_cols = left[:, None] + np.arange(BOX)
     windows = images[
         np.arange(n)[:, None, None], window_rows[:, :, None], window_cols[:, None, :]
     ].astype(np.float64)
+    return windows, window_rows, window_cols
+
+
+def predict_smoothed_centroid(images):
+    n = len(images)
+    windows, window_rows, window_cols = boxes(images)
     windows -= np.median(images.reshape(n, -1), axis=1)[:, None, None]
     np.clip(windows, 0.0, None, out=windows)
     total = windows.sum(axis=(1, 2))
@@ -270,6 +305,38 @@ def predict_photutils_com(images):
     return _photutils(images, centroid_com)
 
 
+def picasso_missing():
+    """Why Picasso cannot run here (None if it can)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from picasso import gaussmle  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any failure to import: skipped
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def predict_picasso_mle(images):
+    """Picasso's Gaussian MLE on the 7x7 box around the smoothed peak.
+
+    ``picasso.gaussmle.gaussmle`` with one free width (``method="sigma"``),
+    as Picasso's localisation does on its boxes; one thread. Its ``x`` is
+    the column and ``y`` the row, from the box's first pixel centre.
+    """
+    from picasso.gaussmle import gaussmle
+
+    windows, window_rows, window_cols = boxes(images)
+    with warnings.catch_warnings():
+        # gaussmle warns of its deprecation in favour of picasso.fitting.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        thetas, *_ = gaussmle(
+            windows.astype(np.float32), PICASSO_EPS, PICASSO_MAX_IT, "sigma"
+        )
+    return np.stack(
+        [window_rows[:, 0] + thetas[:, 1], window_cols[:, 0] + thetas[:, 0]], axis=1
+    ).astype(np.float64)
+
+
 def predict_mle(images):
     from pixel_regressor._psf import fit_spot
 
@@ -296,6 +363,7 @@ PREDICT = {
     "smoothed_centroid": predict_smoothed_centroid,
     "photutils_2dg": predict_photutils_2dg,
     "photutils_com": predict_photutils_com,
+    "picasso_mle": predict_picasso_mle,
     "mle": predict_mle,
 }
 
@@ -315,15 +383,14 @@ def make_estimator(method, epochs):
 
 
 def crlb_of(data):
+    """The bound of each image of a generated set, at its own conditions."""
     from pixel_regressor import localization_crlb
 
-    photons = np.unique(data.photons)
-    assert len(photons) == 1, "one photon level per test set"
     return localization_crlb(
-        IMAGE_SIZE,
-        psf_sigma=PSF_SIGMA,
-        photons=float(photons[0]),
-        background=BACKGROUND,
+        data.image_shape,
+        psf_sigma=data.psf_sigma,
+        photons=data.photons,
+        background=data.background,
         read_noise=data.read_noise,
         gain=data.gain,
         offset=data.offset,
@@ -434,6 +501,13 @@ def run(methods, config, log=print):
     """Every measurement: the scenarios, results by method, throughput."""
     test_size, train_size = config["test_size"], config["train_size"]
     mle_size = config["mle_size"]
+    skipped = {}
+    if "picasso_mle" in methods and (reason := picasso_missing()) is not None:
+        skipped["picasso_mle"] = reason
+        methods = [m for m in methods if m != "picasso_mle"]
+        log(f"picasso_mle skipped, Picasso is not installed here: {reason}")
+    if "picasso_mle" in methods:  # numba compiles on the first call: not timed
+        predict_picasso_mle(make_data(8, 1000, 0, SEED).images)
     results = {method: {} for method in methods}
     predictors = {m: PREDICT[m] for m in methods if m in PREDICT}
     tests = {}
@@ -444,8 +518,8 @@ def run(methods, config, log=print):
         crlb = crlb_of(test)
         tests[key] = (test, crlb)
         for method in [m for m in methods if m in BASELINES]:
-            if camera is not None and method in ("mle", "posterior_mean"):
-                continue  # their likelihoods are of photon counts
+            if camera is not None and method in PHOTON_LIKELIHOODS:
+                continue
             if method == "posterior_mean":
                 if hot:  # not the Bayes estimator with hot pixels: skipped
                     continue
@@ -485,7 +559,9 @@ def run(methods, config, log=print):
             )
             for key, result in results[f"{method}_range"].items():
                 log(f"  {method}_range, {key}: {_brief(result)}")
-    extra = {}
+    if "spot" in estimators:
+        results["spot_wide"] = wide_model(config, log)
+    extra = {"skipped": skipped}
     if "posterior_mean" in methods and config["bayes_size"]:
         size = config["bayes_size"]
         log(f"N={LEVELS[0]}: the posterior mean's expected RMSE on {size:,} images")
@@ -516,6 +592,74 @@ def run(methods, config, log=print):
         "throughput": throughput,
         **extra,
     }
+
+
+def wide_conditions():
+    """(key, photons, background, PSF width) of the wide model's test sets."""
+    return [
+        (f"N={n}, bg={background:g}, psf={sigma:g}", n, background, sigma)
+        for background, sigma in WIDE_CONDITIONS
+        for n in WIDE_LEVELS
+    ]
+
+
+def inverse_bound_weights(data):
+    """Sample weights ``1 / crlb ** 2`` (mean of the axes), scaled to mean 1.
+
+    Over a range of conditions the squared errors span orders of magnitude:
+    unweighted, the faintest images set the loss. Weighted, every image
+    counts in units of its own bound, and the model learns each condition.
+    """
+    weights = 1.0 / np.mean(crlb_of(data) ** 2, axis=1)
+    return weights / weights.mean()
+
+
+def wide_model(config, log):
+    """The spot head trained once on :data:`WIDE_RANGE`, weighted by
+    :func:`inverse_bound_weights`, scored on each of :func:`wide_conditions`
+    with its calibration."""
+    from pixel_regressor import make_bright_spot_dataset
+
+    size = config["train_size"]
+    log(f"one model for {WIDE_RANGE}: generating {size:,} images")
+    train = make_bright_spot_dataset(
+        size,
+        image_size=IMAGE_SIZE,
+        return_X_y=False,
+        random_state=SEED + 98,
+        **WIDE_RANGE,
+    )
+    try:
+        estimator = make_estimator("spot", config["epochs"])
+        _, fit_s, _ = timed(
+            functools.partial(
+                estimator.fit, sample_weight=inverse_bound_weights(train)
+            ),
+            train.data,
+            train.target,
+        )
+        estimator.predict(train.images[:16])  # warm-up: the first call traces
+    except Exception as exc:  # noqa: BLE001 - recorded in the report
+        return {key: _error(exc) for key, *_ in wide_conditions()}
+    scores = {}
+    for index, (key, photons, background, sigma) in enumerate(wide_conditions()):
+        test = make_bright_spot_dataset(
+            config["test_size"],
+            image_size=IMAGE_SIZE,
+            photons=photons,
+            background=background,
+            psf_sigma=sigma,
+            margin=WIDE_MARGIN,
+            return_X_y=False,
+            random_state=SEED + 3000 + index,
+        )
+        crlb = crlb_of(test)
+        scores[key] = _evaluate_safely(estimator.predict, test, crlb)
+        if "error" not in scores[key]:
+            scores[key].update(fit_s=fit_s, train_size=size)
+            scores[key].update(calibration(estimator, test, crlb))
+        log(f"  spot_wide, {key}: {_brief(scores[key])}")
+    return scores
 
 
 def _evaluate_safely(predict, data, crlb):
@@ -654,6 +798,7 @@ def goals(document):
                     ),
                 }
             )
+    rows += wide_goals(report._get(document, "results", "spot_wide") or {})
     fits = [
         result.get("fit_s")
         for name in ("spot", "spot_range")
@@ -687,6 +832,80 @@ def goals(document):
         }
     )
     return rows
+
+
+def wide_goals(wide):
+    """Goals of the model trained once on the ranges: each over every test
+    condition, "k of m met" and the worst."""
+    if not wide:
+        return []
+    entries = [(key, wide.get(key)) for key, *_ in wide_conditions()]
+    entries = [(k, r) for k, r in entries if isinstance(r, dict) and "error" not in r]
+    checks = [
+        (
+            f"RMSE <= {WIDE_RATIO_GOAL:g}x CRLB",
+            lambda r: [r["ratio_to_crlb"]],
+            lambda v: v <= WIDE_RATIO_GOAL,
+            lambda v: abs(v - 1),
+        ),
+        (
+            f"return_std: z-scores' std within {Z_STD_BAND[0]:g}-{Z_STD_BAND[1]:g} "
+            "per axis",
+            lambda r: r.get("z_std"),
+            lambda v: Z_STD_BAND[0] <= v <= Z_STD_BAND[1],
+            lambda v: abs(v - 1),
+        ),
+        (
+            f"return_std / CRLB within {STD_OVER_CRLB_TOLERANCE:.0%} per axis",
+            lambda r: r.get("std_over_crlb"),
+            lambda v: abs(v - 1) <= STD_OVER_CRLB_TOLERANCE,
+            lambda v: abs(v - 1),
+        ),
+    ]
+    rows = []
+    for what, values_of, ok, distance in checks:
+        measured = [(key, values_of(r)) for key, r in entries]
+        measured = [(key, values) for key, values in measured if values]
+        if not measured:
+            continue
+        met = sum(all(ok(v) for v in values) for _, values in measured)
+        worst_key, worst = max(
+            ((key, v) for key, values in measured for v in values),
+            key=lambda item: distance(item[1]),
+        )
+        rows.append(
+            {
+                "goal": f"spot head trained once on the ranges: {what}, at every "
+                f"condition from {WIDE_LEVELS[0]} photons",
+                "value": f"{met} of {len(measured)} conditions; furthest "
+                f"{worst:.3f} ({worst_key})",
+                "met": met == len(measured) == len(wide_conditions()),
+            }
+        )
+    return rows
+
+
+def picasso_note(document):
+    """One line: the spot head beside Picasso's MLE at 1,000 photons, or why
+    Picasso did not run. None if neither applies."""
+    reason = report._get(document, "skipped", "picasso_mle")
+    if reason is not None:
+        return (
+            "Picasso's `gaussmle` was skipped: it is not installed here "
+            f"({reason}). `benchmarks/README.md` says how to install it."
+        )
+    key = f"N={HOT_PHOTONS}"
+    picasso = _value(document, "picasso_mle", key, "ratio_to_crlb")
+    spot = _value(document, "spot", key, "ratio_to_crlb")
+    fits = report._get(document, "throughput", "picasso_mle", "images_per_s")
+    rate = report._get(document, "throughput", "spot", "images_per_s")
+    if None in (picasso, spot, fits, rate):
+        return None
+    return (
+        f"Beside Picasso's `gaussmle` at {key}: RMSE {picasso:.3f}x the bound "
+        f"at {fits:,.0f} fits/s (one thread), the spot head {spot:.3f}x at "
+        f"{rate:,.0f} images/s: {rate / fits:.1f}x faster."
+    )
 
 
 def reference_note(document):
@@ -820,9 +1039,9 @@ def render(document):
             [[g["goal"], g["value"], report._met(g["met"])] for g in document["goals"]],
         ),
     ]
-    note = reference_note(document)
-    if note is not None:
-        lines += ["", note]
+    for note in (reference_note(document), picasso_note(document)):
+        if note is not None:
+            lines += ["", note]
     bound_row = ["**Cramer-Rao bound (px)**"]
     for key in keys:
         bounds = [
@@ -878,6 +1097,7 @@ def render(document):
             "",
             report._table(["Spot head", *keys], rows),
         ]
+    lines += render_wide(report._get(document, "results", "spot_wide") or {})
     rows = []
     for name, results in _method_rows(document):
         reference = results.get(f"N={HOT_PHOTONS}", {})
@@ -926,6 +1146,61 @@ def render(document):
     if errors:
         lines += ["", "## Failed", "", *errors]
     return "\n".join(lines) + "\n"
+
+
+def render_wide(wide):
+    """The wide model's tables: a row per (background, PSF width), a column
+    per photon level."""
+    if not wide:
+        return []
+    lines = [
+        "",
+        "## One model for a range of conditions",
+        "",
+        f"{LABELS['spot_wide']}: photons {WIDE_RANGE['photons']} (log-uniform), "
+        f"background {WIDE_RANGE['background']} (log-uniform), PSF width "
+        f"{WIDE_RANGE['psf_sigma']} (uniform), each training image weighted by "
+        "1 / its bound squared (the loss counts every image in units of its own "
+        "bound). Tested at fixed conditions, spots at least "
+        f"{WIDE_MARGIN:g} px from the edges."
+        + "".join(
+            f" {r['train_size']:,} training images, fit in {r['fit_s']:.1f} s."
+            for r in list(wide.values())[:1]
+            if isinstance(r, dict) and "fit_s" in r
+        ),
+    ]
+    fields = [
+        ("RMSE / CRLB", lambda r: report._num(r.get("ratio_to_crlb"), ".3f")),
+        ("Gross misses (%)", lambda r: report._num(100 * r["gross_miss_share"], ".2f")),
+        (
+            "return_std: std of z (row / col)",
+            lambda r: " / ".join(f"{v:.2f}" for v in r.get("z_std", [])),
+        ),
+        (
+            "return_std / CRLB (row / col)",
+            lambda r: " / ".join(f"{v:.2f}" for v in r.get("std_over_crlb", [])),
+        ),
+    ]
+    for title, cell in fields:
+        rows = []
+        for background, sigma in WIDE_CONDITIONS:
+            row = [f"background {background:g}, PSF {sigma:g} px"]
+            for n in WIDE_LEVELS:
+                result = wide.get(f"N={n}, bg={background:g}, psf={sigma:g}")
+                if not isinstance(result, dict):
+                    row.append("")
+                elif "error" in result:
+                    row.append("failed")
+                else:
+                    row.append(cell(result))
+            rows.append(row)
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            report._table(["Condition", *(f"N={n}" for n in WIDE_LEVELS)], rows),
+        ]
+    return lines
 
 
 def plot(document, path):

@@ -224,15 +224,17 @@ def _params(estimator_class, params):
 
 
 def _std_coefficients(rows, n_outputs):
-    """``std_coefficients_``: n_outputs pairs of positive finite numbers."""
+    """``std_coefficients_``: n_outputs rows of N_TERMS positive finite numbers."""
     import numpy as np
+
+    from ._uncertainty import N_TERMS
 
     if (
         not isinstance(rows, list)
         or len(rows) != n_outputs
         or not all(
             isinstance(row, list)
-            and len(row) == 2
+            and len(row) == N_TERMS
             and all(
                 isinstance(v, (int, float))
                 and not isinstance(v, bool)
@@ -244,7 +246,8 @@ def _std_coefficients(rows, n_outputs):
         )
     ):
         raise ValueError(
-            f"std_coefficients_ must be {n_outputs} pair(s) of positive numbers, "
+            f"std_coefficients_ must be {n_outputs} row(s) of {N_TERMS} positive "
+            "numbers (the variance's coefficients), "
             f"got {_short(rows)}"
         )
     return np.asarray(rows, dtype=np.float64)

@@ -4,48 +4,83 @@ The Cramer-Rao bound of a spot's position (see
 :func:`~pixel_regressor.localization_crlb`) is, to a good approximation
 (Thompson et al., Biophys. J. 2002; Mortensen et al., Nat. Methods 2010)::
 
-    var = a / N + b * v / N ** 2
+    var = a * s / N + b * s ** 2 * v / N ** 2
 
-with ``N`` the spot's signal, ``v`` the variance of the background per pixel
-and ``a``, ``b`` set by the point-spread function's width and the camera
-(its gain in ADU, an EMCCD's excess noise). The first term is the spot's own
-shot noise, the second the background's. A model that comes within a few
-percent of the bound has errors of that form too.
+with ``N`` the spot's signal, ``v`` the variance of the background per pixel,
+``s = psf_sigma ** 2 + 1 / 12`` the spot's squared width (pixels included),
+and ``a``, ``b`` set by the camera (its gain in ADU, an EMCCD's excess
+noise): the spot's own shot noise, then the background's. A model that comes
+within a few percent of the bound has errors of that form too, and faint
+spots a little more: a third term, ``c * s ** 3 * v ** 2 / N ** 4``, grows
+where the background dominates.
 
-:func:`statistics` measures ``N`` and ``v`` on each image, without knowing
-its camera or point-spread function: ``N`` is the sum over a square window
-around the smoothed image's peak less the background level, ``v`` the
-variance of the pixels outside it (a few of the brightest left out, as hot
-pixels). :func:`fit` chooses ``a`` and ``b`` per output by maximum
-likelihood on the errors of a fitted model's predictions (a Gaussian per
-error, its variance the formula), after setting aside the gross misses it
-cannot describe; :func:`predict` evaluates the formula. The result is a
-standard deviation per image and per output, in the targets' units.
+:func:`statistics` measures ``N``, ``v`` and ``s`` on each image, without
+knowing its camera or point-spread function: ``v`` from the pixels away from
+the smoothed image's peak (a few of the brightest left out, as hot pixels),
+``N`` and ``s`` by least squares of a pixel-integrated Gaussian spot on a
+level, in the square around the peak, the width chosen on a grid. :func:`fit`
+chooses ``a``, ``b`` and ``c`` per output by maximum likelihood on the errors
+of a fitted model's predictions (a Gaussian per error, its variance the
+formula), after setting aside the gross misses it cannot describe;
+:func:`predict` evaluates the formula. The result is a standard deviation per
+image and per output, in the targets' units.
 
 NumPy and SciPy only.
 """
 
 import numpy as np
 
-__all__ = ["WINDOW", "fit", "predict", "statistics"]
+__all__ = ["N_TERMS", "RADIUS", "WIDTHS", "fit", "predict", "statistics"]
 
-#: Half-width of the window whose sum is the spot's signal, in pixels.
-WINDOW = 3
+#: Terms of the variance, each with its fitted coefficient.
+N_TERMS = 3
+
+#: Half-width of the square around the peak that holds the spot, in pixels:
+#: 2.5 widths of the widest spot of the grid below.
+RADIUS = 5
+#: The PSF widths (pixels) among which each image's is chosen.
+WIDTHS = np.geomspace(0.5, 3.0, 24)
 # The smoothing that finds each image's peak (as the spot head's PeakCrop).
 _SMOOTHING = 1.5
-# Share of the pixels outside the window left out of the background's
+# Share of the pixels outside the square left out of the background's
 # variance, from the top: hot pixels.
 _TRIM = 0.01
-# Pixels per chunk of images handled at once (float64: 32 MiB an array, a few
-# arrays at a time).
-_CHUNK_PIXELS = 1 << 22
+# Images per chunk handled at once: the width grid's models of a chunk are
+# len(WIDTHS) x chunk x (2 * RADIUS + 1) ** 2 float64, 23 MiB.
+_CHUNK_IMAGES = 1000
 # Errors beyond this many predicted standard deviations are gross misses,
 # left out of the fit.
 _MISS_Z = 5.0
 
 
+def _background_variance(flat, inside, n_pixels):
+    """The trimmed variance of each image's pixels outside ``inside``."""
+    outside = np.sort(np.where(inside, np.nan, flat), axis=1)
+    count = n_pixels - inside.sum(axis=1)
+    count = np.where(count >= 10, count - np.ceil(_TRIM * count), count)
+    # An image hardly larger than the square: all its pixels.
+    small = count < 2
+    outside[small] = np.sort(flat[small], axis=1)
+    count[small] = n_pixels
+    outside[np.arange(n_pixels)[None, :] >= count[:, None]] = np.nan
+    level = np.nanmedian(outside, axis=1)
+    return np.maximum(np.nanmean((outside - level[:, None]) ** 2, axis=1), 1e-12)
+
+
+def _subpixel_peak(smooth, peak, size):
+    """The smoothed peak's position along one axis, refined by a parabola
+    through it and its two neighbours (unrefined at the image's edge)."""
+    a, b, c = smooth
+    curvature = a - 2 * b + c
+    shift = np.divide(
+        0.5 * (a - c), curvature, out=np.zeros_like(b), where=curvature < 0
+    )
+    edge = (peak == 0) | (peak == size - 1)
+    return peak + np.where(edge, 0.0, np.clip(shift, -0.5, 0.5))
+
+
 def statistics(images):
-    """Each image's spot signal ``N`` and background variance ``v``.
+    """Each image's spot signal ``N``, background variance ``v`` and width ``s``.
 
     Parameters
     ----------
@@ -54,52 +89,91 @@ def statistics(images):
 
     Returns
     -------
-    stats : ndarray of shape (n_samples, 2)
-        ``N`` (at least the background's noise over the window, so that a
-        blank image gets a large, finite deviation) and ``v`` (> 0).
+    stats : ndarray of shape (n_samples, 3)
+        ``N`` (at least the background's noise over the square, so that a
+        blank image gets a large, finite deviation), ``v`` (> 0) and ``s``,
+        the squared PSF width plus 1/12 (pixels squared).
     """
     from scipy import ndimage
 
+    from ._psf import pixel_shares
+
     n, height, width = images.shape[:3]
-    out = np.empty((n, 2))
-    chunk = max(1, _CHUNK_PIXELS // (height * width))
+    out = np.empty((n, 3))
     rows, cols = np.arange(height), np.arange(width)
     n_pixels = height * width
-    for start in range(0, n, chunk):
-        batch = np.asarray(images[start : start + chunk, :, :, 0], dtype=np.float64)
+    box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
+    widths = WIDTHS[:, None]
+    for start in range(0, n, _CHUNK_IMAGES):
+        batch = np.asarray(
+            images[start : start + _CHUNK_IMAGES, :, :, 0], dtype=np.float64
+        )
+        m = len(batch)
+        index = np.arange(m)
         smooth = ndimage.gaussian_filter(
             batch, sigma=(0, _SMOOTHING, _SMOOTHING), mode="nearest"
         )
-        peak = smooth.reshape(len(batch), -1).argmax(axis=1)
-        row, col = np.divmod(peak, width)
-        inside = (np.abs(rows[None, :, None] - row[:, None, None]) <= WINDOW) & (
-            np.abs(cols[None, None, :] - col[:, None, None]) <= WINDOW
+        row, col = np.divmod(smooth.reshape(m, -1).argmax(axis=1), width)
+        inside = (np.abs(rows[None, :, None] - row[:, None, None]) <= RADIUS) & (
+            np.abs(cols[None, None, :] - col[:, None, None]) <= RADIUS
         )
-        flat, inside = batch.reshape(len(batch), -1), inside.reshape(len(batch), -1)
-        # The pixels outside the window, sorted, less the brightest _TRIM of
-        # them: NaN (sorted last) marks what is left out.
-        outside = np.sort(np.where(inside, np.nan, flat), axis=1)
-        count = n_pixels - inside.sum(axis=1)
-        count = np.where(count >= 10, count - np.ceil(_TRIM * count), count)
-        # An image hardly larger than the window: all its pixels.
-        small = count < 2
-        outside[small] = np.sort(flat[small], axis=1)
-        count[small] = n_pixels
-        outside[np.arange(n_pixels)[None, :] >= count[:, None]] = np.nan
-        level = np.nanmedian(outside, axis=1)
-        variance = np.nanmean((outside - level[:, None]) ** 2, axis=1)
-        variance = np.maximum(variance, 1e-12)
-        in_window = inside.sum(axis=1)
-        signal = np.where(inside, flat, 0.0).sum(axis=1) - level * in_window
-        noise = np.sqrt(variance * in_window)
-        out[start : start + len(batch), 0] = np.maximum(signal, noise)
-        out[start : start + len(batch), 1] = variance
+        flat = batch.reshape(m, -1)
+        variance = _background_variance(flat, inside.reshape(m, -1), n_pixels)
+        # The spot's centre, to a fraction of a pixel.
+        centre_row = _subpixel_peak(
+            [smooth[index, np.clip(row + d, 0, height - 1), col] for d in (-1, 0, 1)],
+            row,
+            height,
+        )
+        centre_col = _subpixel_peak(
+            [smooth[index, row, np.clip(col + d, 0, width - 1)] for d in (-1, 0, 1)],
+            col,
+            width,
+        )
+        # The square around the peak, moved inside the image at the edges.
+        top = np.clip(row - RADIUS, 0, height - box_rows)
+        left = np.clip(col - RADIUS, 0, width - box_cols)
+        box = batch[
+            index[:, None, None],
+            (top[:, None] + np.arange(box_rows))[:, :, None],
+            (left[:, None] + np.arange(box_cols))[:, None, :],
+        ].reshape(m, -1)
+        # For each width of the grid, the least-squares level and signal of
+        # a spot at the centre: profile[w, i] is image i's spot of width w.
+        row_shares = pixel_shares(
+            np.tile(centre_row - top, len(WIDTHS)), box_rows, np.repeat(widths, m)
+        ).reshape(len(WIDTHS), m, box_rows)
+        col_shares = pixel_shares(
+            np.tile(centre_col - left, len(WIDTHS)), box_cols, np.repeat(widths, m)
+        ).reshape(len(WIDTHS), m, box_cols)
+        profile = (row_shares[..., :, None] * col_shares[..., None, :]).reshape(
+            len(WIDTHS), m, -1
+        )
+        k = box.shape[1]
+        sum_p, sum_pp = profile.sum(axis=2), np.square(profile).sum(axis=2)
+        sum_x = box.sum(axis=1)
+        sum_px = np.einsum("wik,ik->wi", profile, box)
+        signal = (k * sum_px - sum_p * sum_x) / (k * sum_pp - sum_p**2)
+        level = (sum_x - signal * sum_p) / k
+        residual = box - level[..., None] - signal[..., None] * profile
+        best = np.einsum("wik,wik->wi", residual, residual).argmin(axis=0)
+        noise = np.sqrt(variance * k)
+        out[start : start + m, 0] = np.maximum(signal[best, index], noise)
+        out[start : start + m, 1] = variance
+        out[start : start + m, 2] = WIDTHS[best] ** 2 + 1 / 12
     return out
 
 
 def _features(stats):
-    signal, variance = stats[:, 0], stats[:, 1]
-    return np.stack([1.0 / signal, variance / signal**2], axis=1)
+    signal, variance, width = stats[:, 0], stats[:, 1], stats[:, 2]
+    return np.stack(
+        [
+            width / signal,
+            width**2 * variance / signal**2,
+            width**3 * variance**2 / signal**4,
+        ],
+        axis=1,
+    )
 
 
 def _negative_log_likelihood(log_coefficients, features, squares):
@@ -108,32 +182,33 @@ def _negative_log_likelihood(log_coefficients, features, squares):
 
 
 def fit(stats, errors):
-    """The coefficients ``(a, b)`` of each output, from a model's errors.
+    """The coefficients ``(a, b, c)`` of each output, from a model's errors.
 
     Parameters
     ----------
-    stats : ndarray of shape (n_samples, 2)
+    stats : ndarray of shape (n_samples, 3)
         :func:`statistics` of the images.
     errors : ndarray of shape (n_samples, n_outputs)
         The model's predictions less the targets.
 
     Returns
     -------
-    coefficients : ndarray of shape (n_outputs, 2)
-        ``a`` and ``b`` per output, > 0.
+    coefficients : ndarray of shape (n_outputs, 3)
+        ``a``, ``b`` and ``c`` per output, > 0.
     """
     from scipy.optimize import minimize
 
     features = _features(stats)
-    out = np.empty((errors.shape[1], 2))
+    n_terms = features.shape[1]
+    out = np.empty((errors.shape[1], n_terms))
     for j, error in enumerate(errors.T):
         squares = np.square(error.astype(np.float64))
         keep = np.isfinite(squares)
-        # From each term explaining half the mean squared error, the
+        # From each term explaining an equal share of the mean squared error, the
         # likelihood, twice: the second time without the errors the first
         # fit calls gross misses.
         mean_square = max(float(np.mean(squares[keep])), 1e-300)
-        log_coefficients = np.log(0.5 * mean_square / features[keep].mean(axis=0))
+        log_coefficients = np.log(mean_square / n_terms / features[keep].mean(axis=0))
         for attempt in range(2):
             if attempt:
                 variance = features @ np.exp(log_coefficients)
@@ -143,7 +218,7 @@ def fit(stats, errors):
                 log_coefficients,
                 args=(features[keep], squares[keep]),
                 method="L-BFGS-B",
-                bounds=[(-60.0, 60.0)] * 2,
+                bounds=[(-60.0, 60.0)] * n_terms,
             ).x
         out[j] = np.exp(log_coefficients)
     return out

@@ -263,13 +263,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     fit_time_ : float
         Seconds spent in the last ``fit``.
 
-    std_coefficients_ : ndarray of shape (n_outputs, 2)
-        ``head="spot"`` only: the coefficients ``(a, b)`` of the variance
-        ``a / N + b * v / N ** 2`` of each output's error, ``N`` an image's
-        spot signal and ``v`` its background's variance per pixel, fitted
-        by maximum likelihood to the errors on (at most 10,000 of) the
-        training images after each ``fit`` or ``partial_fit``. Used by
-        ``predict(X, return_std=True)``.
+    std_coefficients_ : ndarray of shape (n_outputs, 3)
+        ``head="spot"`` only: the coefficients ``(a, b, c)`` of the variance
+        ``a * s / N + b * s ** 2 * v / N ** 2 + c * s ** 3 * v ** 2 / N ** 4``
+        of each output's error, with ``N`` an image's spot signal, ``v`` its
+        background's variance per pixel and ``s`` the spot's squared width
+        (all measured on the image), fitted by maximum likelihood to the
+        errors on (at most 10,000 of) the training images after each
+        ``fit`` or ``partial_fit``. Used by ``predict(X, return_std=True)``.
 
     See Also
     --------
@@ -908,10 +909,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
         return_std : bool, default=False
             Also return each prediction's standard deviation (``head="spot"``
-            only): per image and per output, from the image's own signal and
-            background noise (the form of the Cramer-Rao bound, see
-            :func:`localization_crlb`), scaled to the errors the model made
-            on its training images (``std_coefficients_``). It describes the
+            only): per image and per output, from the image's own signal,
+            background noise and spot width (the form of the Cramer-Rao
+            bound, see :func:`localization_crlb`), scaled to the errors the
+            model made on its training images (``std_coefficients_``). It describes the
             spots the model finds: a spot lost in the noise (a gross miss)
             is off by more than it says.
 

@@ -125,6 +125,64 @@ def test_return_std_is_per_image_and_follows_the_photons(spot_model):
     assert np.corrcoef(ranks, std_ranks)[0, 1] < -0.8
 
 
+def test_image_statistics_measure_signal_background_and_width():
+    from pixel_regressor import _uncertainty
+
+    for sigma, photons, background in [
+        (1.0, 2000, 5.0),
+        (2.0, 2000, 5.0),
+        (1.5, 600, 40.0),
+    ]:
+        spots = make_bright_spot_dataset(
+            400,
+            image_size=24,
+            psf_sigma=sigma,
+            photons=photons,
+            background=background,
+            return_X_y=False,
+            random_state=3,
+        )
+        stats = _uncertainty.statistics(spots.images[..., None])
+        # Poisson: the background's variance is its level (a little less,
+        # the brightest 1 % of it being set aside as hot pixels)
+        assert np.median(stats[:, 1]) == pytest.approx(background, rel=0.15)
+        assert np.median(stats[:, 0]) == pytest.approx(photons, rel=0.1)
+        assert np.median(stats[:, 2]) == pytest.approx(sigma**2 + 1 / 12, rel=0.15)
+        # any scale and offset: N and v scale, s does not
+        scaled = _uncertainty.statistics(3.0 * spots.images[..., None] + 100.0)
+        np.testing.assert_allclose(scaled[:, :2], stats[:, :2] * [3.0, 9.0], rtol=1e-6)
+        np.testing.assert_allclose(scaled[:, 2], stats[:, 2])
+
+
+def test_return_std_follows_the_psf_width_of_each_image():
+    # One model over a range of widths: wider spots, larger deviations, in
+    # proportion to the errors (z-scores' spread near 1 at both ends; without
+    # the width, 0.71 for the narrow spots and 1.26 for the wide ones).
+    X, y = make_bright_spot_dataset(
+        3000,
+        image_size=SIDE,
+        psf_sigma=(1.0, 2.0),
+        photons=2000,
+        random_state=0,
+    )
+    model = BrightPixelRegressor("spot", epochs=6, random_state=0).fit(X, y)
+    spread = {}
+    for sigma in (1.0, 2.0):
+        X_test, y_test = make_bright_spot_dataset(
+            1000,
+            image_size=SIDE,
+            psf_sigma=sigma,
+            photons=2000,
+            margin=6.0,
+            random_state=8,
+        )
+        pred, std = model.predict(X_test, return_std=True)
+        z = (pred - y_test) / std
+        assert np.all((z.std(axis=0) > 0.75) & (z.std(axis=0) < 1.3)), z.std(axis=0)
+        spread[sigma] = np.sqrt(np.mean(std**2))
+    assert spread[2.0] > 1.3 * spread[1.0]
+
+
 def test_return_std_survives_save_load_and_pickle(spot_model, tmp_path):
     import pickle
 
@@ -148,7 +206,7 @@ def test_return_std_with_a_1d_target_is_1d():
     model = BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X, y[:, 0])
     pred, std = model.predict(X[:5], return_std=True)
     assert pred.shape == std.shape == (5,)
-    assert model.std_coefficients_.shape == (1, 2)
+    assert model.std_coefficients_.shape == (1, 3)
 
 
 def test_partial_fit_refits_the_deviations():
@@ -156,7 +214,7 @@ def test_partial_fit_refits_the_deviations():
     model = BrightPixelRegressor("spot", random_state=0).partial_fit(X[:300], y[:300])
     first = model.std_coefficients_.copy()
     model.partial_fit(X[300:], y[300:])
-    assert model.std_coefficients_.shape == (2, 2)
+    assert model.std_coefficients_.shape == (2, 3)
     assert not np.array_equal(first, model.std_coefficients_)
 
 
