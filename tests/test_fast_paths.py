@@ -224,12 +224,12 @@ def test_memory_left_by_each_fit_stays_small():
 
         X, y = make_bright_pixel_dataset(3000, image_size=48, random_state=0)
         marks = []
-        for i in range(25):
+        for i in range(15):
             BrightPixelRegressor(epochs=1, random_state=i).fit(X, y).predict(X)
             gc.collect()
-            if i in (4, 24):
+            if i in (4, 14):
                 marks.append(rss())
-        print((marks[1] - marks[0]) / 20, X.nbytes)
+        print((marks[1] - marks[0]) / 10, X.nbytes)
         """
     )
     per_fit, nbytes = (float(v) for v in out.stdout.split()[-2:])
