@@ -153,10 +153,21 @@ def statistics(images):
         sum_p, sum_pp = profile.sum(axis=2), np.square(profile).sum(axis=2)
         sum_x = box.sum(axis=1)
         sum_px = np.einsum("wik,ik->wi", profile, box)
-        signal = (k * sum_px - sum_p * sum_x) / (k * sum_pp - sum_p**2)
+        # A profile too flat to tell from the level (a box of a pixel or two)
+        # has no fit: its squared residual counts as infinite, and an image
+        # with no fit at all gets the noise floor for its signal.
+        determinant = k * sum_pp - sum_p**2
+        fitted = determinant > 1e-9 * k * sum_pp
+        signal = np.divide(
+            k * sum_px - sum_p * sum_x,
+            determinant,
+            out=np.zeros_like(determinant),
+            where=fitted,
+        )
         level = (sum_x - signal * sum_p) / k
         residual = box - level[..., None] - signal[..., None] * profile
-        best = np.einsum("wik,wik->wi", residual, residual).argmin(axis=0)
+        squares = np.where(fitted, np.einsum("wik,wik->wi", residual, residual), np.inf)
+        best = squares.argmin(axis=0)
         noise = np.sqrt(variance * k)
         out[start : start + m, 0] = np.maximum(signal[best, index], noise)
         out[start : start + m, 1] = variance

@@ -183,6 +183,22 @@ def test_return_std_follows_the_psf_width_of_each_image():
     assert spread[2.0] > 1.3 * spread[1.0]
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 7), (5, 5)])
+def test_return_std_of_tiny_and_blank_images_is_finite(spot_model, shape):
+    # A box of a pixel or two has no spot fit: large, finite deviations, and
+    # no warning (a 1x1 image divided by zero before).
+    import warnings
+
+    rng = np.random.default_rng(0)
+    images = rng.poisson(10, size=(4, *shape)).astype(np.float32)
+    images[0] = 5.0  # blank
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, std = spot_model.predict(images, return_std=True)
+    assert std.shape == (4, 2)
+    assert np.all(np.isfinite(std)) and np.all(std > 0)
+
+
 def test_return_std_survives_save_load_and_pickle(spot_model, tmp_path):
     import pickle
 
