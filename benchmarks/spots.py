@@ -642,19 +642,7 @@ def wide_model(config, log):
         random_state=SEED + 98,
         **WIDE_RANGE,
     )
-    try:
-        estimator = make_estimator("spot", config["epochs"])
-        _, fit_s, _ = timed(
-            functools.partial(
-                estimator.fit, sample_weight=inverse_bound_weights(train)
-            ),
-            train.data,
-            train.target,
-        )
-        estimator.predict(train.images[:16])  # warm-up: the first call traces
-    except Exception as exc:  # noqa: BLE001 - recorded in the report
-        return {key: _error(exc) for key, *_ in wide_conditions()}
-    scores = {}
+    tests = {}
     for index, (key, photons, background, sigma) in enumerate(wide_conditions()):
         test = make_bright_spot_dataset(
             config["test_size"],
@@ -666,12 +654,12 @@ def wide_model(config, log):
             return_X_y=False,
             random_state=SEED + 3000 + index,
         )
-        crlb = crlb_of(test)
-        scores[key] = _evaluate_safely(estimator.predict, test, crlb)
-        if "error" not in scores[key]:
-            scores[key].update(fit_s=fit_s, train_size=size)
-            scores[key].update(calibration(estimator, test, crlb))
-        log(f"  spot_wide, {key}: {_brief(scores[key])}")
+        tests[key] = (test, crlb_of(test))
+    scores, _ = fit_and_evaluate(
+        "spot", train, tests, config["epochs"], inverse_bound_weights(train)
+    )
+    for key, result in scores.items():
+        log(f"  spot_wide, {key}: {_brief(result)}")
     return scores
 
 
@@ -682,15 +670,17 @@ def _evaluate_safely(predict, data, crlb):
         return _error(exc)
 
 
-def fit_and_evaluate(method, train, tests, epochs):
-    """Fit ``method`` on ``train``, evaluate on ``tests`` (key: (data, crlb)).
+def fit_and_evaluate(method, train, tests, epochs, sample_weight=None):
+    """Fit ``method`` on ``train`` (with ``sample_weight``), evaluate on
+    ``tests`` (key: (data, crlb)).
 
     Returns the scores by key and the fitted estimator's ``predict`` (None if
     the fit failed).
     """
     try:
         estimator = make_estimator(method, epochs)
-        _, fit_s, _ = timed(estimator.fit, train.data, train.target)
+        fit = functools.partial(estimator.fit, sample_weight=sample_weight)
+        _, fit_s, _ = timed(fit, train.data, train.target)
         first = next(iter(tests.values()))[0]
         estimator.predict(first.images[:16])  # warm-up: the first call traces
     except Exception as exc:  # noqa: BLE001 - recorded in the report

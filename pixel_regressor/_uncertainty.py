@@ -103,7 +103,6 @@ def statistics(images):
     rows, cols = np.arange(height), np.arange(width)
     n_pixels = height * width
     box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
-    widths = WIDTHS[:, None]
     for start in range(0, n, _CHUNK_IMAGES):
         batch = np.asarray(
             images[start : start + _CHUNK_IMAGES, :, :, 0], dtype=np.float64
@@ -140,11 +139,13 @@ def statistics(images):
         ].reshape(m, -1)
         # For each width of the grid, the least-squares level and signal of
         # a spot at the centre: profile[w, i] is image i's spot of width w.
+        # Every image at every width, width-major.
+        widths = np.repeat(WIDTHS, m)
         row_shares = pixel_shares(
-            np.tile(centre_row - top, len(WIDTHS)), box_rows, np.repeat(widths, m)
+            np.tile(centre_row - top, len(WIDTHS)), box_rows, widths
         ).reshape(len(WIDTHS), m, box_rows)
         col_shares = pixel_shares(
-            np.tile(centre_col - left, len(WIDTHS)), box_cols, np.repeat(widths, m)
+            np.tile(centre_col - left, len(WIDTHS)), box_cols, widths
         ).reshape(len(WIDTHS), m, box_cols)
         profile = (row_shares[..., :, None] * col_shares[..., None, :]).reshape(
             len(WIDTHS), m, -1
