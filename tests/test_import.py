@@ -151,18 +151,23 @@ def test_unknown_attribute_raises_attribute_error():
 @pytest.mark.skipif(
     not LAYERS_FILE.exists(), reason="pixel_regressor/_layers.py not written yet"
 )
-@pytest.mark.parametrize(
-    "statements",
-    ["import pixel_regressor; import keras", "import keras; import pixel_regressor"],
-    ids=["package-first", "keras-first"],
-)
-def test_importing_keras_registers_the_layers(statements):
-    registered = _run(
-        f"""
-        import json, sys
-        {statements}
-        assert "pixel_regressor._layers" in sys.modules
-        print(json.dumps(sorted(keras.saving.get_custom_objects())))
-        """
+def test_importing_keras_registers_the_layers(run_concurrently):
+    orders = {
+        "package-first": "import pixel_regressor; import keras",
+        "keras-first": "import keras; import pixel_regressor",
+    }
+    results = run_concurrently(
+        [
+            f"""
+            import json, sys
+            {statements}
+            assert "pixel_regressor._layers" in sys.modules
+            print(json.dumps(sorted(keras.saving.get_custom_objects())))
+            """
+            for statements in orders.values()
+        ]
     )
-    assert any(name.startswith("pixel_regressor>") for name in registered)
+    for order, result in zip(orders, results):
+        assert result.returncode == 0, (order, result.stderr[-3000:])
+        registered = json.loads(result.stdout.strip().splitlines()[-1])
+        assert any(name.startswith("pixel_regressor>") for name in registered), order

@@ -398,7 +398,9 @@ def test_a_seeded_fit_ignores_other_threads_drawing_from_python_random(data):
     stop = threading.Event()
 
     def draw():  # as a Dask worker's other threads do
-        while not stop.is_set():
+        # Thousands of draws a second; waiting between them lets the fit run
+        # at nearly full speed instead of competing for the GIL.
+        while not stop.wait(1e-4):
             random.random()
 
     thread = threading.Thread(target=draw)
