@@ -60,7 +60,11 @@ One spot head is also trained once on images drawn over photons
 px (uniform), each image weighted by 1 / its bound squared, and tested at
 fixed conditions: 300 to 10,000 photons at each corner of the background
 and width ranges and at the benchmark's own (10, 1.3 px); goals: within
-1.10x the bound and calibrated ``return_std`` at every one.
+1.10x the bound and calibrated ``return_std`` at every one. Beside it, the
+posterior mean at each condition (on the first 1,000 test images), which
+knows the condition: where even it is above 1.10x the bound by more than two
+standard errors (spots too faint to be found), no estimator meets that goal,
+and a second goal row counts the other conditions only.
 
 For the spot head, also the calibration of ``predict(X, return_std=True)``
 on each test set: the standard deviation of the z-scores ``(pred - true) /
@@ -191,6 +195,7 @@ MODES = {
         "test_size": 2_000,
         "mle_size": 500,
         "bayes_size": 20_000,
+        "wide_bayes_size": 1_000,
         "epochs": None,
     },
     "quick": {
@@ -198,6 +203,7 @@ MODES = {
         "test_size": 200,
         "mle_size": 40,
         "bayes_size": 1_000,
+        "wide_bayes_size": 50,
         "epochs": 2,
     },
 }
@@ -660,7 +666,53 @@ def wide_model(config, log):
     )
     for key, result in scores.items():
         log(f"  spot_wide, {key}: {_brief(result)}")
+    size = config.get("wide_bayes_size", 0)
+    for key, photons, background, sigma in wide_conditions() if size else []:
+        if "error" in scores[key]:
+            continue
+        scores[key]["posterior_mean"] = wide_posterior_mean(
+            tests[key], size, photons, background, sigma
+        )
+        posterior = scores[key]["posterior_mean"]
+        log(
+            f"  posterior mean, {key}: "
+            + (
+                posterior["error"]
+                if "error" in posterior
+                else f"{posterior['ratio_to_crlb']:.2f}x CRLB, misses "
+                f"{100 * posterior['gross_miss_share']:.1f} %"
+            )
+        )
     return scores
+
+
+def wide_posterior_mean(test, size, photons, background, sigma):
+    """The posterior mean's score on the first ``size`` images of a wide
+    model's test set: the least RMSE any estimator reaches on them in
+    expectation, knowing the condition's photons, background and PSF width
+    and that positions are uniform at least :data:`WIDE_MARGIN` px from the
+    edges."""
+    from pixel_regressor._psf import posterior_mean_positions
+
+    data, crlb = test
+    images = data.images[:size]
+    support = [(WIDE_MARGIN, side - 1 - WIDE_MARGIN) for side in images.shape[1:]]
+    try:
+        predicted = np.concatenate(
+            [
+                posterior_mean_positions(
+                    images[start : start + BAYES_BATCH],
+                    sigma,
+                    photons,
+                    background,
+                    support,
+                )
+                for start in range(0, len(images), BAYES_BATCH)
+            ]
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded in the report
+        return _error(exc)
+    return score(predicted, data.target[:size], crlb[:size])
 
 
 def _evaluate_safely(predict, data, crlb):
@@ -837,6 +889,13 @@ def goals(document):
     return rows
 
 
+def _surely_above(result, ratio):
+    """Whether an RMSE is above ``ratio`` times the bound by more than two
+    standard errors (a small sample's noise does not count)."""
+    se = result.get("rmse_se_px") or 0.0
+    return (result["rmse_px"] - 2 * se) / result["crlb_px"] > ratio
+
+
 def wide_goals(wide):
     """Goals of the model trained once on the ranges: each over every test
     condition, "k of m met" and the worst."""
@@ -883,6 +942,41 @@ def wide_goals(wide):
                 "value": f"{met} of {len(measured)} conditions; furthest "
                 f"{worst:.3f} ({worst_key})",
                 "met": met == len(measured) == len(wide_conditions()),
+            }
+        )
+    # The bound is not reached by any estimator where spots are too faint to
+    # be found: there, the posterior mean (which knows the condition) is the
+    # fair yardstick.
+    reachable = [
+        (key, r)
+        for key, r in entries
+        if isinstance(r.get("posterior_mean"), dict)
+        and "error" not in r["posterior_mean"]
+    ]
+    beyond = [
+        (key, r["posterior_mean"]["ratio_to_crlb"])
+        for key, r in reachable
+        if _surely_above(r["posterior_mean"], WIDE_RATIO_GOAL)
+    ]
+    reachable = [(key, r) for key, r in reachable if key not in dict(beyond)]
+    if reachable:
+        met = sum(r["ratio_to_crlb"] <= WIDE_RATIO_GOAL for _, r in reachable)
+        worst_key, worst = max(
+            ((key, r["ratio_to_crlb"]) for key, r in reachable),
+            key=lambda item: item[1],
+        )
+        outside = "; ".join(
+            f"{key}: the posterior mean is at {ratio:.2f}x" for key, ratio in beyond
+        )
+        rows.append(
+            {
+                "goal": "spot head trained once on the ranges: RMSE <= "
+                f"{WIDE_RATIO_GOAL:g}x CRLB where the posterior mean is (the "
+                "conditions some estimator can meet)",
+                "value": f"{met} of {len(reachable)} conditions; furthest "
+                f"{worst:.3f} ({worst_key})"
+                + (f"; left out: {outside}" if outside else ""),
+                "met": met == len(reachable),
             }
         )
     return rows
@@ -1159,6 +1253,18 @@ def render(document):
     return "\n".join(lines) + "\n"
 
 
+def _posterior_cell(result):
+    posterior = result.get("posterior_mean")
+    if not isinstance(posterior, dict):
+        return ""
+    if "error" in posterior:
+        return "failed"
+    return (
+        f"{posterior['ratio_to_crlb']:.3f}, "
+        f"{100 * posterior['gross_miss_share']:.2f} % of {posterior['n_images']:,}"
+    )
+
+
 def render_wide(wide):
     """The wide model's tables: a row per (background, PSF width), a column
     per photon level."""
@@ -1182,6 +1288,11 @@ def render_wide(wide):
     ]
     fields = [
         ("RMSE / CRLB", lambda r: report._num(r.get("ratio_to_crlb"), ".3f")),
+        (
+            "Posterior mean (knows the condition): RMSE / CRLB, gross misses "
+            "(first images of each test set)",
+            _posterior_cell,
+        ),
         ("Gross misses (%)", lambda r: report._num(100 * r["gross_miss_share"], ".2f")),
         (
             "return_std: std of z (row / col)",
