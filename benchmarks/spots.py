@@ -64,7 +64,10 @@ and width ranges and at the benchmark's own (10, 1.3 px); goals: within
 posterior mean at each condition (on the first 1,000 test images), which
 knows the condition: where even it is above 1.10x the bound by more than two
 standard errors (spots too faint to be found), no estimator meets that goal,
-and a second goal row counts the other conditions only.
+and a second goal row counts the other conditions only. ``--methods
+spot_wide`` runs this part alone; ``--wide-train-size``, ``--wide-epochs``
+and ``--wide-filters`` train that model otherwise than with the spot head's
+defaults.
 
 For the spot head, also the calibration of ``predict(X, return_std=True)``
 on each test set: the standard deviation of the z-scores ``(pred - true) /
@@ -173,6 +176,8 @@ BASELINES = (
 PHOTON_LIKELIHOODS = ("picasso_mle", "mle", "posterior_mean")
 ESTIMATORS = ("dense", "spot")
 METHODS = BASELINES + ESTIMATORS
+# Besides the methods: the spot head trained once on the ranges.
+SECTIONS = ("spot_wide",)
 LABELS = {
     "crlb": "Cramer-Rao bound",
     "argmax": "`np.argmax`",
@@ -387,11 +392,11 @@ PREDICT = {
 }
 
 
-def make_estimator(method, epochs):
+def make_estimator(method, epochs, **params):
     from pixel_regressor import BrightPixelRegressor
 
     head = {"dense": "dense", "spot": "spot"}[method]
-    params = {"head": head, "random_state": SEED}
+    params = {"head": head, "random_state": SEED, **params}
     if epochs is not None:
         params["epochs"] = epochs
     return BrightPixelRegressor(**params)
@@ -578,7 +583,7 @@ def run(methods, config, log=print):
             )
             for key, result in results[f"{method}_range"].items():
                 log(f"  {method}_range, {key}: {_brief(result)}")
-    if "spot" in estimators:
+    if "spot_wide" in methods:
         results["spot_wide"] = wide_model(config, log)
     extra = {"skipped": skipped}
     if "posterior_mean" in methods and config["bayes_size"]:
@@ -639,7 +644,7 @@ def wide_model(config, log):
     with its calibration."""
     from pixel_regressor import make_bright_spot_dataset
 
-    size = config["train_size"]
+    size = config.get("wide_train_size") or config["train_size"]
     log(f"one model for {WIDE_RANGE}: generating {size:,} images")
     train = make_bright_spot_dataset(
         size,
@@ -661,10 +666,20 @@ def wide_model(config, log):
             random_state=SEED + 3000 + index,
         )
         tests[key] = (test, crlb_of(test))
+    params = {}
+    if config.get("wide_filters"):
+        params["filters"] = tuple(config["wide_filters"])
     scores, _ = fit_and_evaluate(
-        "spot", train, tests, config["epochs"], inverse_bound_weights(train)
+        "spot",
+        train,
+        tests,
+        config.get("wide_epochs") or config["epochs"],
+        inverse_bound_weights(train),
+        **params,
     )
     for key, result in scores.items():
+        if "error" not in result:
+            result["params"] = {"epochs": config.get("wide_epochs"), **params}
         log(f"  spot_wide, {key}: {_brief(result)}")
     size = config.get("wide_bayes_size", 0)
     for key, photons, background, sigma in wide_conditions() if size else []:
@@ -722,15 +737,15 @@ def _evaluate_safely(predict, data, crlb):
         return _error(exc)
 
 
-def fit_and_evaluate(method, train, tests, epochs, sample_weight=None):
-    """Fit ``method`` on ``train`` (with ``sample_weight``), evaluate on
-    ``tests`` (key: (data, crlb)).
+def fit_and_evaluate(method, train, tests, epochs, sample_weight=None, **params):
+    """Fit ``method`` (with estimator ``params``) on ``train`` (with
+    ``sample_weight``), evaluate on ``tests`` (key: (data, crlb)).
 
     Returns the scores by key and the fitted estimator's ``predict`` (None if
     the fit failed).
     """
     try:
-        estimator = make_estimator(method, epochs)
+        estimator = make_estimator(method, epochs, **params)
         fit = functools.partial(estimator.fit, sample_weight=sample_weight)
         _, fit_s, _ = timed(fit, train.data, train.target)
         first = next(iter(tests.values()))[0]
@@ -1282,6 +1297,11 @@ def render_wide(wide):
         f"{WIDE_MARGIN:g} px from the edges."
         + "".join(
             f" {r['train_size']:,} training images, fit in {r['fit_s']:.1f} s."
+            + "".join(
+                f" {name}={value}"
+                for name, value in r.get("params", {}).items()
+                if value is not None
+            )
             for r in list(wide.values())[:1]
             if isinstance(r, dict) and "fit_s" in r
         ),
@@ -1389,9 +1409,10 @@ def main(argv=None):
     parser.add_argument(
         "--methods",
         nargs="+",
-        choices=METHODS,
-        default=list(METHODS),
-        help="methods to run (default: all)",
+        choices=METHODS + SECTIONS,
+        default=list(METHODS + SECTIONS),
+        help="methods to run, and spot_wide for the spot head trained once on "
+        "the ranges (default: all)",
     )
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=None)
@@ -1401,6 +1422,26 @@ def main(argv=None):
         type=int,
         default=None,
         help="images for the posterior mean's expected RMSE at 100 photons (0: none)",
+    )
+    parser.add_argument(
+        "--wide-train-size",
+        type=int,
+        default=None,
+        help="training images of the model trained once on the ranges "
+        "(default: --train-size)",
+    )
+    parser.add_argument(
+        "--wide-epochs",
+        type=int,
+        default=None,
+        help="its epochs (default: the spot head's)",
+    )
+    parser.add_argument(
+        "--wide-filters",
+        type=int,
+        nargs="+",
+        default=None,
+        help="its filters (default: the spot head's)",
     )
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     parser.add_argument(
@@ -1420,7 +1461,15 @@ def main(argv=None):
 
     mode = "quick" if args.quick else "full"
     config = dict(MODES[mode])
-    for name in ("train_size", "test_size", "mle_size", "bayes_size"):
+    for name in (
+        "train_size",
+        "test_size",
+        "mle_size",
+        "bayes_size",
+        "wide_train_size",
+        "wide_epochs",
+        "wide_filters",
+    ):
         if getattr(args, name) is not None:
             config[name] = getattr(args, name)
     out = args.out or RESULTS / ("spots_quick.json" if args.quick else "spots.json")
