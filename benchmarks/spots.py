@@ -367,18 +367,25 @@ def predict_mle(images):
     return np.array([fit_spot(image, PSF_SIGMA)[:2] for image in images])
 
 
-def predict_posterior_mean(images, photons, margin, return_std=False):
+def predict_posterior_mean(
+    images,
+    photons,
+    margin,
+    return_std=False,
+    psf_sigma=PSF_SIGMA,
+    background=BACKGROUND,
+):
     """Posterior mean (and standard deviation) of each spot's position.
 
-    The condition's true ``photons`` and :data:`BACKGROUND`, positions uniform
-    over ``[margin, size - 1 - margin]`` on each axis as the generator draws
-    them.
+    The condition's true ``photons``, ``background`` and ``psf_sigma``,
+    positions uniform over ``[margin, size - 1 - margin]`` on each axis as the
+    generator draws them.
     """
     from pixel_regressor._psf import posterior_mean_positions
 
     support = [(margin, size - 1 - margin) for size in images.shape[1:]]
     return posterior_mean_positions(
-        images, PSF_SIGMA, photons, BACKGROUND, support, return_std=return_std
+        images, psf_sigma, photons, background, support, return_std=return_std
     )
 
 
@@ -688,46 +695,26 @@ def wide_model(config, log):
         scores[key]["posterior_mean"] = wide_posterior_mean(
             tests[key], size, photons, background, sigma
         )
-        posterior = scores[key]["posterior_mean"]
-        log(
-            f"  posterior mean, {key}: "
-            + (
-                posterior["error"]
-                if "error" in posterior
-                else f"{posterior['ratio_to_crlb']:.2f}x CRLB, misses "
-                f"{100 * posterior['gross_miss_share']:.1f} %"
-            )
-        )
+        log(f"  posterior mean, {key}: {_brief(scores[key]['posterior_mean'])}")
     return scores
 
 
 def wide_posterior_mean(test, size, photons, background, sigma):
     """The posterior mean's score on the first ``size`` images of a wide
-    model's test set: the least RMSE any estimator reaches on them in
-    expectation, knowing the condition's photons, background and PSF width
-    and that positions are uniform at least :data:`WIDE_MARGIN` px from the
-    edges."""
-    from pixel_regressor._psf import posterior_mean_positions
-
+    model's test set (at most :data:`BAYES_BATCH`, one call): the least RMSE
+    any estimator reaches on them in expectation, knowing the condition's
+    photons, background and PSF width and that positions are uniform at least
+    :data:`WIDE_MARGIN` px from the edges."""
     data, crlb = test
-    images = data.images[:size]
-    support = [(WIDE_MARGIN, side - 1 - WIDE_MARGIN) for side in images.shape[1:]]
-    try:
-        predicted = np.concatenate(
-            [
-                posterior_mean_positions(
-                    images[start : start + BAYES_BATCH],
-                    sigma,
-                    photons,
-                    background,
-                    support,
-                )
-                for start in range(0, len(images), BAYES_BATCH)
-            ]
-        )
-    except Exception as exc:  # noqa: BLE001 - recorded in the report
-        return _error(exc)
-    return score(predicted, data.target[:size], crlb[:size])
+    subset = SimpleNamespace(images=data.images[:size], target=data.target[:size])
+    predict = functools.partial(
+        predict_posterior_mean,
+        photons=photons,
+        margin=WIDE_MARGIN,
+        psf_sigma=sigma,
+        background=background,
+    )
+    return _evaluate_safely(predict, subset, crlb[:size])
 
 
 def _evaluate_safely(predict, data, crlb):
