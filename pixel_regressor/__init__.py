@@ -20,6 +20,7 @@ _LAZY = {
     "make_bright_pixel_dataset": "datasets",
     "iter_bright_pixel_batches": "datasets",
     "make_bright_spot_dataset": "datasets",
+    "adu_to_photons": "datasets",
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",

@@ -18,6 +18,7 @@ from ._random import (
 from ._validation import check_image_shape
 
 __all__ = [
+    "adu_to_photons",
     "iter_bright_pixel_batches",
     "make_bright_pixel_dataset",
     "make_bright_spot_dataset",
@@ -929,3 +930,111 @@ dtype, random_state
         dtype=dtype,
         random_state=random_state,
     )
+
+
+# Values further below the offset than this many read-noise standard
+# deviations (plus half an ADU of rounding) cannot come from the camera
+# described: below 1e-15 per pixel for Gaussian read noise.
+_BELOW_OFFSET_SIGMAS = 8.0
+
+
+def adu_to_photons(X, *, gain=1.0, offset=0.0, em_gain=1.0, read_noise=0.0):
+    """Convert camera images from ADU back to photoelectrons.
+
+    The inverse of the camera model of :func:`make_bright_spot_dataset`::
+
+        photons = (X - offset) / (gain * em_gain)
+
+    the expected number of photoelectrons behind each pixel, in the units of
+    the ``photons`` and ``background`` of :func:`make_bright_spot_dataset`
+    and :func:`~pixel_regressor.localization_crlb` (with the same camera
+    parameters: an EMCCD's excess noise stays in the values, and the bound
+    accounts for it). The spot head does not need this: its predictions do
+    not depend on the images' scale or offset. Use it to read a spot's
+    photons or the background off an image, or to feed photon-count
+    methods.
+
+    Parameters
+    ----------
+    X : array-like of real numbers, any shape
+        Images in ADU (for instance ``uint16`` camera frames).
+
+    gain : float, default=1.0
+        Conversion gain, in ADU per electron, > 0.
+
+    offset : float, default=0.0
+        Baseline, in ADU, >= 0.
+
+    em_gain : float, default=1.0
+        An EMCCD's electron-multiplying gain, >= 1.
+
+    read_noise : float, default=0.0
+        Standard deviation of the read noise, in electrons (after the EM
+        register, before ``gain``), >= 0. It sets how far below ``offset`` a
+        pixel may read: more than ``8 * gain * read_noise + 0.5`` ADU below
+        it, a value cannot come from this camera (the offset is wrong, or the
+        image is not in ADU) and is an error.
+
+    Returns
+    -------
+    photons : ndarray of the shape of ``X``
+        float32 for ``X`` of float32 or of integers up to 16 bits, float64
+        otherwise. Values near zero may be negative (read noise).
+
+    Raises
+    ------
+    ValueError
+        If a camera parameter is out of range, ``X`` holds NaN or infinite
+        values, or a value lies below ``offset`` by more than read noise
+        allows (the message names ``offset``).
+
+    See Also
+    --------
+    make_bright_spot_dataset : Spots in photons or in a camera's ADU.
+    pixel_regressor.localization_crlb : The bound for the same camera.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixel_regressor import adu_to_photons, make_bright_spot_dataset
+    >>> camera = dict(gain=2.0, offset=100.0)
+    >>> spots = make_bright_spot_dataset(
+    ...     200, image_size=16, photons=1000, background=10, dtype=np.uint16,
+    ...     return_X_y=False, random_state=0, **camera,
+    ... )
+    >>> photons = adu_to_photons(spots.images, **camera)
+    >>> photons.dtype, round(float(photons.mean()), 1)  # 10 + 1000 / 256
+    (dtype('float32'), 13.9)
+    >>> adu_to_photons(spots.images, gain=2.0, offset=150.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: X holds values down to 100 ADU, below offset=150 by more than ...
+    """
+    gain, offset, em_gain = _check_camera(gain, offset, em_gain)
+    read_noise = _check_nonnegative(read_noise, "read_noise")
+    X = np.asarray(X)
+    if X.dtype == bool or not (
+        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
+    ):
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}.")
+    small_int = np.issubdtype(X.dtype, np.integer) and X.dtype.itemsize <= 2
+    dtype = np.float32 if small_int or X.dtype == np.float32 else np.float64
+    if X.size == 0:
+        return np.empty(X.shape, dtype=dtype)
+    lowest = X.min()
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        raise ValueError("X holds NaN or infinite values.")
+    allowed = _BELOW_OFFSET_SIGMAS * gain * read_noise + 0.5
+    if float(lowest) < offset - allowed:
+        raise ValueError(
+            f"X holds values down to {float(lowest):g} ADU, below "
+            f"offset={offset:g} by more than read noise allows ({allowed:g} ADU "
+            f"with read_noise={read_noise:g}): is offset the camera's baseline, "
+            "and are the images in ADU?"
+        )
+    photons = np.asarray(X, dtype=dtype)
+    if photons is X or np.shares_memory(photons, X):
+        photons = photons.copy()
+    photons -= dtype(offset)
+    photons /= dtype(gain * em_gain)
+    return photons

@@ -27,6 +27,7 @@ PUBLIC_NAMES = {
     "mean_pixel_error_scorer",
     "exact_pixel_accuracy_scorer",
     "make_bright_spot_dataset",
+    "adu_to_photons",
     "localization_crlb",
 }
 HEAVY = ["tensorflow", "keras", "sklearn", "numpy", "scikeras", "jax", "torch"]

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from pixel_regressor import _psf, localization_crlb, make_bright_spot_dataset
+from pixel_regressor import (
+    _psf,
+    adu_to_photons,
+    localization_crlb,
+    make_bright_spot_dataset,
+)
 
 
 def _spots(n, **params):
@@ -428,6 +433,78 @@ def test_camera_units_saturate_an_integer_camera_in_adu():
     assert X.dtype == np.uint16
     assert X.min() >= 100  # no read noise: nothing below the offset
     assert X.max() == np.iinfo(np.uint16).max  # the bright spots saturate
+
+
+@pytest.mark.parametrize(
+    ("gain", "offset", "em_gain", "read_noise", "dtype"),
+    [
+        (1.0, 0.0, 1.0, 0.0, np.float32),
+        (0.5, 100.0, 1.0, 0.0, np.uint16),
+        (2.0, 400.0, 1.0, 3.0, np.float64),
+        (0.5, 100.0, 100.0, 0.0, np.uint16),
+    ],
+)
+def test_adu_to_photons_inverts_the_camera(gain, offset, em_gain, read_noise, dtype):
+    camera = {"gain": gain, "offset": offset, "em_gain": em_gain}
+    params = {"image_size": 12, "photons": 800.0, "psf_sigma": 1.2, "margin": 4.0}
+    photons = _spots(3000, **params)
+    adu = _spots(3000, read_noise=read_noise, dtype=dtype, **camera, **params)
+    converted = adu_to_photons(adu.images, read_noise=read_noise, **camera)
+    assert converted.shape == adu.images.shape
+    assert converted.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    if (gain, offset, em_gain, read_noise) == (1.0, 0.0, 1.0, 0.0):
+        np.testing.assert_array_equal(converted, photons.images)
+    # Same expected counts per pixel as the photon images of the same spots,
+    # to the pixel's standard error (the excess noise doubles the variance;
+    # rounding to ADU adds 1/12 ADU^2).
+    excess = 2.0 if em_gain > 1 else 1.0
+    mu = photons.images.astype(np.float64).mean(axis=0)
+    variance = excess * mu + read_noise**2 + 1 / (12 * (gain * em_gain) ** 2)
+    z = (converted.mean(axis=0) - mu) / np.sqrt(2 * variance / 3000)
+    assert np.abs(z).max() < 5
+
+
+def test_adu_to_photons_rejects_values_below_the_offset():
+    adu = _spots(20, image_size=12, gain=2.0, offset=100.0, dtype=np.uint16).images
+    assert adu.min() >= 100
+    # Half an ADU of rounding is allowed, a wrong baseline is not.
+    adu_to_photons(adu, gain=2.0, offset=100.4)
+    with pytest.raises(ValueError, match=r"offset=110"):
+        adu_to_photons(adu, gain=2.0, offset=110.0)
+    # Read noise allows values 8 standard deviations (in ADU) below.
+    noisy = adu.astype(np.float64)
+    noisy[0, 0, 0] = 100.0 - 8 * 2.0 * 1.5 + 0.1
+    adu_to_photons(noisy, gain=2.0, offset=100.0, read_noise=1.5)
+    noisy[0, 0, 0] -= 1.0
+    with pytest.raises(ValueError, match=r"below offset=100.*read_noise=1.5"):
+        adu_to_photons(noisy, gain=2.0, offset=100.0, read_noise=1.5)
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "error", "match"),
+    [
+        ({"gain": -1.0}, None, ValueError, "gain"),
+        ({"gain": 0.0}, None, ValueError, "gain"),
+        ({"offset": -1.0}, None, ValueError, "offset"),
+        ({"em_gain": 0.5}, None, ValueError, "em_gain"),
+        ({"read_noise": -1.0}, None, ValueError, "read_noise"),
+        ({"offset": "100"}, None, TypeError, "offset"),
+        ({}, np.array([[1.0, np.nan]]), ValueError, "NaN"),
+        ({}, np.array([["a", "b"]]), TypeError, "real numbers"),
+        ({}, np.array([True, False]), TypeError, "real numbers"),
+    ],
+)
+def test_adu_to_photons_rejects_bad_input(params, X, error, match):
+    X = np.full((2, 4, 4), 200.0) if X is None else X
+    with pytest.raises(error, match=match):
+        adu_to_photons(X, **params)
+
+
+def test_adu_to_photons_leaves_its_input_alone_and_keeps_empty_shapes():
+    X = np.full((2, 4, 4), 110.0)
+    np.testing.assert_array_equal(adu_to_photons(X, gain=2.0, offset=100.0), 5.0)
+    assert (X == 110.0).all()
+    assert adu_to_photons(np.empty((0, 4, 4), np.uint16)).shape == (0, 4, 4)
 
 
 @pytest.mark.parametrize(
