@@ -25,10 +25,25 @@ formula), after setting aside the gross misses it cannot describe;
 :func:`predict` evaluates the formula. The result is a standard deviation per
 image and per output, in the targets' units.
 
+A faint spot can lose to a blob of noise elsewhere, and then the model is off
+by the distance between them (a gross miss). :func:`statistics` also weighs,
+for each image, the other local maxima of the matched-filtered image (the
+spot head's own smoothing) against the one the model took: in units of the
+noise, the filter responds ``t`` at a maximum, and with the spot's amplitude
+taken to be the response ``t1`` of the chosen peak, the likelihood of the
+spot lying at another maximum rather than at the peak is ``exp(t1 * (t -
+t1))`` (a matched filter in Gaussian noise). :func:`predict` adds the
+displacements' second moment under those odds to the variance: the spread of
+the errors, misses included, that the image itself gives reason to expect.
+Bright spots leave nothing to add; at 100 photons (background 10, width 1.3
+px) it brings the z-scores' spread from 1.16 to 0.98 on a model trained
+there.
+
 NumPy and SciPy only.
 """
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = ["N_TERMS", "RADIUS", "WIDTHS", "fit", "predict", "statistics"]
 
@@ -51,10 +66,19 @@ _CHUNK_IMAGES = 1000
 # Errors beyond this many predicted standard deviations are gross misses,
 # left out of the fit.
 _MISS_Z = 5.0
+# Half-width of the spot head's soft-argmax square: another maximum further
+# than this (in rows or columns) from the chosen peak is another place.
+_WINDOW = 3
+# The largest log-odds of another place (exp stays finite).
+_MAX_LOG_ODDS = 50.0
+# A pixel's eight neighbours.
+_RING = np.ones((1, 3, 3), dtype=bool)
+_RING[0, 1, 1] = False
 
 
 def _background_variance(flat, inside, n_pixels):
-    """The trimmed variance of each image's pixels outside ``inside``."""
+    """The trimmed level (median) and variance of each image's pixels outside
+    ``inside``."""
     outside = np.sort(np.where(inside, np.nan, flat), axis=1)
     count = n_pixels - inside.sum(axis=1)
     count = np.where(count >= 10, count - np.ceil(_TRIM * count), count)
@@ -64,7 +88,54 @@ def _background_variance(flat, inside, n_pixels):
     count[small] = n_pixels
     outside[np.arange(n_pixels)[None, :] >= count[:, None]] = np.nan
     level = np.nanmedian(outside, axis=1)
-    return np.maximum(np.nanmean((outside - level[:, None]) ** 2, axis=1), 1e-12)
+    variance = np.nanmean((outside - level[:, None]) ** 2, axis=1)
+    return level, np.maximum(variance, 1e-12)
+
+
+def _band(size):
+    """The spot head's smoothing along one axis (``PeakCrop``): the matrix
+    ``exp(-(i - j) ** 2 / (2 sigma ** 2))``, zero beyond the edges."""
+    index = np.arange(size, dtype=np.float64)
+    return np.exp(-0.5 * np.square((index[:, None] - index[None, :]) / _SMOOTHING))
+
+
+def _elsewhere(smooth, level, variance, row, col, bands):
+    """The odds that the spot lies at another local maximum than the peak
+    ``(row, col)``, and the displacement's second moments under them.
+
+    ``smooth`` is each image less its mean, smoothed by ``bands``, and
+    ``level`` the background less that mean. Returns ``(p, m_rr, m_cc,
+    m_rc)``: the chance that the spot is elsewhere, and the means of ``d_row
+    ** 2``, ``d_col ** 2`` and ``d_row * d_col`` over the places, the peak's
+    displacement being zero.
+    """
+    m, height, width = smooth.shape
+    index = np.arange(m)
+    row_band, col_band = bands
+    # The filter's response to the spot above the background, in units of
+    # its noise, at every pixel (zero padding makes both vary at the edges).
+    reach = np.outer(row_band.sum(axis=1), col_band.sum(axis=1))
+    spread = np.outer(np.square(row_band).sum(axis=1), np.square(col_band).sum(axis=1))
+    t = (smooth - level[:, None, None] * reach) / np.sqrt(
+        variance[:, None, None] * spread
+    )
+    t_peak = t[index, row, col][:, None, None]
+    d_row = np.arange(height)[None, :, None] - row[:, None, None]
+    d_col = np.arange(width)[None, None, :] - col[:, None, None]
+    other = (
+        (ndimage.maximum_filter(t, size=(1, 3, 3), mode="nearest") == t)
+        & (t > 0)
+        & ((np.abs(d_row) > _WINDOW) | (np.abs(d_col) > _WINDOW))
+    )
+    log_odds = np.where(other, np.minimum(t_peak * (t - t_peak), _MAX_LOG_ODDS), 0.0)
+    odds = np.where(other, np.exp(log_odds), 0.0)
+    total = 1.0 + odds.sum(axis=(1, 2))
+    return (
+        1.0 - 1.0 / total,
+        (odds * np.square(d_row)).sum(axis=(1, 2)) / total,
+        (odds * np.square(d_col)).sum(axis=(1, 2)) / total,
+        (odds * d_row * d_col).sum(axis=(1, 2)) / total,
+    )
 
 
 def _subpixel_peak(smooth, peak, size):
@@ -80,7 +151,8 @@ def _subpixel_peak(smooth, peak, size):
 
 
 def statistics(images):
-    """Each image's spot signal ``N``, background variance ``v`` and width ``s``.
+    """Each image's spot signal ``N``, background variance ``v`` and width
+    ``s``, and the odds that the spot lies elsewhere.
 
     Parameters
     ----------
@@ -89,35 +161,60 @@ def statistics(images):
 
     Returns
     -------
-    stats : ndarray of shape (n_samples, 3)
+    stats : ndarray of shape (n_samples, 7)
         ``N`` (at least the background's noise over the square, so that a
         blank image gets a large, finite deviation), ``v`` (> 0) and ``s``,
-        the squared PSF width plus 1/12 (pixels squared).
+        the squared PSF width plus 1/12 (pixels squared); then the chance
+        that the spot is not at the peak the spot head takes, and the second
+        moments ``(row, row)``, ``(col, col)`` and ``(row, col)`` of the
+        displacement to where it would be instead (pixels squared; zero for
+        a bright spot).
     """
-    from scipy import ndimage
-
     from ._psf import pixel_shares
 
     n, height, width = images.shape[:3]
-    out = np.empty((n, 3))
+    out = np.empty((n, 7))
     rows, cols = np.arange(height), np.arange(width)
     n_pixels = height * width
     box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
+    bands = _band(height), _band(width)
     for start in range(0, n, _CHUNK_IMAGES):
         batch = np.asarray(
             images[start : start + _CHUNK_IMAGES, :, :, 0], dtype=np.float64
         )
         m = len(batch)
         index = np.arange(m)
-        smooth = ndimage.gaussian_filter(
-            batch, sigma=(0, _SMOOTHING, _SMOOTHING), mode="nearest"
-        )
+        # The peak the spot head takes: the argmax of the image less its
+        # mean, smoothed with zero padding.
+        mean = batch.mean(axis=(1, 2))
+        smooth = bands[0] @ (batch - mean[:, None, None]) @ bands[1].T
         row, col = np.divmod(smooth.reshape(m, -1).argmax(axis=1), width)
         inside = (np.abs(rows[None, :, None] - row[:, None, None]) <= RADIUS) & (
             np.abs(cols[None, None, :] - col[:, None, None]) <= RADIUS
         )
         flat = batch.reshape(m, -1)
-        variance = _background_variance(flat, inside.reshape(m, -1), n_pixels)
+        level, variance = _background_variance(flat, inside.reshape(m, -1), n_pixels)
+        # The odds, on the image with its spikes (hot pixels, alone or in
+        # pairs) brought down to their second-brightest neighbour: a pixel
+        # above it by more than five noise deviations is not a spot's.
+        second = ndimage.rank_filter(
+            batch, rank=-2, footprint=_RING, mode="constant", cval=-np.inf
+        )
+        spike = np.isfinite(second) & (
+            batch - second > 5.0 * np.sqrt(variance)[:, None, None]
+        )
+        despiked = np.where(spike, second, batch) - mean[:, None, None]
+        out[start : start + m, 3:] = np.stack(
+            _elsewhere(
+                bands[0] @ despiked @ bands[1].T,
+                level - mean,
+                variance,
+                row,
+                col,
+                bands,
+            ),
+            axis=1,
+        )
         # The spot's centre, to a fraction of a pixel.
         centre_row = _subpixel_peak(
             [smooth[index, np.clip(row + d, 0, height - 1), col] for d in (-1, 0, 1)],
@@ -236,6 +333,22 @@ def fit(stats, errors):
     return out
 
 
-def predict(stats, coefficients):
-    """Standard deviations, shape ``(n_samples, n_outputs)``."""
-    return np.sqrt(_features(stats) @ np.asarray(coefficients).T)
+def predict(stats, coefficients, readout=None):
+    """Standard deviations, shape ``(n_samples, n_outputs)``.
+
+    The formula's variance where the spot is where the model looked, and
+    the displacements' second moment where it may be elsewhere, taken to
+    the targets by ``readout``, the ``(2, n_outputs)`` weights of the map
+    from ``(row, col)`` to the targets (None: the identity).
+    """
+    coefficients = np.asarray(coefficients)
+    readout = np.eye(2) if readout is None else np.asarray(readout, np.float64)
+    found = _features(stats) @ coefficients.T
+    elsewhere, m_rr, m_cc, m_rc = stats[:, 3:7].T
+    along_row, along_col = readout
+    moved = (
+        m_rr[:, None] * np.square(along_row)
+        + m_cc[:, None] * np.square(along_col)
+        + 2.0 * m_rc[:, None] * along_row * along_col
+    )
+    return np.sqrt((1.0 - elsewhere[:, None]) * found + moved)

@@ -912,9 +912,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             only): per image and per output, from the image's own signal,
             background noise and spot width (the form of the Cramer-Rao
             bound, see :func:`localization_crlb`), scaled to the errors the
-            model made on its training images (``std_coefficients_``). It describes the
-            spots the model finds: a spot lost in the noise (a gross miss)
-            is off by more than it says.
+            model made on its training images (``std_coefficients_``), and
+            widened where a blob of noise elsewhere in the image may be the
+            spot instead (a faint spot's gross miss), by the odds of each
+            (see the user guide).
 
         Returns
         -------
@@ -945,7 +946,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         from . import _uncertainty
 
         std = _uncertainty.predict(
-            _uncertainty.statistics(images), self.std_coefficients_
+            _uncertainty.statistics(images),
+            self.std_coefficients_,
+            self.model_.get_layer("readout").get_weights()[0],
         )
         return y_pred, std.ravel() if self._y_1d else std
 

@@ -90,9 +90,62 @@ def test_hot_pixels_do_not_pull_it():
 @pytest.fixture(scope="module")
 def spot_model():
     X, y = make_bright_spot_dataset(
-        3000, image_size=SIDE, photons=(200, 3000), random_state=0
+        3000, image_size=SIDE, photons=(60, 3000), random_state=0
     )
     return BrightPixelRegressor("spot", epochs=3, random_state=0).fit(X, y)
+
+
+def test_return_std_counts_the_spots_lost_in_the_noise(spot_model):
+    # At 80 photons about one spot in a hundred is fainter than a blob of
+    # noise elsewhere, and the model is off by pixels there. The deviations
+    # weigh the other blobs of each image against the peak the model took:
+    # the chances they give add up to about the number of misses, and the
+    # z-scores of all the errors, misses included, spread about 1 (without
+    # the other blobs, 1.7 and 1.6).
+    from pixel_regressor import _uncertainty
+
+    X, y = make_bright_spot_dataset(2000, image_size=SIDE, photons=80, random_state=9)
+    pred, std = spot_model.predict(X, return_std=True)
+    misses = np.sum(np.abs(pred - y).max(axis=1) > 3)
+    assert misses >= 10
+    expected = _uncertainty.statistics(X.reshape(-1, SIDE, SIDE, 1))[:, 3].sum()
+    assert abs(expected - misses) < 3 * np.sqrt(misses), (expected, misses)
+    z = (pred - y) / std
+    assert np.all((z.std(axis=0) > 0.8) & (z.std(axis=0) < 1.25)), z.std(axis=0)
+    # Bright spots have nowhere else to be.
+    X, _ = make_bright_spot_dataset(200, image_size=SIDE, photons=1000, random_state=9)
+    assert _uncertainty.statistics(X.reshape(-1, SIDE, SIDE, 1))[:, 3].max() < 1e-6
+
+
+def test_return_std_of_two_equal_spots_spans_both():
+    # Two equal spots 11 px apart on a row, mirror images of each other: the
+    # model takes one, and the other is as likely; the column's deviation is
+    # about half the distance (the root mean square of 0 and 11 px), the
+    # row's stays small. Hot pixels, alone or in pairs, are not spots. A
+    # checkerboard of +-1 is the noise, on which the hot pixels would be a
+    # spot's 40 noise deviations out.
+    from pixel_regressor import _psf, _uncertainty
+
+    shape = (20, 24)
+    noise = np.where(np.add.outer(np.arange(20), np.arange(24)) % 2, 1.0, -1.0)
+    one = _psf.expected_counts(shape, np.array([[9.0, 6.0]]), 1.3, 2000.0, 10.0)
+    two = one + _psf.expected_counts(shape, np.array([[9.0, 17.0]]), 1.3, 2000.0, 0)
+    hot = one.copy()
+    hot[0, 0, 20:22] = 2 * one.max()  # the smoothed peak stays the spot's
+    hot[0, 15, 12] = 4 * one.max()
+    images = (np.concatenate([one, two, hot]) + noise)[..., None]
+    stats = _uncertainty.statistics(images)
+    std = _uncertainty.predict(stats, [[1.0, 30.0, 0.0], [1.0, 30.0, 0.0]])
+    np.testing.assert_allclose(stats[:, 3], [0.0, 0.5, 0.0], atol=1e-6)
+    assert std[1, 1] == pytest.approx(np.sqrt(0.5 * 11**2), rel=0.02)
+    np.testing.assert_allclose(stats[[0, 2], 4:], 0.0, atol=1e-6)
+    np.testing.assert_allclose(std[[0, 2]], std[[0, 0]], rtol=1e-3)
+    assert std[1, 0] < 0.1
+    # Through a read-out that swaps and scales the targets.
+    swapped = _uncertainty.predict(
+        stats, [[1.0, 30.0, 0.0]] * 2, readout=[[0.0, 2.0], [1.0, 0.0]]
+    )
+    assert swapped[1, 0] == pytest.approx(std[1, 1], rel=1e-6)
 
 
 def test_return_std_is_calibrated_on_held_out_images(spot_model):
