@@ -60,9 +60,12 @@ _SMOOTHING = 1.5
 # Share of the pixels outside the square left out of the background's
 # variance, from the top: hot pixels.
 _TRIM = 0.01
-# Images per chunk handled at once: the width grid's models of a chunk are
-# len(WIDTHS) x chunk x (2 * RADIUS + 1) ** 2 float64, 23 MiB.
+# Images per chunk handled at once, at most: the width grid's models of a
+# chunk are len(WIDTHS) x chunk x (2 * RADIUS + 1) ** 2 float64, 23 MiB.
 _CHUNK_IMAGES = 1000
+# Pixels per chunk, at most (fewer images of a large size): each of the dozen
+# float64 arrays of a chunk's images is then 2 MiB at most.
+_CHUNK_PIXELS = 1 << 18
 # Errors beyond this many predicted standard deviations are gross misses,
 # left out of the fit.
 _MISS_Z = 5.0
@@ -178,10 +181,9 @@ def statistics(images):
     n_pixels = height * width
     box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
     bands = _band(height), _band(width)
-    for start in range(0, n, _CHUNK_IMAGES):
-        batch = np.asarray(
-            images[start : start + _CHUNK_IMAGES, :, :, 0], dtype=np.float64
-        )
+    chunk = max(1, min(_CHUNK_IMAGES, _CHUNK_PIXELS // n_pixels))
+    for start in range(0, n, chunk):
+        batch = np.asarray(images[start : start + chunk, :, :, 0], dtype=np.float64)
         m = len(batch)
         index = np.arange(m)
         # The peak the spot head takes: the argmax of the image less its

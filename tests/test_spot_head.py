@@ -258,6 +258,24 @@ def test_return_std_of_tiny_and_blank_images_is_finite(spot_model, shape):
     assert np.all(np.isfinite(std)) and np.all(std > 0)
 
 
+def test_image_statistics_of_large_images_take_memory_by_the_chunk():
+    # A dozen float64 arrays the size of what is handled at once: a chunk of
+    # large images is a few of them, not a thousand.
+    import tracemalloc
+
+    from pixel_regressor import _uncertainty
+
+    images = np.random.default_rng(0).poisson(10, (24, 512, 512, 1))
+    images = images.astype(np.float32)
+    tracemalloc.start()
+    try:
+        _uncertainty.statistics(images)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * images.nbytes, peak / images.nbytes
+
+
 def test_return_std_survives_save_load_and_pickle(spot_model, tmp_path):
     import pickle
 
