@@ -1032,9 +1032,7 @@ def adu_to_photons(X, *, gain=1.0, offset=0.0, em_gain=1.0, read_noise=0.0):
             f"with read_noise={read_noise:g}): is offset the camera's baseline, "
             "and are the images in ADU?"
         )
-    photons = np.asarray(X, dtype=dtype)
-    if photons is X or np.shares_memory(photons, X):
-        photons = photons.copy()
+    photons = np.array(X, dtype=dtype)  # one copy, whatever X's dtype
     photons -= dtype(offset)
     photons /= dtype(gain * em_gain)
     return photons
