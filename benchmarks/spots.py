@@ -50,22 +50,26 @@ counts, are not run there); a training set of ``--train-size`` images
   its errors on the test set, which a few spots lost in the noise dominate.
 - ``dense``: ``BrightPixelRegressor(head="dense")``, defaults.
 - ``spot``: ``BrightPixelRegressor(head="spot")``, defaults.
+- ``spot_fit``: ``BrightPixelRegressor(head="spot_fit")``, defaults: the spot
+  head, its position polished by a Poisson maximum-likelihood fit of a
+  Gaussian spot, its ``return_std`` the fit's Fisher information.
 
-The two estimators are trained on each training set and tested on its test
+The three estimators are trained on each training set and tested on its test
 set, and once more on photons drawn log-uniformly in [100, 3000] ("range"),
 tested at every level. ``--methods`` picks the methods (all by default).
 
-One spot head is also trained once on images drawn over photons
+The ``spot_fit`` head is also trained once on images drawn over photons
 100-10,000 (log-uniform), background 1-100 (log-uniform) and PSF width 1-2
 px (uniform), each image weighted by 1 / its bound squared, and tested at
 fixed conditions: 300 to 10,000 photons at each corner of the background
 and width ranges and at the benchmark's own (10, 1.3 px); goals: within
-1.10x the bound and calibrated ``return_std`` at every one. Beside it, the
+1.10x the bound and calibrated ``return_std`` at every one. The ``spot``
+head, trained and tested alike, is shown beside it (no goals). Beside it, the
 posterior mean at each condition (on the first 1,000 test images), which
 knows the condition: where even it is above 1.10x the bound by more than two
 standard errors (spots too faint to be found), no estimator meets that goal,
 and a second goal row counts the other conditions only. ``--methods
-spot_wide`` runs this part alone; ``--wide-train-size``, ``--wide-epochs``
+spot_fit_wide spot_wide`` runs this part alone; ``--wide-train-size``, ``--wide-epochs``
 and ``--wide-filters`` train that model otherwise than with the spot head's
 defaults.
 
@@ -174,10 +178,10 @@ BASELINES = (
 )
 # Methods whose likelihood is of photon counts: not run on camera units.
 PHOTON_LIKELIHOODS = ("picasso_mle", "mle", "posterior_mean")
-ESTIMATORS = ("dense", "spot")
+ESTIMATORS = ("dense", "spot", "spot_fit")
 METHODS = BASELINES + ESTIMATORS
-# Besides the methods: the spot head trained once on the ranges.
-SECTIONS = ("spot_wide",)
+# Besides the methods: the spot_fit and spot heads trained once on the ranges.
+SECTIONS = ("spot_fit_wide", "spot_wide")
 LABELS = {
     "crlb": "Cramer-Rao bound",
     "argmax": "`np.argmax`",
@@ -191,7 +195,12 @@ LABELS = {
     "spot": 'BrightPixelRegressor(head="spot")',
     "dense_range": 'head="dense", trained on [100, 3000]',
     "spot_range": 'head="spot", trained on [100, 3000]',
+    "spot_fit": 'BrightPixelRegressor(head="spot_fit")',
+    "spot_fit_range": 'head="spot_fit", trained on [100, 3000]',
     "spot_wide": 'head="spot", trained once on photons, background and PSF ranges',
+    "spot_fit_wide": (
+        'head="spot_fit", trained once on photons, background and PSF ranges'
+    ),
 }
 
 MODES = {
@@ -402,7 +411,7 @@ PREDICT = {
 def make_estimator(method, epochs, **params):
     from pixel_regressor import BrightPixelRegressor
 
-    head = {"dense": "dense", "spot": "spot"}[method]
+    head = {"dense": "dense", "spot": "spot", "spot_fit": "spot_fit"}[method]
     params = {"head": head, "random_state": SEED, **params}
     if epochs is not None:
         params["epochs"] = epochs
@@ -590,8 +599,11 @@ def run(methods, config, log=print):
             )
             for key, result in results[f"{method}_range"].items():
                 log(f"  {method}_range, {key}: {_brief(result)}")
-    if "spot_wide" in methods:
-        results["spot_wide"] = wide_model(config, log)
+    for section, head in (("spot_fit_wide", "spot_fit"), ("spot_wide", "spot")):
+        if section in methods:
+            # The posterior mean (the same for both) with the first only.
+            first = section == next(m for m in SECTIONS if m in methods)
+            results[section] = wide_model(config, log, head, posterior=first)
     extra = {"skipped": skipped}
     if "posterior_mean" in methods and config["bayes_size"]:
         size = config["bayes_size"]
@@ -645,10 +657,11 @@ def inverse_bound_weights(data):
     return weights / weights.mean()
 
 
-def wide_model(config, log):
-    """The spot head trained once on :data:`WIDE_RANGE`, weighted by
+def wide_model(config, log, head="spot_fit", posterior=True):
+    """``head`` trained once on :data:`WIDE_RANGE`, weighted by
     :func:`inverse_bound_weights`, scored on each of :func:`wide_conditions`
-    with its calibration."""
+    with its calibration (and the posterior mean's score if
+    ``posterior``)."""
     from pixel_regressor import make_bright_spot_dataset
 
     size = config.get("wide_train_size") or config["train_size"]
@@ -677,7 +690,7 @@ def wide_model(config, log):
     if config.get("wide_filters"):
         params["filters"] = tuple(config["wide_filters"])
     scores, _ = fit_and_evaluate(
-        "spot",
+        head,
         train,
         tests,
         config.get("wide_epochs") or config["epochs"],
@@ -687,8 +700,8 @@ def wide_model(config, log):
     for key, result in scores.items():
         if "error" not in result:
             result["params"] = {"epochs": config.get("wide_epochs"), **params}
-        log(f"  spot_wide, {key}: {_brief(result)}")
-    size = config.get("wide_bayes_size", 0)
+        log(f"  {head}, {key}: {_brief(result)}")
+    size = config.get("wide_bayes_size", 0) if posterior else 0
     for key, photons, background, sigma in wide_conditions() if size else []:
         if "error" in scores[key]:
             continue
@@ -744,7 +757,7 @@ def fit_and_evaluate(method, train, tests, epochs, sample_weight=None, **params)
         scores[key] = _evaluate_safely(estimator.predict, data, crlb)
         if "error" not in scores[key]:
             scores[key].update(fit_s=fit_s, train_size=len(train.target))
-            if method == "spot":
+            if method in ("spot", "spot_fit"):
                 scores[key].update(calibration(estimator, data, crlb))
     return scores, estimator.predict
 
@@ -855,7 +868,7 @@ def goals(document):
                     ),
                 }
             )
-    rows += wide_goals(report._get(document, "results", "spot_wide") or {})
+    rows += wide_goals(report._get(document, "results", "spot_fit_wide") or {})
     fits = [
         result.get("fit_s")
         for name in ("spot", "spot_range")
@@ -939,7 +952,7 @@ def wide_goals(wide):
         )
         rows.append(
             {
-                "goal": f"spot head trained once on the ranges: {what}, at every "
+                "goal": f"{LABELS['spot_fit_wide']}: {what}, at every "
                 f"condition from {WIDE_LEVELS[0]} photons",
                 "value": f"{met} of {len(measured)} conditions; furthest "
                 f"{worst:.3f} ({worst_key})",
@@ -972,7 +985,7 @@ def wide_goals(wide):
         )
         rows.append(
             {
-                "goal": "spot head trained once on the ranges: RMSE <= "
+                "goal": f"{LABELS['spot_fit_wide']}: RMSE <= "
                 f"{WIDE_RATIO_GOAL:g}x CRLB where the posterior mean is (the "
                 "conditions some estimator can meet)",
                 "value": f"{met} of {len(reachable)} conditions; furthest "
@@ -1078,7 +1091,7 @@ def reference_note(document):
 
 def _method_rows(document):
     """(name, results by scenario) in display order."""
-    for name in (*METHODS, "dense_range", "spot_range"):
+    for name in (*METHODS, "dense_range", "spot_range", "spot_fit_range"):
         results = report._get(document, "results", name)
         if results:
             yield name, results
@@ -1178,7 +1191,7 @@ def render(document):
             )
         lines += ["", f"## {title}", "", report._table(["Method", *keys], rows)]
     rows = []
-    for name in ("spot", "spot_range"):
+    for name in ("spot", "spot_range", "spot_fit", "spot_fit_range"):
         results = report._get(document, "results", name) or {}
         for field, what in (
             ("z_std", "std of z, all"),
@@ -1204,7 +1217,10 @@ def render(document):
             "",
             report._table(["Spot head", *keys], rows),
         ]
-    lines += render_wide(report._get(document, "results", "spot_wide") or {})
+    for section in SECTIONS:
+        lines += render_wide(
+            report._get(document, "results", section) or {}, section, document
+        )
     rows = []
     for name, results in _method_rows(document):
         reference = results.get(f"N={HOT_PHOTONS}", {})
@@ -1267,16 +1283,28 @@ def _posterior_cell(result):
     )
 
 
-def render_wide(wide):
-    """The wide model's tables: a row per (background, PSF width), a column
-    per photon level."""
+def render_wide(wide, section, document):
+    """A model trained once on the ranges: its tables, a row per (background,
+    PSF width), a column per photon level. The posterior mean's is taken
+    from whichever section holds it."""
     if not wide:
         return []
+    posterior = {}
+    for other in SECTIONS:
+        for key, result in (report._get(document, "results", other) or {}).items():
+            if isinstance(result, dict) and "posterior_mean" in result:
+                posterior.setdefault(key, result["posterior_mean"])
+    wide = {
+        key: {**r, "posterior_mean": posterior[key]}
+        if isinstance(r, dict) and "error" not in r and key in posterior
+        else r
+        for key, r in wide.items()
+    }
     lines = [
         "",
-        "## One model for a range of conditions",
+        f"## One model for a range of conditions: {LABELS[section]}",
         "",
-        f"{LABELS['spot_wide']}: photons {WIDE_RANGE['photons']} (log-uniform), "
+        f"{LABELS[section]}: photons {WIDE_RANGE['photons']} (log-uniform), "
         f"background {WIDE_RANGE['background']} (log-uniform), PSF width "
         f"{WIDE_RANGE['psf_sigma']} (uniform), each training image weighted by "
         "1 / its bound squared (the loss counts every image in units of its own "
@@ -1398,8 +1426,8 @@ def main(argv=None):
         nargs="+",
         choices=METHODS + SECTIONS,
         default=list(METHODS + SECTIONS),
-        help="methods to run, and spot_wide for the spot head trained once on "
-        "the ranges (default: all)",
+        help="methods to run, and spot_fit_wide / spot_wide for the spot_fit / "
+        "spot head trained once on the ranges (default: all)",
     )
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=None)

@@ -42,7 +42,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["PIXEL_BUDGET", "as_float32", "batch_size", "predict"]
+__all__ = ["PIXEL_BUDGET", "as_float32", "batch_size", "needs_counts", "predict"]
 
 # Pixels per batch: 2**20 float32 pixels are 4 MiB, 256 images of 50x50.
 # Measured on 50x50 images (benchmarks/fast_paths.py): batches of 128 to 512
@@ -102,6 +102,7 @@ def predict(model, images, n_outputs, *, path="auto"):
     if weights is not None:
         out[:] = _pixel_peak(images, size, *weights)
         return out
+    counts = needs_counts(model)
     if path != "keras":
         function = _function(model, (size, height, width))
     else:
@@ -114,7 +115,10 @@ def predict(model, images, n_outputs, *, path="auto"):
     staging = _aligned_empty((size, height, width, 1), np.float32)
     for start in range(0, n, size):
         batch = as_float32(
-            images[start : start + size], check_ties=True, check_finite=True
+            images[start : start + size],
+            check_ties=not counts,
+            check_finite=True,
+            counts=counts,
         )
         count = len(batch)
         staging[:count] = batch
@@ -277,7 +281,7 @@ def _neighbours(row, col, height, width):
 _FLOAT32_RANGE = (2.0**-64, 2.0**64)
 
 
-def as_float32(images, *, check_ties=False, check_finite=False):
+def as_float32(images, *, check_ties=False, check_finite=False, counts=False):
     """``images`` (one image per row of the first axis) as float32, C-ordered.
 
     The models see float32, and every head's prediction is the same for any
@@ -303,6 +307,12 @@ def as_float32(images, *, check_ties=False, check_finite=False):
         image's minimum and maximum (which the rescaling needs anyway):
         ``predict`` checks its input this way, batch by batch, instead of in
         a pass of its own.
+    counts : bool, default=False
+        Keep every image's offset, for models that need the counts
+        themselves (a likelihood of counts, see :func:`needs_counts`): each
+        image is cast to float32 as it is, or, where its values go beyond
+        ``2**64`` in magnitude, divided by a power of two first. Nothing is
+        rescaled by its minimum and maximum, and no ties are checked.
 
     Returns
     -------
@@ -322,6 +332,8 @@ def as_float32(images, *, check_ties=False, check_finite=False):
         raise ValueError("Input X contains infinity.")
     if dtype.kind == "f" and dtype.itemsize <= 2:
         return np.ascontiguousarray(images, dtype=np.float32)
+    if counts:
+        return _scaled_counts(images, low, high)
     if dtype != np.float32:
         return _rescaled(images, low, high, check_ties)
     small, large = _FLOAT32_RANGE
@@ -333,6 +345,20 @@ def as_float32(images, *, check_ties=False, check_finite=False):
     out = np.array(images, order="C")
     out[odd] = _rescaled(images[odd], low[odd], high[odd], False)
     return out
+
+
+def _scaled_counts(images, low, high):
+    """Each image as float32, divided by a power of two where its values go
+    beyond ``2**64`` in magnitude (a scale, never an offset)."""
+    _, large = _FLOAT32_RANGE
+    top = np.maximum(np.abs(low.astype(np.float64)), np.abs(high.astype(np.float64)))
+    if top.max() <= large:
+        return np.ascontiguousarray(images, dtype=np.float32)
+    shape = (-1,) + (1,) * (images.ndim - 1)
+    exponent = np.where(top > large, np.ceil(np.log2(top / large)), 0.0)
+    return (images.astype(np.float64) / np.exp2(exponent).reshape(shape)).astype(
+        np.float32
+    )
 
 
 def _rescaled(images, low, high, check_ties):
@@ -487,6 +513,18 @@ def _compile_jax(model_ref):
         )
 
     return call
+
+
+def needs_counts(model):
+    """Whether ``model`` needs its images' counts as they are.
+
+    A model with a layer that says so (``needs_counts = True``: the Gaussian
+    fit's likelihood of counts) must see each image's own offset, so its
+    images go to float32 without rescaling (``as_float32(...,
+    counts=True)``); every other model gives the same answer for any scale
+    and offset of an image.
+    """
+    return any(getattr(layer, "needs_counts", False) for layer in _layers(model))
 
 
 def _use_xla(model):

@@ -544,3 +544,282 @@ class CropSoftArgmax2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "evidence": self.evidence}
+
+
+def _pixel_shares(first, centre, width, size):
+    """Shares of 1-D Gaussians in ``size`` pixels from pixel ``first`` on.
+
+    ``first`` (int), ``centre`` and ``width`` have shape ``(batch,)``; pixel
+    ``k`` covers ``[k - 0.5, k + 0.5]``. Returns the shares and their
+    derivatives with respect to the centre and the width, each ``(batch,
+    size)``.
+    """
+    dtype = centre.dtype
+    edges = ops.cast(first[:, None] + ops.arange(size + 1, dtype="int32"), dtype)
+    z = (edges - 0.5 - centre[:, None]) / width[:, None]
+    cdf = 0.5 * ops.erf(z * (1.0 / math.sqrt(2.0)))
+    density = ops.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
+    weighted = density * z
+    return (
+        cdf[:, 1:] - cdf[:, :-1],
+        (density[:, :-1] - density[:, 1:]) / width[:, None],
+        (weighted[:, :-1] - weighted[:, 1:]) / width[:, None],
+    )
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GaussianFit(keras.layers.Layer):
+    """Polish each position by a maximum-likelihood fit of a Gaussian spot.
+
+    Inputs: the raw images, shape ``(batch, height, width, 1)``, in photon
+    counts or proportional to them, and a first position per image,
+    ``(batch, 2)`` (its ``(row, col)`` in image pixels). On the square of
+    side ``2 * radius + 1`` around the first position's pixel, the layer fits
+    a pixel-integrated Gaussian spot on a flat background::
+
+        mu_k = N * share_k(row, col, sigma) + b
+
+    to the pixels by Poisson maximum likelihood, all five of ``(row, col,
+    sigma, N, b)`` free: ``iterations`` steps of Fisher scoring (Newton's
+    method with the expected Hessian), from the first position, width
+    ``start_width``, the median of the square's border as background and the
+    rest as the spot's signal. Pixels outside the image are left out, and so
+    are hot pixels: a pixel more than 3 times as far above that background
+    as the second brightest of its eight neighbours, and 5 noise deviations
+    beyond it (the square's border gives the noise). The likelihood is that
+    of counts up to a scale: images in any gain without an offset fit the
+    same.
+
+    Outputs: the fitted positions, ``(batch, 2)``, and their covariance,
+    ``(batch, 3)`` as ``(var_row, var_col, cov_row_col)`` in pixels squared:
+    the inverse of the Fisher information at the fit (the covariance of an
+    efficient estimate) times the dispersion of the fit's residuals
+    (Pearson's statistic over its degrees of freedom, about 1 for photon
+    counts, ``g`` for counts ``g`` times photons, more where the spot is
+    not the model's), as in a quasi-likelihood. Where the fit fails (not
+    finite, or further than ``max_shift`` pixels from the first position in
+    rows or columns: another blob, or no spot), the first position is kept,
+    with the covariance at the fit's starting point. Variances are capped at
+    that of a position uniform over the square, ``(2 * radius + 1) ** 2 /
+    12``.
+
+    In training (``training=True``) the first position passes through, with
+    a zero covariance, so that the layers before learn the position itself.
+
+    Parameters
+    ----------
+    radius : int, default=5
+        Half-side of the fitted square, in pixels: 2.5 widths of a spot of
+        width 2.
+    iterations : int, default=6
+        Fisher-scoring steps.
+    start_width : float, default=1.5
+        The width the fit starts from, in pixels.
+    max_shift : float, default=1.0
+        How far (rows or columns) the fit may move from the first position.
+    """
+
+    #: The likelihood needs each image's own offset: see
+    #: :func:`pixel_regressor._inference.needs_counts`.
+    needs_counts = True
+
+    def __init__(
+        self, radius=5, iterations=6, start_width=1.5, max_shift=1.0, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if int(radius) != radius or radius < 1:
+            raise ValueError(f"radius must be an int >= 1, got {radius!r}.")
+        if int(iterations) != iterations or iterations < 1:
+            raise ValueError(f"iterations must be an int >= 1, got {iterations!r}.")
+        if not start_width > 0:
+            raise ValueError(f"start_width must be > 0, got {start_width!r}.")
+        if not max_shift > 0:
+            raise ValueError(f"max_shift must be > 0, got {max_shift!r}.")
+        self.radius = int(radius)
+        self.iterations = int(iterations)
+        self.start_width = float(start_width)
+        self.max_shift = float(max_shift)
+
+    def call(self, inputs, training=False):
+        images, start = inputs
+        start = ops.cast(start, self.compute_dtype)
+        if training:
+            return start, ops.zeros_like(ops.concatenate([start, start[:, :1]], 1))
+        x = ops.cast(images, self.compute_dtype)[..., 0]
+        shape = ops.shape(x)
+        height, width = shape[1], shape[2]
+        side = 2 * self.radius + 1
+        # The square and a ring around it (for the hot pixels' neighbours).
+        first_row = ops.cast(ops.round(start[:, 0]), "int32") - self.radius
+        first_col = ops.cast(ops.round(start[:, 1]), "int32") - self.radius
+        offsets = ops.arange(side + 2, dtype="int32") - 1
+        rows = first_row[:, None] + offsets
+        cols = first_col[:, None] + offsets
+        inside = ops.logical_and(
+            ops.logical_and(rows >= 0, rows < height)[:, :, None],
+            ops.logical_and(cols >= 0, cols < width)[:, None, :],
+        )
+        index = (
+            ops.clip(rows, 0, height - 1)[:, :, None] * width
+            + ops.clip(cols, 0, width - 1)[:, None, :]
+        )
+        values = ops.take_along_axis(
+            ops.reshape(x, (-1, height * width)),
+            ops.reshape(index, (-1, (side + 2) ** 2)),
+            axis=1,
+        )
+        values = ops.reshape(values, ops.shape(index))
+        data = values[:, 1:-1, 1:-1]
+        valid = inside[:, 1:-1, 1:-1]
+        valid_f = ops.cast(valid, data.dtype)
+        # Scale: the square's mean is 1, so that every image fits alike.
+        count = ops.maximum(ops.sum(valid_f, axis=(1, 2)), 1.0)
+        mean = ops.sum(data * valid_f, axis=(1, 2)) / count
+        scale = ops.where(mean > 0, mean, ops.ones_like(mean))
+        values = values / scale[:, None, None]
+        data = values[:, 1:-1, 1:-1]
+        # Background and noise from the square's border (missing pixels take
+        # the lowest valid value).
+        low = ops.min(ops.where(valid, data, 1e30), axis=(1, 2))
+        filled = ops.where(valid, data, low[:, None, None])
+        border = ops.concatenate(
+            [filled[:, 0], filled[:, -1], filled[:, 1:-1, 0], filled[:, 1:-1, -1]],
+            axis=1,
+        )
+        level = ops.median(border, axis=1)
+        noise = 1.4826 * ops.median(ops.abs(border - level[:, None]), axis=1)
+        # Hot pixels: far above the second brightest of their neighbours.
+        ring = ops.where(inside, values, -1e30)
+        # The two largest of the eight neighbours, kept as a running pair
+        # (element-wise: several times faster than top_k over a new axis).
+        largest = second = ops.full_like(data, -1e30)
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                if dr or dc:
+                    value = ring[:, 1 + dr : side + 1 + dr, 1 + dc : side + 1 + dc]
+                    second = ops.maximum(second, ops.minimum(largest, value))
+                    largest = ops.maximum(largest, value)
+        above = ops.maximum(second - level[:, None, None], 0.0)
+        hot = data - level[:, None, None] > 3.0 * above + 5.0 * noise[:, None, None]
+        use = ops.cast(ops.logical_and(valid, ops.logical_not(hot)), data.dtype)
+        # Start: (row, col, width, signal, background).
+        floor = 1e-6
+        background = ops.maximum(level, floor)
+        signal = ops.maximum(
+            ops.sum((data - background[:, None, None]) * use, axis=(1, 2)), 1e-3
+        )
+        theta = ops.stack(
+            [
+                start[:, 0],
+                start[:, 1],
+                ops.full_like(start[:, 0], self.start_width),
+                signal,
+                background,
+            ],
+            axis=1,
+        )
+        first = (first_row, first_col)
+        d = ops.reshape(data, (-1, side * side))
+        w = ops.reshape(use, (-1, side * side))
+        eye = ops.eye(5, dtype=data.dtype)
+        steps = ops.convert_to_tensor([0.5, 0.5, 0.3, 1e30, 1e30], dtype=data.dtype)
+        low_bounds = ops.convert_to_tensor(
+            [-1e30, -1e30, 0.3, 1e-3, floor], dtype=data.dtype
+        )
+        high_bounds = ops.convert_to_tensor(
+            [1e30, 1e30, float(self.radius), 1e30, 1e30], dtype=data.dtype
+        )
+
+        def information(theta):
+            """Fisher information (Jacobi-scaled), its scale, the score, and
+            the dispersion of the residuals."""
+            mu, jacobian = self._model(theta, first, side)
+            fisher = ops.einsum("bik,bjk->bij", jacobian * (w / mu)[:, None], jacobian)
+            score = ops.einsum("bik,bk->bi", jacobian, w * (d / mu - 1.0))
+            root = ops.sqrt(ops.maximum(ops.diagonal(fisher, axis1=1, axis2=2), 1e-30))
+            # Pearson's statistic over its degrees of freedom.
+            dof = ops.maximum(ops.sum(w, axis=1) - 5.0, 1.0)
+            dispersion = ops.sum(w * ops.square(d - mu) / mu, axis=1) / dof
+            scaled = fisher / (root[:, :, None] * root[:, None, :])
+            return scaled, root, score, dispersion
+
+        def covariance(theta):
+            """The position block of the inverse information times the
+            dispersion: in the image's own units whatever its scale."""
+            scaled, root, _, dispersion = information(theta)
+            inverse = ops.inv(scaled + 1e-6 * eye) / (
+                root[:, :, None] * root[:, None, :]
+            )
+            return (
+                ops.stack(
+                    [inverse[:, 0, 0], inverse[:, 1, 1], inverse[:, 0, 1]], axis=1
+                )
+                * dispersion[:, None]
+            )
+
+        initial = theta
+        for _ in range(self.iterations):
+            scaled, root, score, _ = information(theta)
+            # A Jacobi-scaled, lightly damped Newton step.
+            step = ops.solve(scaled + 1e-3 * eye, (score / root)[..., None])[..., 0]
+            step = ops.clip(step / root, -steps, steps)
+            theta = ops.clip(theta + step, low_bounds, high_bounds)
+        position = theta[:, :2]
+        ok = ops.logical_and(
+            ops.all(ops.abs(position - start) <= self.max_shift, axis=1),
+            ops.all(ops.isfinite(theta), axis=1),
+        )
+        position = ops.where(ok[:, None], position, start)
+        fitted = covariance(ops.where(ok[:, None], theta, initial))
+        # At most the variance of a position uniform over the square (a
+        # start on noise has next to no information).
+        most = float(side * side) / 12.0
+        variances = ops.where(
+            ops.isfinite(fitted[:, :2]), ops.clip(fitted[:, :2], 0.0, most), most
+        )
+        bound = ops.sqrt(variances[:, 0] * variances[:, 1])
+        correlation = ops.where(ops.isfinite(fitted[:, 2]), fitted[:, 2], 0.0)
+        correlation = ops.clip(correlation, -bound, bound)
+        return position, ops.concatenate([variances, correlation[:, None]], axis=1)
+
+    @staticmethod
+    def _model(theta, first, side):
+        """Expected counts ``(batch, side ** 2)`` and their Jacobian
+        ``(batch, 5, side ** 2)`` at ``theta``."""
+        row, col, width, signal, background = (theta[:, i] for i in range(5))
+        rows, d_rows, w_rows = _pixel_shares(first[0], row, width, side)
+        cols, d_cols, w_cols = _pixel_shares(first[1], col, width, side)
+        psf = rows[:, :, None] * cols[:, None, :]
+        amplitude = signal[:, None, None]
+        jacobian = ops.stack(
+            [
+                amplitude * d_rows[:, :, None] * cols[:, None, :],
+                amplitude * rows[:, :, None] * d_cols[:, None, :],
+                amplitude
+                * (
+                    w_rows[:, :, None] * cols[:, None, :]
+                    + rows[:, :, None] * w_cols[:, None, :]
+                ),
+                psf,
+                ops.ones_like(psf),
+            ],
+            axis=1,
+        )
+        mu = ops.maximum(amplitude * psf + background[:, None, None], 1e-6)
+        return (
+            ops.reshape(mu, (-1, side * side)),
+            ops.reshape(jacobian, (-1, 5, side * side)),
+        )
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[1][0]
+        return (batch, 2), (batch, 3)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "radius": self.radius,
+            "iterations": self.iterations,
+            "start_width": self.start_width,
+            "max_shift": self.max_shift,
+        }

@@ -223,18 +223,22 @@ def _params(estimator_class, params):
     return estimator
 
 
-def _std_coefficients(rows, n_outputs):
-    """``std_coefficients_``: n_outputs rows of N_TERMS positive finite numbers."""
+def _std_coefficients(rows, n_outputs, kind):
+    """``std_coefficients_``: n_outputs rows of positive finite numbers, as
+    many as the head's ``std`` kind has (see ``_uncertainty.n_coefficients``)."""
     import numpy as np
 
-    from ._uncertainty import N_TERMS
+    from ._uncertainty import n_coefficients
 
+    if kind is None:
+        raise ValueError("std_coefficients_ is given, but the head has no std")
+    n_terms = n_coefficients(kind)
     if (
         not isinstance(rows, list)
         or len(rows) != n_outputs
         or not all(
             isinstance(row, list)
-            and len(row) == N_TERMS
+            and len(row) == n_terms
             and all(
                 isinstance(v, (int, float))
                 and not isinstance(v, bool)
@@ -246,7 +250,7 @@ def _std_coefficients(rows, n_outputs):
         )
     ):
         raise ValueError(
-            f"std_coefficients_ must be {n_outputs} row(s) of {N_TERMS} positive "
+            f"std_coefficients_ must be {n_outputs} row(s) of {n_terms} positive "
             "numbers (the variance's coefficients), "
             f"got {_short(rows)}"
         )
@@ -328,7 +332,7 @@ def estimator_from_metadata(estimator_class, meta):
 
     if "std_coefficients_" in meta:
         estimator.std_coefficients_ = _std_coefficients(
-            meta["std_coefficients_"], n_outputs
+            meta["std_coefficients_"], n_outputs, estimator._head().std
         )
 
     estimator.image_shape_ = tuple(shape)

@@ -39,13 +39,34 @@ Bright spots leave nothing to add; at 100 photons (background 10, width 1.3
 px) it brings the z-scores' spread from 1.16 to 0.98 on a model trained
 there.
 
+A model that fits a Gaussian spot to each image (``head="spot_fit"``) has
+its own variance where the spot is where it looked: the inverse of the fit's
+Fisher information, the covariance of an efficient estimate, which the model
+computes with the fit, times the dispersion of the fit's residuals (1 for
+photon counts, the gain for counts proportional to them). :func:`fit_fisher`
+fits, per output, ``a * v + b * v ** 2`` of that variance ``v`` to the
+training errors by maximum likelihood (``a`` is about 1; ``b`` is the excess
+of the faintest spots, where the fit is not quite efficient), and
+:func:`predict` uses it in place of the formula, with the same allowance for
+gross misses.
+
 NumPy and SciPy only.
 """
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["N_TERMS", "RADIUS", "WIDTHS", "fit", "predict", "statistics"]
+__all__ = [
+    "N_TERMS",
+    "RADIUS",
+    "WIDTHS",
+    "fit",
+    "fit_fisher",
+    "n_coefficients",
+    "output_variances",
+    "predict",
+    "statistics",
+]
 
 #: Terms of the variance, each with its fitted coefficient.
 N_TERMS = 3
@@ -72,6 +93,8 @@ _MISS_Z = 5.0
 # Half-width of the spot head's soft-argmax square: another maximum further
 # than this (in rows or columns) from the chosen peak is another place.
 _WINDOW = 3
+# The median of a chi-squared variable of one degree of freedom.
+_CHI2_MEDIAN = 0.454936
 # The largest log-odds of another place (exp stays finite).
 _MAX_LOG_ODDS = 50.0
 # A pixel's eight neighbours.
@@ -292,6 +315,27 @@ def _negative_log_likelihood(log_coefficients, features, squares):
     return float(np.sum(np.log(variance) + squares / variance))
 
 
+def _maximum_likelihood(features, squares, log_coefficients, keep):
+    """Log-coefficients of Gaussian errors of variance ``features @
+    exp(log_coefficients)``, by maximum likelihood over ``keep``, twice: the
+    second time without the errors beyond :data:`_MISS_Z` deviations of the
+    first fit (gross misses)."""
+    from scipy.optimize import minimize
+
+    for attempt in range(2):
+        if attempt:
+            variance = features @ np.exp(log_coefficients)
+            keep = keep & (squares <= _MISS_Z**2 * variance)
+        log_coefficients = minimize(
+            _negative_log_likelihood,
+            log_coefficients,
+            args=(features[keep], squares[keep]),
+            method="L-BFGS-B",
+            bounds=[(-60.0, 60.0)] * features.shape[1],
+        ).x
+    return log_coefficients
+
+
 def fit(stats, errors):
     """The coefficients ``(a, b, c)`` of each output, from a model's errors.
 
@@ -307,50 +351,100 @@ def fit(stats, errors):
     coefficients : ndarray of shape (n_outputs, 3)
         ``a``, ``b`` and ``c`` per output, > 0.
     """
-    from scipy.optimize import minimize
-
     features = _features(stats)
     n_terms = features.shape[1]
     out = np.empty((errors.shape[1], n_terms))
     for j, error in enumerate(errors.T):
         squares = np.square(error.astype(np.float64))
         keep = np.isfinite(squares)
-        # From each term explaining an equal share of the mean squared error, the
-        # likelihood, twice: the second time without the errors the first
-        # fit calls gross misses.
+        # From each term explaining an equal share of the mean squared error.
         mean_square = max(float(np.mean(squares[keep])), 1e-300)
-        log_coefficients = np.log(mean_square / n_terms / features[keep].mean(axis=0))
-        for attempt in range(2):
-            if attempt:
-                variance = features @ np.exp(log_coefficients)
-                keep &= squares <= _MISS_Z**2 * variance
-            log_coefficients = minimize(
-                _negative_log_likelihood,
-                log_coefficients,
-                args=(features[keep], squares[keep]),
-                method="L-BFGS-B",
-                bounds=[(-60.0, 60.0)] * n_terms,
-            ).x
-        out[j] = np.exp(log_coefficients)
+        start = np.log(mean_square / n_terms / features[keep].mean(axis=0))
+        out[j] = np.exp(_maximum_likelihood(features, squares, start, keep))
     return out
 
 
-def predict(stats, coefficients, readout=None):
+def fit_fisher(variances, errors):
+    """The coefficients ``(a, b)`` of each output for the Gaussian fit's
+    variances ``v``: the error's variance is ``a * v + b * v ** 2``.
+
+    ``a`` is 1 where the fit is efficient (and its variances those of the
+    images' own noise); ``b`` is the excess of a fit that is not quite
+    efficient on the faintest spots, where ``v`` is largest. Chosen by
+    maximum likelihood on a model's errors, from ``a`` at the median of
+    ``errors ** 2 / v`` over a chi-squared variable's, gross misses left
+    out. Images without a positive finite variance are left out.
+
+    Parameters
+    ----------
+    variances : ndarray of shape (n_samples, n_outputs)
+        Each prediction's variance from the fit (:func:`output_variances`).
+    errors : ndarray of shape (n_samples, n_outputs)
+        The model's predictions less the targets.
+
+    Returns
+    -------
+    coefficients : ndarray of shape (n_outputs, 2)
+        ``a`` and ``b`` per output, > 0 (``(1, tiny)`` where nothing could be
+        measured).
+    """
+    variances = np.asarray(variances, dtype=np.float64)
+    squares = np.square(np.asarray(errors, dtype=np.float64))
+    out = np.tile([1.0, np.exp(-60.0)], (squares.shape[1], 1))
+    for j in range(squares.shape[1]):
+        v = variances[:, j]
+        keep = np.isfinite(squares[:, j]) & np.isfinite(v) & (v > 0)
+        if not keep.any():
+            continue
+        v = np.where(keep, v, 1.0)
+        a = np.median(squares[keep, j] / v[keep]) / _CHI2_MEDIAN
+        if not (np.isfinite(a) and a > 0):
+            continue
+        keep &= squares[:, j] <= _MISS_Z**2 * a * v
+        # The second term starts at a tenth of the first at the median v.
+        start = np.log([a, a / 10.0 / np.median(v[keep])])
+        features = np.stack([v, v * v], axis=1)
+        out[j] = np.exp(_maximum_likelihood(features, squares[:, j], start, keep))
+    return out
+
+
+def n_coefficients(kind):
+    """Coefficients per output of a head's ``std`` kind (see ``HeadSpec``)."""
+    return {"formula": N_TERMS, "fisher": 2}[kind]
+
+
+def output_variances(covariance, readout=None):
+    """The targets' variances, ``(n_samples, n_outputs)``, from covariances
+    of ``(row, col)``, ``(n_samples, 3)`` as ``(var_row, var_col,
+    cov_row_col)``, through ``readout``, the ``(2, n_outputs)`` weights of
+    the map from ``(row, col)`` to the targets (None: the identity)."""
+    readout = np.eye(2) if readout is None else np.asarray(readout, np.float64)
+    covariance = np.asarray(covariance, dtype=np.float64)
+    along_row, along_col = readout
+    return (
+        covariance[:, 0:1] * np.square(along_row)
+        + covariance[:, 1:2] * np.square(along_col)
+        + 2.0 * covariance[:, 2:3] * along_row * along_col
+    )
+
+
+def predict(stats, coefficients, readout=None, covariance=None):
     """Standard deviations, shape ``(n_samples, n_outputs)``.
 
-    The formula's variance where the spot is where the model looked, and
-    the displacements' second moment where it may be elsewhere, taken to
-    the targets by ``readout``, the ``(2, n_outputs)`` weights of the map
-    from ``(row, col)`` to the targets (None: the identity).
+    Where the spot is where the model looked, the formula's variance, or,
+    given the model's ``covariance`` of ``(row, col)`` (see
+    :func:`output_variances`), the variance of :func:`fit_fisher` from
+    that covariance's; where it may be
+    elsewhere, the displacements' second moment. Both are taken to the
+    targets by ``readout``, the ``(2, n_outputs)`` weights of the map from
+    ``(row, col)`` to the targets (None: the identity).
     """
     coefficients = np.asarray(coefficients)
-    readout = np.eye(2) if readout is None else np.asarray(readout, np.float64)
-    found = _features(stats) @ coefficients.T
-    elsewhere, m_rr, m_cc, m_rc = stats[:, 3:7].T
-    along_row, along_col = readout
-    moved = (
-        m_rr[:, None] * np.square(along_row)
-        + m_cc[:, None] * np.square(along_col)
-        + 2.0 * m_rc[:, None] * along_row * along_col
-    )
+    if covariance is None:
+        found = _features(stats) @ coefficients.T
+    else:
+        v = output_variances(covariance, readout)
+        found = coefficients[:, 0] * v + coefficients[:, 1] * v * v
+    elsewhere = stats[:, 3]
+    moved = output_variances(stats[:, 4:7], readout)
     return np.sqrt((1.0 - elsewhere[:, None]) * found + moved)

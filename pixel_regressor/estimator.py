@@ -32,7 +32,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _persistence
-from ._inference import as_float32
+from ._inference import as_float32, needs_counts
 from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, chunk_generator, derive_seed
 from ._validation import check_image_shape, images_from_array, is_keras_dataset
@@ -132,7 +132,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     scikit-learn expects a regressor: pipelines, grid searches, cross
     validation, ensembles.
 
-    Three heads are available:
+    Four heads are available:
 
     - ``"soft_argmax"`` (default): fully convolutional. Convolutions score
       every pixel into a heatmap with a learnt temperature; the heatmap's
@@ -154,39 +154,49 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       the fit, it comes within a few percent of the Cramer-Rao bound
       (:func:`localization_crlb`) from a few hundred photons up. Any image
       size.
+    - ``"spot_fit"``: the ``"spot"`` head whose position is then polished,
+      when predicting, by a Poisson maximum-likelihood fit of a Gaussian
+      spot (width, signal and background free) on the 11x11 square around
+      it. One model for a range of conditions: trained once on 100-10,000
+      photons, background 1-100 and PSF width 1-2 px, it is within 1.10x of
+      the bound at every condition from 300 photons up where a spot can be
+      found. The images should be photon counts or proportional to them (a
+      camera's offset removed, :func:`adu_to_photons`); about 2-3x slower
+      to predict than ``"spot"``.
 
     Parameters
     ----------
-    head : {"soft_argmax", "dense", "spot"}, default="soft_argmax"
+    head : {"soft_argmax", "dense", "spot", "spot_fit"}, default="soft_argmax"
         The network (see :data:`pixel_regressor.models.HEADS`).
 
     filters : "auto" or tuple of int, default="auto"
-        Widths of the convolutions: for ``"soft_argmax"`` and ``"spot"`` the
-        hidden convolutions before the one-channel heatmap; for ``"dense"``
-        the Conv-Pool blocks. Every ``"auto"`` takes the head's default, listed
-        in :data:`pixel_regressor.models.HEADS` (``"soft_argmax"``: none,
-        ``"dense"``: ``(16, 32)``, ``"spot"``: ``(16, 16)``).
+        Widths of the convolutions: for ``"soft_argmax"`` and the spot heads
+        the hidden convolutions before the one-channel heatmap; for
+        ``"dense"`` the Conv-Pool blocks. Every ``"auto"`` takes the head's
+        default, listed in :data:`pixel_regressor.models.HEADS`
+        (``"soft_argmax"``: none, ``"dense"``: ``(16, 32)``, ``"spot"`` and
+        ``"spot_fit"``: ``(16, 16)``).
 
     kernel_size : "auto" or int, default="auto"
         Kernel size of every convolution, at most 128 and at most the
-        training images' larger side; odd for ``"spot"`` (``"auto"``: 1 for
-        ``"soft_argmax"``, 3 for ``"dense"`` and ``"spot"``).
+        training images' larger side; odd for the spot heads (``"auto"``: 1
+        for ``"soft_argmax"``, 3 for the others).
 
     dense_units : int, default=64
         Width of the hidden dense layer of the ``"dense"`` head.
 
     learning_rate : "auto" or float, default="auto"
         Adam's learning rate (``"auto"``: 0.1 for ``"soft_argmax"``, 0.001 for
-        ``"dense"``, 0.01 for ``"spot"``, which decays it to zero over a
-        ``fit`` along a cosine and keeps it constant in ``partial_fit``).
+        ``"dense"``, 0.01 for the spot heads, which decay it to zero over a
+        ``fit`` along a cosine and keep it constant in ``partial_fit``).
 
     epochs : "auto" or int, default="auto"
         Passes over the training data (``"auto"``: 2 for ``"soft_argmax"``,
-        20 for ``"dense"``, 15 for ``"spot"``).
+        20 for ``"dense"``, 15 for the spot heads).
 
     batch_size : "auto" or int, default="auto"
         Training batch size (``"auto"``: 256 for ``"soft_argmax"``, 64 for
-        ``"dense"``, 128 for ``"spot"``).
+        ``"dense"``, 128 for the spot heads).
 
     validation_split : float, default=0.0
         Fraction of the training data, drawn at random (from
@@ -263,14 +273,18 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     fit_time_ : float
         Seconds spent in the last ``fit``.
 
-    std_coefficients_ : ndarray of shape (n_outputs, 3)
-        ``head="spot"`` only: the coefficients ``(a, b, c)`` of the variance
-        ``a * s / N + b * s ** 2 * v / N ** 2 + c * s ** 3 * v ** 2 / N ** 4``
-        of each output's error, with ``N`` an image's spot signal, ``v`` its
+    std_coefficients_ : ndarray of shape (n_outputs, 3) or (n_outputs, 2)
+        The spot heads only, fitted by maximum likelihood to the errors on
+        (at most 10,000 of) the training images after each ``fit`` or
+        ``partial_fit``, and used by ``predict(X, return_std=True)``.
+        ``head="spot"``: the coefficients ``(a, b, c)`` of the variance ``a *
+        s / N + b * s ** 2 * v / N ** 2 + c * s ** 3 * v ** 2 / N ** 4`` of
+        each output's error, with ``N`` an image's spot signal, ``v`` its
         background's variance per pixel and ``s`` the spot's squared width
-        (all measured on the image), fitted by maximum likelihood to the
-        errors on (at most 10,000 of) the training images after each
-        ``fit`` or ``partial_fit``. Used by ``predict(X, return_std=True)``.
+        (all measured on the image). ``head="spot_fit"``: the coefficients
+        ``(a, b)`` of the variance ``a * f + b * f ** 2``, with ``f`` the
+        Gaussian fit's own variance (its inverse Fisher information times
+        the dispersion of its residuals); ``a`` is about 1.
 
     See Also
     --------
@@ -610,14 +624,15 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         return _TrainingData(images, targets, sample_weight, validation=validation)
 
     def _validation(self, validation_data):
-        """``validation_data`` checked against the fitted shapes, as float32."""
+        """``validation_data`` checked against the fitted shapes (converted to
+        float32 in :meth:`_train`, as the model needs)."""
         if validation_data is None:
             return None
         try:
             X_val, y_val = validation_data
         except (TypeError, ValueError):
             raise ValueError("validation_data must be a pair (X_val, y_val).") from None
-        images = as_float32(self._checked_images(X_val))
+        images = self._checked_images(X_val)
         targets = self._checked_targets(
             y_val, len(images), reset=False, name="validation_data's y"
         )
@@ -693,9 +708,40 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
             images, targets = data.images[rows], data.targets[rows]
         errors = self._predict_batch(images) - targets
-        self.std_coefficients_ = _uncertainty.fit(
-            _uncertainty.statistics(images), errors
-        )
+        if self._fitted_head().std == "fisher":
+            variances = _uncertainty.output_variances(
+                self._fit_covariance(images), self._readout_weights()
+            )
+            self.std_coefficients_ = _uncertainty.fit_fisher(variances, errors)
+        else:
+            self.std_coefficients_ = _uncertainty.fit(
+                _uncertainty.statistics(images), errors
+            )
+
+    def _readout_weights(self):
+        """The ``(2, n_outputs)`` weights of the map from ``(row, col)`` to
+        the targets (the spot heads' fixed read-out)."""
+        return self.model_.get_layer("readout").get_weights()[0]
+
+    def _fit_covariance(self, images):
+        """The Gaussian fit's covariance of each ``(row, col)``, ``(n, 3)``
+        (``head="spot_fit"``), a batch of images at a time."""
+        import keras
+
+        from ._inference import batch_size
+
+        fit = self.model_.get_layer("gaussian_fit")
+        covariance = keras.Model(self.model_.input, fit.output[1])
+        step = batch_size(*images.shape[1:3])
+        parts = [
+            np.asarray(
+                covariance.predict_on_batch(
+                    as_float32(images[i : i + step], counts=True)
+                )
+            )
+            for i in range(0, len(images), step)
+        ]
+        return np.concatenate(parts).astype(np.float64).reshape(-1, 3)
 
     def _initialize(self, data, seed, epochs):
         """Build a new model and the scikeras ``KerasRegressor`` around it.
@@ -772,9 +818,13 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         else:
             X, y = data.images, data.targets
             kwargs = {"shuffle_seed": self._shuffle_seed(seed)}
+        validation = data.validation
+        if validation is not None:
+            counts = needs_counts(self.model_)
+            validation = (as_float32(validation[0], counts=counts), validation[1])
         train = regressor.partial_fit if partial else regressor.fit
         with one_trace_per_model():
-            train(X, y, data.sample_weight, validation_data=data.validation, **kwargs)
+            train(X, y, data.sample_weight, validation_data=validation, **kwargs)
         self.history_ = _history_from(regressor.history_)
         self.n_iter_ = len(self.history_.get("loss", ()))
         finite = np.isfinite(self.history_.get("loss", [])[start_epoch:])
@@ -908,14 +958,15 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             soft-argmax head) take 3-D or 4-D images of any size.
 
         return_std : bool, default=False
-            Also return each prediction's standard deviation (``head="spot"``
-            only): per image and per output, from the image's own signal,
-            background noise and spot width (the form of the Cramer-Rao
-            bound, see :func:`localization_crlb`), scaled to the errors the
-            model made on its training images (``std_coefficients_``), and
-            widened where a blob of noise elsewhere in the image may be the
-            spot instead (a faint spot's gross miss), by the odds of each
-            (see the user guide).
+            Also return each prediction's standard deviation (the spot heads
+            only): per image and per output, for ``head="spot"`` from the
+            image's own signal, background noise and spot width (the form of
+            the Cramer-Rao bound, see :func:`localization_crlb`), for
+            ``head="spot_fit"`` from the Gaussian fit's Fisher information,
+            either scaled to the errors the model made on its training
+            images (``std_coefficients_``), and widened where a blob of
+            noise elsewhere in the image may be the spot instead (a faint
+            spot's gross miss), by the odds of each (see the user guide).
 
         Returns
         -------
@@ -945,10 +996,14 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             return y_pred
         from . import _uncertainty
 
+        covariance = None
+        if self._fitted_head().std == "fisher":
+            covariance = self._fit_covariance(images)
         std = _uncertainty.predict(
             _uncertainty.statistics(images),
             self.std_coefficients_,
-            self.model_.get_layer("readout").get_weights()[0],
+            self._readout_weights(),
+            covariance,
         )
         return y_pred, std.ravel() if self._y_1d else std
 

@@ -16,9 +16,13 @@ return one value per target column.
   neighbours (a local soft-argmax), gives ``(row, col)``, which feeds a
   linear read-out to the target's columns. Translation-equivariant, so it
   predicts positions never seen in training, on images of any size.
+- :func:`build_spot_model`: for blurred spots. A conv net on a crop around
+  the smoothed image's peak and a local soft-argmax; with ``gaussian_fit``,
+  a maximum-likelihood fit of a Gaussian spot then polishes the position.
 """
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -74,10 +78,15 @@ class HeadSpec:
         ``builder(image_shape, n_outputs, settings, *, images, targets,
         sample_weight, steps, seed)`` returns the compiled ``keras.Model``;
         see :meth:`build`.
-    predicts_std : bool, default=False
-        Whether ``predict(X, return_std=True)`` gives a standard deviation
-        per prediction (see :mod:`pixel_regressor._uncertainty`), fitted
-        after each training call.
+    std : {None, "formula", "fisher"}, default=None
+        What ``predict(X, return_std=True)`` gives per prediction (see
+        :mod:`pixel_regressor._uncertainty`): None, nothing (an error);
+        ``"formula"``, the bound's form measured on each image, its
+        coefficients fitted after each training call; ``"fisher"``, the
+        inverse Fisher information of the model's Gaussian fit (layer
+        ``"gaussian_fit"``), times a factor per output fitted after each
+        training call. Both widen the deviation where the spot may be a
+        blob elsewhere.
     """
 
     name: str
@@ -88,7 +97,12 @@ class HeadSpec:
     min_filters: int
     min_side: Callable
     builder: Callable
-    predicts_std: bool = False
+    std: str | None = None
+
+    @property
+    def predicts_std(self):
+        """Whether ``predict(X, return_std=True)`` works with this head."""
+        return self.std is not None
 
     def min_image_size(self, filters=None, kernel_size=None):
         """Smallest image side the head can process (its defaults if None)."""
@@ -236,7 +250,16 @@ DENSE = HeadSpec(
 
 
 def _build_spot(
-    image_shape, n_outputs, settings, *, images, targets, sample_weight, steps, seed
+    image_shape,
+    n_outputs,
+    settings,
+    *,
+    images,
+    targets,
+    sample_weight,
+    steps,
+    seed,
+    gaussian_fit=False,
 ):
     model = build_spot_model(
         (None, None),
@@ -245,6 +268,7 @@ def _build_spot(
         kernel_size=int(settings["kernel_size"]),
         learning_rate=float(settings["learning_rate"]),
         decay_steps=steps,
+        gaussian_fit=gaussian_fit,
         seed=seed,
     )
     if images is not None and targets is not None:
@@ -301,11 +325,28 @@ SPOT = HeadSpec(
     min_filters=0,
     min_side=_any_side,
     builder=_build_spot,
-    predicts_std=True,
+    std="formula",
+)
+
+SPOT_FIT = HeadSpec(
+    name="spot_fit",
+    summary=(
+        "the spot head, its position polished by a maximum-likelihood fit of "
+        "a Gaussian spot: one model for a range of brightness, background and "
+        "spot width"
+    ),
+    scene="spots",
+    # The spot head's, which the fit starts from.
+    defaults=SPOT.defaults,
+    any_image_size=True,
+    min_filters=0,
+    min_side=_any_side,
+    builder=functools.partial(_build_spot, gaussian_fit=True),
+    std="fisher",
 )
 
 #: The heads, by name, in the order the docs list them.
-HEADS = {spec.name: spec for spec in (SOFT_ARGMAX, DENSE, SPOT)}
+HEADS = {spec.name: spec for spec in (SOFT_ARGMAX, DENSE, SPOT, SPOT_FIT)}
 
 
 def get_head(name):
@@ -662,6 +703,7 @@ def build_spot_model(
     learning_rate=0.01,
     decay_steps=None,
     readout=None,
+    gaussian_fit=False,
     seed=None,
 ):
     """Build the spot model, compiled: sub-pixel position of a blurred spot.
@@ -727,6 +769,14 @@ def build_spot_model(
             (n_outputs,)), default=None
         Weights and bias of the read-out from ``(row, col)`` to the targets.
         None uses the identity when ``n_outputs == 2`` and zeros otherwise.
+    gaussian_fit : bool, default=False
+        Polish the position, when predicting, by a Poisson maximum-likelihood
+        fit of a Gaussian spot (width, signal and background free) on the
+        11x11 square around it (:class:`GaussianFit`, layer
+        ``"gaussian_fit"``, before the read-out). Training does not go
+        through the fit: the conv net learns the position itself, and the
+        fit takes it the rest of the way, whatever the spot's width,
+        brightness and background (see Notes).
     seed : int, default=None
         Seed of the weight initialisers.
 
@@ -763,7 +813,7 @@ def build_spot_model(
     """
     import keras
 
-    from ._layers import CropSoftArgmax2D, PeakCrop, PixelConv2D
+    from ._layers import CropSoftArgmax2D, GaussianFit, PeakCrop, PixelConv2D
 
     if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}.")
@@ -790,6 +840,8 @@ def build_spot_model(
         name="heatmap",
     )(x)
     coordinates = CropSoftArgmax2D(evidence, name="soft_argmax")([x, centres, heights])
+    if gaussian_fit:
+        coordinates, _ = GaussianFit(name="gaussian_fit")([inputs, coordinates])
     readout_layer = keras.layers.Dense(n_outputs, trainable=False, name="readout")
     outputs = readout_layer(coordinates)
     model = keras.Model(inputs, outputs, name="spot")
