@@ -64,16 +64,16 @@ px (uniform), each image weighted by 1 / its bound squared, and tested at
 fixed conditions: 300 to 10,000 photons at each corner of the background
 and width ranges and at the benchmark's own (10, 1.3 px); goals: within
 1.10x the bound and calibrated ``return_std`` at every one. The ``spot``
-head, trained and tested alike, is shown beside it (no goals). Beside it, the
-posterior mean at each condition (on the first 1,000 test images), which
+head, trained and tested alike, is shown beside it (no goals). Beside them,
+the posterior mean at each condition (on the first 1,000 test images), which
 knows the condition: where even it is above 1.10x the bound by more than two
 standard errors (spots too faint to be found), no estimator meets that goal,
 and a second goal row counts the other conditions only. ``--methods
-spot_fit_wide spot_wide`` runs this part alone; ``--wide-train-size``, ``--wide-epochs``
-and ``--wide-filters`` train that model otherwise than with the spot head's
-defaults.
+spot_fit_wide spot_wide`` runs this part alone; ``--wide-train-size``,
+``--wide-epochs`` and ``--wide-filters`` train both models otherwise than
+with the heads' defaults.
 
-For the spot head, also the calibration of ``predict(X, return_std=True)``
+For the spot heads, also the calibration of ``predict(X, return_std=True)``
 on each test set: the standard deviation of the z-scores ``(pred - true) /
 std`` per axis (all images, and the found spots), and the predicted
 deviation over the bound; goals for the model trained on the photon range:

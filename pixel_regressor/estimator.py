@@ -18,6 +18,7 @@ import json
 import os
 import random
 import time
+import weakref
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def _scikeras_history(history):
             key = _SCIKERAS_NAMES.get(key, key)
         out[key] += [float(v) for v in values]
     return out
+
+
+# model_ -> the model of its Gaussian fit's covariance (head="spot_fit").
+_COVARIANCE_MODELS = weakref.WeakKeyDictionary()
 
 
 class _TrainingData:
@@ -725,23 +730,18 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
 
     def _fit_covariance(self, images):
         """The Gaussian fit's covariance of each ``(row, col)``, ``(n, 3)``
-        (``head="spot_fit"``), a batch of images at a time."""
-        import keras
+        (``head="spot_fit"``), computed as predictions are: a batch at a
+        time, by a function compiled once per model and batch shape."""
+        from . import _inference
 
-        from ._inference import batch_size
+        covariance = _COVARIANCE_MODELS.get(self.model_)
+        if covariance is None:
+            import keras
 
-        fit = self.model_.get_layer("gaussian_fit")
-        covariance = keras.Model(self.model_.input, fit.output[1])
-        step = batch_size(*images.shape[1:3])
-        parts = [
-            np.asarray(
-                covariance.predict_on_batch(
-                    as_float32(images[i : i + step], counts=True)
-                )
-            )
-            for i in range(0, len(images), step)
-        ]
-        return np.concatenate(parts).astype(np.float64).reshape(-1, 3)
+            fit = self.model_.get_layer("gaussian_fit")
+            covariance = keras.Model(self.model_.input, fit.output[1])
+            _COVARIANCE_MODELS[self.model_] = covariance
+        return _inference.predict(covariance, images, 3)
 
     def _initialize(self, data, seed, epochs):
         """Build a new model and the scikeras ``KerasRegressor`` around it.

@@ -17,7 +17,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from pixel_regressor import load_model, make_bright_pixel_dataset
+from pixel_regressor import (
+    load_model,
+    make_bright_pixel_dataset,
+    make_bright_spot_dataset,
+)
 
 # Every test reads what a new interpreter per backend wrote.
 pytestmark = pytest.mark.slow
@@ -40,6 +44,7 @@ SCRIPT = textwrap.dedent(
         exact_pixel_accuracy,
         iter_bright_pixel_batches,
         make_bright_pixel_dataset,
+        make_bright_spot_dataset,
     )
     import keras
 
@@ -71,6 +76,22 @@ SCRIPT = textwrap.dedent(
         dense_pred = dense.predict(X_test)
         result["dense_shape"] = list(dense_pred.shape)
         result["dense_finite"] = bool(np.isfinite(dense_pred).all())
+
+        # The spot head with its Gaussian fit: every op on this backend too.
+        X_spot, y_spot = make_bright_spot_dataset(
+            300, image_size=16, photons=1000, random_state=0
+        )
+        X_spot_test, y_spot_test = make_bright_spot_dataset(
+            200, image_size=16, photons=1000, random_state=1
+        )
+        spot_fit = BrightPixelRegressor("spot_fit", epochs=2, random_state=0)
+        spot_fit.fit(X_spot, y_spot)
+        spot_pred, spot_std = spot_fit.predict(X_spot_test, return_std=True)
+        spot_errors = spot_pred - y_spot_test
+        result["spot_fit_rmse"] = float(np.sqrt(np.mean(spot_errors**2)))
+        result["spot_fit_z"] = float((spot_errors / spot_std).std())
+        np.save(out / "spot_fit_pred.npy", spot_pred)
+        spot_fit.save(out / "spot_fit")
 
         noisy = BrightPixelRegressor(random_state=0)
         for X_chunk, y_chunk in iter_bright_pixel_batches(
@@ -194,5 +215,21 @@ def test_saved_estimator_loads_on_this_process_backend(run, test_data):
     np.testing.assert_allclose(
         load_model(out / "estimator").predict(X_test),
         np.load(out / "pred.npy"),
+        atol=1e-4,
+    )
+
+
+def test_spot_fit_head_fits_and_loads_on_this_process_backend(run):
+    # Its Gaussian fit runs on the other backend, near the bound (0.056 px
+    # per axis at 1000 photons), and gives the same answers here.
+    _, first, _, out = run
+    assert first["spot_fit_rmse"] < 0.07
+    assert 0.8 < first["spot_fit_z"] < 1.25
+    X_test, _ = make_bright_spot_dataset(
+        200, image_size=16, photons=1000, random_state=1
+    )
+    np.testing.assert_allclose(
+        load_model(out / "spot_fit").predict(X_test),
+        np.load(out / "spot_fit_pred.npy"),
         atol=1e-4,
     )
