@@ -166,7 +166,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       photons, background 1-100 and PSF width 1-2 px, it is within 1.10x of
       the bound at every condition from 300 photons up where a spot can be
       found. The images should be photon counts or proportional to them (a
-      camera's offset removed, :func:`adu_to_photons`); about 2-3x slower
+      camera's offset removed, :func:`adu_to_photons`); 1.5-2.5x slower
       to predict than ``"spot"``.
 
     Parameters
