@@ -18,6 +18,7 @@ import json
 import os
 import random
 import time
+import warnings
 import weakref
 from numbers import Integral, Real
 from pathlib import Path
@@ -105,6 +106,43 @@ def _scikeras_history(history):
     return out
 
 
+# Images looked at by _warn_if_not_counts, at most.
+_COUNTS_SAMPLE = 256
+
+
+def _warn_if_not_counts(images):
+    """Warn when most of the first images look background-subtracted.
+
+    A model that fits a likelihood of counts (``head="spot_fit"``) needs
+    each image's background on its own offset: photon counts, or counts
+    proportional to them. An image whose median is at or below half its
+    noise (1.4826 times the median absolute deviation) has no such
+    background: it was offset or background subtracted. A few such images
+    may be a background of under a photon per pixel; most of the first
+    :data:`_COUNTS_SAMPLE` are taken as the data's convention, and warned of
+    (a heuristic: a warning, not an error).
+    """
+    sample = np.asarray(images[:_COUNTS_SAMPLE], dtype=np.float64)
+    flat = sample.reshape(len(sample), -1)
+    if not flat.size:
+        return
+    median = np.median(flat, axis=1)
+    spread = 1.4826 * np.median(np.abs(flat - median[:, None]), axis=1)
+    subtracted = median <= 0.5 * spread
+    subtracted &= spread > 0
+    if np.mean(subtracted) > 0.5:
+        warnings.warn(
+            f"head='spot_fit' fits a likelihood of photon counts, but "
+            f"{np.mean(subtracted):.0%} of the first {len(flat)} images look "
+            "background-subtracted (median at or below half the noise): its "
+            "positions and deviations then lose accuracy. Pass photon counts, "
+            "or counts proportional to them (adu_to_photons removes a camera's "
+            "offset), or use head='spot', which takes any offset.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 # model_ -> the model of its Gaussian fit's covariance (head="spot_fit").
 _COVARIANCE_MODELS = weakref.WeakKeyDictionary()
 
@@ -166,8 +204,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       photons, background 1-100 and PSF width 1-2 px, it is within 1.10x of
       the bound at every condition from 300 photons up where a spot can be
       found. The images should be photon counts or proportional to them (a
-      camera's offset removed, :func:`adu_to_photons`); 1.5-2.5x slower
-      to predict than ``"spot"``.
+      camera's offset removed, :func:`adu_to_photons`; ``predict`` warns
+      when most images look background-subtracted); 1.5-2.5x slower to
+      predict than ``"spot"``.
 
     Parameters
     ----------
@@ -991,6 +1030,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 "(it was saved by an earlier version); one partial_fit call "
                 "fits them."
             )
+        if needs_counts(self.model_):
+            _warn_if_not_counts(images)
         y_pred = self.keras_regressor_.predict(images)
         if not return_std:
             return y_pred

@@ -234,3 +234,12 @@ def test_fisher_coefficients_are_recovered_from_errors():
     coefficients = fit_fisher(v, errors)
     np.testing.assert_allclose(coefficients[:, 0], a, rtol=0.05)
     np.testing.assert_allclose(coefficients[:, 1], b, rtol=0.25)
+
+
+def test_background_subtracted_images_are_warned_of(fitted):
+    X, y, crlb = _spots(300, 10)
+    with pytest.warns(UserWarning, match="background-subtracted"):
+        subtracted = fitted.predict(X - 10.0)
+    # what the warning is about: the likelihood of counts loses accuracy
+    assert np.sqrt(np.mean((subtracted - y) ** 2) / np.mean(crlb**2)) > 1.15
+    assert np.all(_ratio(fitted.predict(X) - y, crlb) < 1.12)  # no warning
