@@ -781,6 +781,7 @@ def calibration(estimator, data, crlb):
         "z_std": [float(v) for v in z.std(axis=0)],
         "z_std_found": [float(v) for v in z[found].std(axis=0)],
         "std_over_crlb": [float(v) for v in ratio],
+        "miss_odds": [float(v) for v in estimator.miss_odds_],
     }
 
 
@@ -1319,6 +1320,13 @@ def render_wide(wide, section, document):
             )
             for r in list(wide.values())[:1]
             if isinstance(r, dict) and "fit_s" in r
+        )
+        + "".join(
+            " The odds of a lost spot fitted after training (`miss_odds_`, "
+            "tau * t1 * (t - t1) + beta): "
+            f"tau {r['miss_odds'][0]:.3f}, beta {r['miss_odds'][1]:.3f}."
+            for r in list(wide.values())[:1]
+            if isinstance(r, dict) and "miss_odds" in r
         ),
     ]
     fields = [

@@ -57,7 +57,12 @@ _REQUIRED = {
     "history_",
     "n_iter_",
 }
-_OPTIONAL = {"feature_names_in_", "model_sha256", "std_coefficients_"}
+_OPTIONAL = {
+    "feature_names_in_",
+    "model_sha256",
+    "std_coefficients_",
+    "miss_odds_",
+}
 # The members Keras writes to a .keras archive; others are refused.
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
@@ -97,6 +102,8 @@ def metadata(estimator, model_sha256):
         meta["std_coefficients_"] = [
             [float(v) for v in row] for row in estimator.std_coefficients_
         ]
+    if hasattr(estimator, "miss_odds_"):
+        meta["miss_odds_"] = [float(v) for v in estimator.miss_odds_]
     return meta
 
 
@@ -257,6 +264,28 @@ def _std_coefficients(rows, n_outputs, kind):
     return np.asarray(rows, dtype=np.float64)
 
 
+def _miss_odds(values, kind):
+    """``miss_odds_``: ``[tau, beta]``, finite, ``tau`` > 0."""
+    import numpy as np
+
+    if kind is None:
+        raise ValueError("miss_odds_ is given, but the head has no std")
+    if (
+        not isinstance(values, list)
+        or len(values) != 2
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        )
+        or not values[0] > 0
+    ):
+        raise ValueError(
+            "miss_odds_ must be [tau, beta], two finite numbers with tau > 0, "
+            f"got {_short(values)}"
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
 def estimator_from_metadata(estimator_class, meta):
     """An estimator of ``estimator_class`` holding the checked ``meta``.
 
@@ -334,6 +363,8 @@ def estimator_from_metadata(estimator_class, meta):
         estimator.std_coefficients_ = _std_coefficients(
             meta["std_coefficients_"], n_outputs, estimator._head().std
         )
+    if "miss_odds_" in meta:
+        estimator.miss_odds_ = _miss_odds(meta["miss_odds_"], estimator._head().std)
 
     estimator.image_shape_ = tuple(shape)
     estimator.n_features_in_ = n_features

@@ -330,6 +330,17 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         Gaussian fit's own variance (its inverse Fisher information times
         the dispersion of its residuals); ``a`` is about 1.
 
+    miss_odds_ : ndarray of shape (2,)
+        The spot heads only, fitted with ``std_coefficients_``: ``(tau,
+        beta)`` of the log-odds ``tau * t1 * (t - t1) + beta`` that the spot
+        lies at another local maximum of the matched-filtered image (response
+        ``t``, in noise units) than at the peak the model took (``t1``),
+        fitted by maximum likelihood to where the training spots were (see
+        the user guide's spots page). ``predict(X, return_std=True)`` widens
+        each deviation by the displacements to those places under these
+        odds. ``(1, 0)`` is the matched filter's own; near the detection
+        limit the fit gives smaller ``tau``.
+
     See Also
     --------
     make_bright_pixel_dataset : Generate images to train on.
@@ -752,6 +763,9 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
             images, targets = data.images[rows], data.targets[rows]
         errors = self._predict_batch(images) - targets
+        self.miss_odds_ = _uncertainty.fit_odds(
+            _uncertainty.places(images), errors, self._readout_weights()
+        )
         if self._fitted_head().std == "fisher":
             variances = _uncertainty.output_variances(
                 self._fit_covariance(images), self._readout_weights()
@@ -761,6 +775,13 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             self.std_coefficients_ = _uncertainty.fit(
                 _uncertainty.statistics(images), errors
             )
+
+    def _miss_odds(self):
+        """``miss_odds_``, or the matched filter's own for a model saved
+        before they were fitted."""
+        from . import _uncertainty
+
+        return getattr(self, "miss_odds_", _uncertainty.MATCHED_FILTER_ODDS)
 
     def _readout_weights(self):
         """The ``(2, n_outputs)`` weights of the map from ``(row, col)`` to
@@ -1005,7 +1026,8 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             either scaled to the errors the model made on its training
             images (``std_coefficients_``), and widened where a blob of
             noise elsewhere in the image may be the spot instead (a faint
-            spot's gross miss), by the odds of each (see the user guide).
+            spot's gross miss), by the odds of each (``miss_odds_``, see the
+            user guide).
 
         Returns
         -------
@@ -1041,7 +1063,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         if self._fitted_head().std == "fisher":
             covariance = self._fit_covariance(images)
         std = _uncertainty.predict(
-            _uncertainty.statistics(images),
+            _uncertainty.statistics(images, self._miss_odds()),
             self.std_coefficients_,
             self._readout_weights(),
             covariance,

@@ -242,6 +242,67 @@ def test_tampered_metadata_is_refused(saved, tmp_path, path, value, match):
         load_model(directory)
 
 
+@pytest.fixture(scope="module")
+def saved_spot(fitted, tmp_path_factory):
+    """A save of the spot head's estimator, and its files' contents."""
+    directory = fitted["spot"].save(tmp_path_factory.mktemp("saved") / "model")
+    return {
+        "meta": json.loads((directory / "estimator.json").read_text()),
+        "model": (directory / "model.keras").read_bytes(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("std_coefficients_", [[1.0, 1.0, 1.0]], "std_coefficients_ must be 2 row"),
+        ("std_coefficients_", [[1.0, 1.0], [1.0, 1.0]], "row.* of 3 positive"),
+        ("std_coefficients_", [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]], "std_coeff"),
+        ("miss_odds_", [1.0], "miss_odds_ must be"),
+        ("miss_odds_", [0.0, 0.0], "tau > 0"),
+        ("miss_odds_", [1.0, "0"], "miss_odds_ must be"),
+        ("miss_odds_", [True, 0.0], "miss_odds_ must be"),
+        ("miss_odds_", {"tau": 1.0}, "miss_odds_ must be"),
+    ],
+)
+def test_tampered_deviations_are_refused(saved_spot, tmp_path, key, value, match):
+    meta = _set(saved_spot["meta"], (key,), value)
+    directory = _write_save(tmp_path / "model", meta, saved_spot["model"])
+    with pytest.raises(ValueError, match=match):
+        load_model(directory)
+
+
+@pytest.mark.parametrize("key", ["std_coefficients_", "miss_odds_"])
+def test_deviations_of_a_head_without_them_are_refused(saved, tmp_path, key):
+    meta = _set(saved["meta"], (key,), [1.0, 0.0])
+    directory = _write_save(tmp_path / "model", meta, saved["model"])
+    with pytest.raises(ValueError, match=f"{key} is given, but the head has no std"):
+        load_model(directory)
+
+
+def test_spot_save_without_miss_odds_uses_the_matched_filters(
+    saved_spot, fitted, tmp_path
+):
+    # Saved before the odds were fitted: loaded, the model keeps the matched
+    # filter's own, and predicts as a model given them would.
+    from pixel_regressor import _uncertainty
+
+    assert fitted["spot"].miss_odds_.shape == (2,)
+    assert saved_spot["meta"]["miss_odds_"] == list(fitted["spot"].miss_odds_)
+    meta = {k: v for k, v in saved_spot["meta"].items() if k != "miss_odds_"}
+    loaded = load_model(_write_save(tmp_path / "model", meta, saved_spot["model"]))
+    assert not hasattr(loaded, "miss_odds_")
+    X, _ = pixel_regressor.make_bright_spot_dataset(
+        30, image_size=SIDE, photons=40, random_state=3
+    )
+    expected = _uncertainty.predict(
+        _uncertainty.statistics(X.reshape(-1, SIDE, SIDE, 1).astype(np.float32)),
+        loaded.std_coefficients_,
+        loaded._readout_weights(),
+    )
+    np.testing.assert_allclose(loaded.predict(X, return_std=True)[1], expected)
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

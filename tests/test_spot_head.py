@@ -104,11 +104,12 @@ def test_return_std_counts_the_spots_lost_in_the_noise(spot_model):
     # the other blobs, 1.7 and 1.6).
     from pixel_regressor import _uncertainty
 
-    X, y = make_bright_spot_dataset(2000, image_size=SIDE, photons=80, random_state=9)
+    X, y = make_bright_spot_dataset(4000, image_size=SIDE, photons=80, random_state=9)
     pred, std = spot_model.predict(X, return_std=True)
     misses = np.sum(np.abs(pred - y).max(axis=1) > 3)
-    assert misses >= 10
-    expected = _uncertainty.statistics(X.reshape(-1, SIDE, SIDE, 1))[:, 3].sum()
+    assert misses >= 20
+    images = X.reshape(-1, SIDE, SIDE, 1)
+    expected = _uncertainty.statistics(images, spot_model.miss_odds_)[:, 3].sum()
     assert abs(expected - misses) < 3 * np.sqrt(misses), (expected, misses)
     z = (pred - y) / std
     assert np.all((z.std(axis=0) > 0.8) & (z.std(axis=0) < 1.25)), z.std(axis=0)
@@ -294,12 +295,90 @@ def test_return_std_survives_save_load_and_pickle(spot_model, tmp_path):
             np.testing.assert_array_equal(got, want)
 
 
+def _places_and_errors(odds, readout, n=20_000, seed=0):
+    """Places as ``_uncertainty.places`` gives them, and the errors of a
+    model at the peak when each image's spot is at a place drawn with
+    ``odds`` (the peak's log-odds 0), through ``readout``."""
+    from scipy.special import softmax
+
+    from pixel_regressor import _uncertainty
+
+    rng = np.random.default_rng(seed)
+    shape = (n, _uncertainty.N_PLACES)
+    ell = -rng.exponential(15.0, size=shape)
+    ell[rng.random(shape) < 0.7] = -np.inf  # fewer places
+    # Distinct places 4 px apart (local maxima of a smoothed image are apart).
+    lattice = np.array([(r, c) for r in range(-12, 13, 4) for c in range(-12, 13, 4)])
+    lattice = lattice[np.abs(lattice).max(axis=1) > 3]
+    chosen = rng.random((n, len(lattice))).argsort(axis=1)[:, : shape[1]]
+    d_row, d_col = lattice[chosen, 0], lattice[chosen, 1]
+    logits = np.concatenate([np.zeros((n, 1)), odds[0] * ell + odds[1]], axis=1)
+    chance = softmax(logits, axis=1)
+    where = (chance.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    where = np.minimum(where, _uncertainty.N_PLACES)
+    displacement = np.zeros((n, 2))
+    moved = where > 0
+    displacement[moved, 0] = d_row[moved, where[moved] - 1]
+    displacement[moved, 1] = d_col[moved, where[moved] - 1]
+    errors = (-displacement + rng.normal(0, 0.5, size=(n, 2))) @ readout
+    return (ell, d_row, d_col), errors, moved
+
+
+@pytest.mark.parametrize("readout", [np.eye(2), np.array([[0.0, 3.0], [0.5, 0.0]])])
+def test_miss_odds_are_recovered_from_where_the_spots_were(readout):
+    # Spots placed with known odds tau * ell + beta: the fit finds them, and
+    # the chances they give add up to the spots moved, where the matched
+    # filter's own odds (1, 0) do not. Through a read-out that swaps and
+    # scales the targets, the same.
+    from pixel_regressor import _uncertainty
+
+    places, errors, moved = _places_and_errors((0.6, -0.8), readout)
+    odds = _uncertainty.fit_odds(places, errors, readout)
+    np.testing.assert_allclose(odds, [0.6, -0.8], atol=0.1)
+    fitted = _uncertainty._elsewhere(places, odds)[0].sum()
+    matched = _uncertainty._elsewhere(places, (1.0, 0.0))[0].sum()
+    assert abs(fitted - moved.sum()) < 3 * np.sqrt(moved.sum())
+    assert abs(matched - moved.sum()) > 5 * np.sqrt(moved.sum())
+
+
+def test_miss_odds_of_a_row_alone_count_the_rows_moved():
+    # Read out the row alone, places on the same row are not told apart and
+    # moves along it are not seen: the odds are not the ones drawn, but the
+    # squared displacements they give add up to those of the rows moved.
+    from pixel_regressor import _uncertainty
+
+    readout = np.array([[1.0], [0.0]])
+    places, errors, moved = _places_and_errors((0.6, -0.8), readout)
+    odds = _uncertainty.fit_odds(places, errors, readout)
+    expected = _uncertainty._elsewhere(places, odds)[1].sum()
+    seen = np.sum(np.square(np.round(errors[moved, 0])))
+    assert abs(expected - seen) < 0.1 * seen
+
+
+def test_miss_odds_without_other_places_are_the_matched_filters():
+    from pixel_regressor import _uncertainty
+
+    places, errors, _ = _places_and_errors((1.0, 0.0), np.eye(2), n=200)
+    places = (np.full_like(places[0], -np.inf), *places[1:])
+    np.testing.assert_array_equal(
+        _uncertainty.fit_odds(places, errors), _uncertainty.MATCHED_FILTER_ODDS
+    )
+    # Bright spots, which no blob of noise ever took: whatever the odds,
+    # nothing was lost, and the prior keeps them well inside their bounds.
+    places, _, _ = _places_and_errors((1.0, 0.0), np.eye(2), n=2000)
+    places = (places[0] * 100, *places[1:])
+    errors = np.random.default_rng(1).normal(0, 0.5, size=(2000, 2))
+    tau, beta = _uncertainty.fit_odds(places, errors)
+    assert 0.2 < tau < 5 and -2 < beta < 2
+
+
 def test_return_std_with_a_1d_target_is_1d():
     X, y = make_bright_spot_dataset(300, image_size=SIDE, random_state=0)
     model = BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X, y[:, 0])
     pred, std = model.predict(X[:5], return_std=True)
     assert pred.shape == std.shape == (5,)
     assert model.std_coefficients_.shape == (1, 3)
+    assert model.miss_odds_.shape == (2,) and model.miss_odds_[0] > 0
 
 
 def test_partial_fit_refits_the_deviations():
