@@ -205,7 +205,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       the bound at every condition from 300 photons up where a spot can be
       found. The images should be photon counts or proportional to them (a
       camera's offset removed, :func:`adu_to_photons`; ``predict`` warns
-      when most images look background-subtracted); 1.5-2.5x slower to
+      when most images look background-subtracted); 1.5-3x slower to
       predict than ``"spot"``.
 
     Parameters
