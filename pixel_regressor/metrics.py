@@ -46,7 +46,8 @@ import numpy as np
 from sklearn.metrics import make_scorer
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from .datasets import _check_camera, _check_int, _check_nonnegative, _check_positive
+from ._validation import check_image_shape
+from .datasets import _check_camera, _check_nonnegative, _check_positive
 
 __all__ = [
     "exact_pixel_accuracy",
@@ -273,21 +274,6 @@ def _check_per_spot(value, name, check):
     return values
 
 
-def _check_image_shape(image_shape):
-    if isinstance(image_shape, (tuple, list)) and len(image_shape) == 2:
-        return (
-            _check_int(image_shape[0], "image_shape[0] (height)"),
-            _check_int(image_shape[1], "image_shape[1] (width)"),
-        )
-    if isinstance(image_shape, (tuple, list)):
-        raise TypeError(
-            "image_shape must be an int (a square image) or a (height, width) "
-            f"pair of ints, got {image_shape!r}."
-        )
-    side = _check_int(image_shape, "image_shape")
-    return side, side
-
-
 def localization_crlb(
     image_shape,
     *,
@@ -423,7 +409,7 @@ def localization_crlb(
     ... ).round(4)
     array([0.0796, 0.0796])
     """
-    height, width = _check_image_shape(image_shape)
+    height, width = check_image_shape(image_shape, allow_int=True)
     psf_sigma = _check_per_spot(psf_sigma, "psf_sigma", _check_positive)
     photons = _check_per_spot(photons, "photons", _check_positive)
     background = _check_per_spot(background, "background", _check_nonnegative)
