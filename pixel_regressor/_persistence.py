@@ -161,6 +161,11 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value):
+    """A JSON number (an int or a float, not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_int(meta, key, minimum):
     value = meta[key]
     if not _is_int(value) or not minimum <= value <= _MAX_INT:
@@ -184,9 +189,7 @@ def _check_history(history, n_iter):
         raise ValueError(f"history_ must be an object, got {_short(history)}")
     out = {}
     for key, values in history.items():
-        if not isinstance(values, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        ):
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
             raise ValueError(
                 f"history_[{key!r}] must be a list of numbers, got {_short(values)}"
             )
@@ -237,8 +240,6 @@ def _std_coefficients(rows, n_outputs, kind):
 
     from ._uncertainty import n_coefficients
 
-    if kind is None:
-        raise ValueError("std_coefficients_ is given, but the head has no std")
     n_terms = n_coefficients(kind)
     if (
         not isinstance(rows, list)
@@ -246,13 +247,7 @@ def _std_coefficients(rows, n_outputs, kind):
         or not all(
             isinstance(row, list)
             and len(row) == n_terms
-            and all(
-                isinstance(v, (int, float))
-                and not isinstance(v, bool)
-                and math.isfinite(v)
-                and v > 0
-                for v in row
-            )
+            and all(_is_number(v) and math.isfinite(v) and v > 0 for v in row)
             for row in rows
         )
     ):
@@ -264,19 +259,14 @@ def _std_coefficients(rows, n_outputs, kind):
     return np.asarray(rows, dtype=np.float64)
 
 
-def _miss_odds(values, kind):
+def _miss_odds(values):
     """``miss_odds_``: ``[tau, beta]``, finite, ``tau`` > 0."""
     import numpy as np
 
-    if kind is None:
-        raise ValueError("miss_odds_ is given, but the head has no std")
     if (
         not isinstance(values, list)
         or len(values) != 2
-        or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            for v in values
-        )
+        or not all(_is_number(v) and math.isfinite(v) for v in values)
         or not values[0] > 0
     ):
         raise ValueError(
@@ -359,12 +349,16 @@ def estimator_from_metadata(estimator_class, meta):
 
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
 
+    kind = estimator._head().std
+    for key in ("std_coefficients_", "miss_odds_"):
+        if key in meta and kind is None:
+            raise ValueError(f"{key} is given, but the head has no std")
     if "std_coefficients_" in meta:
         estimator.std_coefficients_ = _std_coefficients(
-            meta["std_coefficients_"], n_outputs, estimator._head().std
+            meta["std_coefficients_"], n_outputs, kind
         )
     if "miss_odds_" in meta:
-        estimator.miss_odds_ = _miss_odds(meta["miss_odds_"], estimator._head().std)
+        estimator.miss_odds_ = _miss_odds(meta["miss_odds_"])
 
     estimator.image_shape_ = tuple(shape)
     estimator.n_features_in_ = n_features

@@ -284,19 +284,28 @@ def places(images):
         has fewer places), and the displacement from the peak to it, in
         pixels.
     """
-    n = images.shape[0]
-    out = (
+    out = _empty_places(images.shape[0])
+    for start, *_, others in _chunks(images):
+        _store(out, start, others)
+    return out
+
+
+def _empty_places(n):
+    """Arrays for the places of ``n`` images (see :func:`places`)."""
+    return (
         np.full((n, N_PLACES), -np.inf),
         np.zeros((n, N_PLACES)),
         np.zeros((n, N_PLACES)),
     )
-    for start, batch, *_, others in _chunks(images):
-        for array, part in zip(out, others):
-            array[start : start + len(batch)] = part
-    return out
 
 
-def statistics(images, odds=MATCHED_FILTER_ODDS):
+def _store(out, start, others):
+    """A chunk's places into ``out`` from row ``start``."""
+    for array, part in zip(out, others):
+        array[start : start + len(part)] = part
+
+
+def statistics(images, odds=MATCHED_FILTER_ODDS, *, return_places=False):
     """Each image's spot signal ``N``, background variance ``v`` and width
     ``s``, and the odds that the spot lies elsewhere.
 
@@ -308,6 +317,9 @@ def statistics(images, odds=MATCHED_FILTER_ODDS):
         ``(tau, beta)`` of the log-odds of another place, ``tau * t1 * (t -
         t1) + beta`` (see :func:`fit_odds`): (1, 0) is the matched filter's
         own.
+    return_places : bool, default=False
+        Also return the other places (see :func:`places`), from the same
+        pass over the images.
 
     Returns
     -------
@@ -319,15 +331,19 @@ def statistics(images, odds=MATCHED_FILTER_ODDS):
         moments ``(row, row)``, ``(col, col)`` and ``(row, col)`` of the
         displacement to where it would be instead (pixels squared; zero for
         a bright spot).
+    places : tuple of 3 ndarrays of shape (n_samples, N_PLACES)
+        Only with ``return_places``: :func:`places` of the images.
     """
     from ._psf import pixel_shares
 
     n, height, width = images.shape[:3]
     out = np.empty((n, 7))
+    found = _empty_places(n)
     box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
     for start, batch, smooth, row, col, variance, others in _chunks(images):
         m = len(batch)
         index = np.arange(m)
+        _store(found, start, others)
         out[start : start + m, 3:] = np.stack(_elsewhere(others, odds), axis=1)
         # The spot's centre, to a fraction of a pixel.
         centre_row = _subpixel_peak(
@@ -384,7 +400,7 @@ def statistics(images, odds=MATCHED_FILTER_ODDS):
         out[start : start + m, 0] = np.maximum(signal[best, index], noise)
         out[start : start + m, 1] = variance
         out[start : start + m, 2] = WIDTHS[best] ** 2 + 1 / 12
-    return out
+    return (out, found) if return_places else out
 
 
 def _features(stats):

@@ -763,18 +763,17 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
                 rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
             images, targets = data.images[rows], data.targets[rows]
         errors = self._predict_batch(images) - targets
-        self.miss_odds_ = _uncertainty.fit_odds(
-            _uncertainty.places(images), errors, self._readout_weights()
-        )
+        readout = self._readout_weights()
         if self._fitted_head().std == "fisher":
+            places = _uncertainty.places(images)
             variances = _uncertainty.output_variances(
-                self._fit_covariance(images), self._readout_weights()
+                self._fit_covariance(images), readout
             )
             self.std_coefficients_ = _uncertainty.fit_fisher(variances, errors)
         else:
-            self.std_coefficients_ = _uncertainty.fit(
-                _uncertainty.statistics(images), errors
-            )
+            stats, places = _uncertainty.statistics(images, return_places=True)
+            self.std_coefficients_ = _uncertainty.fit(stats, errors)
+        self.miss_odds_ = _uncertainty.fit_odds(places, errors, readout)
 
     def _miss_odds(self):
         """``miss_odds_``, or the matched filter's own for a model saved
