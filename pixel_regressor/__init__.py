@@ -21,6 +21,7 @@ _LAZY = {
     "iter_bright_pixel_batches": "datasets",
     "make_bright_spot_dataset": "datasets",
     "adu_to_photons": "datasets",
+    "make_spot_frames": "datasets",
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "load_model": "estimator",

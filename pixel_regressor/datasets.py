@@ -22,6 +22,7 @@ __all__ = [
     "iter_bright_pixel_batches",
     "make_bright_pixel_dataset",
     "make_bright_spot_dataset",
+    "make_spot_frames",
 ]
 
 # Noise is drawn and added this many values at a time, so that the peak memory
@@ -1036,3 +1037,322 @@ def adu_to_photons(X, *, gain=1.0, offset=0.0, em_gain=1.0, read_noise=0.0):
     photons -= dtype(offset)
     photons /= dtype(gain * em_gain)
     return photons
+
+
+# make_spot_frames' density counts spots per area of this many pixels (32 x 32):
+# about the area one spot's detection box and its neighbourhood take up.
+_DENSITY_AREA = 32 * 32
+
+# Each spot is rendered in a square window reaching at least this many PSF
+# widths (plus half a pixel) from its centre; the photons beyond, under 1e-6 of
+# them, are dropped.
+_WINDOW_SIGMAS = 5.0
+
+
+def _camera_counts(spot, level, table, generator, *, read_noise, gain, offset, em_gain):
+    """A camera's values for expected spot counts ``spot`` on ``level``.
+
+    ``spot`` has shape ``(m, n_pixels)`` and ``level`` (the background)
+    ``(m, 1)``: Poisson counts, then the EM register, read noise, gain and
+    offset of :func:`make_bright_spot_dataset`'s camera model, as float64.
+    """
+    counts = _draw_counts(spot, level, table, generator)
+    if em_gain > 1:
+        counts = _electron_multiplication(counts, em_gain, generator)
+    if read_noise > 0:
+        counts += generator.normal(0.0, read_noise, size=counts.shape)
+    if gain != 1:
+        counts *= gain
+    if offset:
+        counts += offset
+    return counts
+
+
+def _render_spots(shape, frame, positions, sigmas, photons, n_frames, half):
+    """Expected spot counts of ``n_frames`` frames, flattened to ``(n_frames,
+    height * width)``.
+
+    Spot ``i`` lies in frame ``frame[i]`` (0 to ``n_frames - 1``). Each spot
+    is integrated over the pixels of a ``(2 * half + 2)``-pixel square window
+    around it with :func:`pixel_shares`, so memory grows with the number of
+    spots times the window, never with spots times frames; the window's
+    pixels outside the frame are dropped.
+    """
+    from ._psf import pixel_shares
+
+    height, width = shape
+    n_pixels = height * width
+    side = 2 * half + 2
+    out = np.zeros(n_frames * n_pixels)
+    # Spots per pass: their windows take at most _NOISE_CHUNK values.
+    per_pass = max(1, _NOISE_CHUNK // (side * side))
+    offsets = np.arange(side)
+    for start in range(0, len(frame), per_pass):
+        stop = min(start + per_pass, len(frame))
+        corner = np.floor(positions[start:stop]).astype(np.intp) - half
+        local = positions[start:stop] - corner  # in [half, half + 1)
+        rows = pixel_shares(local[:, 0], side, sigmas[start:stop])
+        cols = pixel_shares(local[:, 1], side, sigmas[start:stop])
+        rows *= photons[start:stop, None]
+        values = rows[:, :, None] * cols[:, None, :]
+        r = corner[:, :1] + offsets  # the window's rows, (m, side)
+        c = corner[:, 1:] + offsets
+        r_in = (r >= 0) & (r < height)
+        c_in = (c >= 0) & (c < width)
+        inside = r_in[:, :, None] & c_in[:, None, :]
+        first = frame[start:stop, None] * n_pixels + r * width
+        index = first[:, :, None] + c[:, None, :]
+        out += np.bincount(index[inside], weights=values[inside], minlength=out.size)
+    return out.reshape(n_frames, n_pixels)
+
+
+def make_spot_frames(
+    n_frames=100,
+    *,
+    shape=(64, 64),
+    density=4.0,
+    photons=1000.0,
+    background=10.0,
+    psf_sigma=1.3,
+    read_noise=0.0,
+    gain=1.0,
+    offset=0.0,
+    em_gain=1.0,
+    dtype=np.float32,
+    return_X_y=True,
+    random_state=None,
+):
+    """Generate camera frames with many blurred spots, and their ground truth.
+
+    A simulated movie of single-molecule microscopy (or particle tracking,
+    or a star field): each frame holds a Poisson number of spots, of mean
+    ``density * height * width / 1024``, placed uniformly and independently
+    anywhere in the frame, edges and overlaps included. Each spot is the
+    pixel-integrated Gaussian PSF of :func:`make_bright_spot_dataset`; a
+    frame's expected counts are::
+
+        mu[r, c] = background + sum over spots of photons * E_row[r] * E_col[c]
+
+    and its values follow the same photon noise and camera model as
+    :func:`make_bright_spot_dataset` (Poisson counts, an EMCCD's
+    multiplication, Gaussian read noise, ``gain`` and ``offset``, clipped to
+    ``dtype``). Pixel ``(r, c)`` covers ``[r - 0.5, r + 0.5] x [c - 0.5, c +
+    0.5]``: an integer position is a pixel centre, and spot centres are
+    uniform over ``[-0.5, height - 0.5] x [-0.5, width - 0.5]``, the whole
+    frame. Each spot is rendered within ``5 * psf_sigma`` (plus half a pixel
+    or more) of its centre, so memory and time grow with the number of spots,
+    not with spots times pixels.
+
+    Parameters
+    ----------
+    n_frames : int, default=100
+        Number of frames.
+
+    shape : int or tuple of (int, int), default=(64, 64)
+        Frame size: ``(height, width)``, or an int for square frames.
+
+    density : float, default=4.0
+        Mean number of spots per 32 x 32 pixel area (1024 pixels), >= 0: a
+        ``(height, width)`` frame holds ``Poisson(density * height * width /
+        1024)`` spots. 1 is sparse (spots rarely overlap), 12 dense for a
+        PSF of 1.3 pixels.
+
+    photons : float or tuple of (float, float), default=1000.0
+        Expected number of photons of each spot (all of them, also those that
+        fall outside the frame), > 0. A ``(low, high)`` pair draws each spot's
+        photons log-uniformly in ``[low, high]``.
+
+    background : float or tuple of (float, float), default=10.0
+        Expected background counts per pixel, >= 0. A ``(low, high)`` pair,
+        ``low > 0``, draws each frame's background log-uniformly in ``[low,
+        high]``.
+
+    psf_sigma : float or tuple of (float, float), default=1.3
+        Standard deviation of the Gaussian PSF, in pixels, > 0. A ``(low,
+        high)`` pair draws each spot's width uniformly in ``[low, high]``.
+
+    read_noise : float, default=0.0
+        Standard deviation of the Gaussian read noise, in electrons, >= 0.
+
+    gain : float, default=1.0
+        The camera's conversion gain, in ADU per electron, > 0.
+
+    offset : float, default=0.0
+        The camera's baseline, in ADU, >= 0.
+
+    em_gain : float, default=1.0
+        An EMCCD's electron-multiplying gain, >= 1 (1: no EM gain).
+
+    dtype : numpy dtype, default=numpy.float32
+        Float or integer type of the frames. Values are clipped to the type's
+        range and rounded for an integer type (``uint16`` saturates at 65535).
+
+    return_X_y : bool, default=True
+        If True, return ``(frames, truth)``. If False, return a
+        :class:`~sklearn.utils.Bunch`.
+
+    random_state : int, RandomState instance, Generator instance or None, \
+            default=None
+        Determines the spots and the noise. Pass an int for reproducible
+        output across calls. The global NumPy random state is never used.
+
+    Returns
+    -------
+    frames : ndarray of shape (n_frames, height, width)
+        The frames, of type ``dtype``. Returned when ``return_X_y`` is True.
+
+    truth : pandas.DataFrame
+        One row per spot, sorted by frame, with the columns
+
+        - ``frame`` (int64): the frame's index in ``frames``;
+        - ``row``, ``col`` (float64): the spot's centre, in pixels;
+        - ``photons`` (float64): its expected photons;
+        - ``psf_sigma`` (float64): its PSF width, in pixels;
+        - ``background`` (float64): its frame's background per pixel.
+
+        Returned when ``return_X_y`` is True.
+
+    data : :class:`~sklearn.utils.Bunch`
+        Returned when ``return_X_y`` is False, with the fields ``frames`` and
+        ``truth`` above, ``background`` and ``n_spots`` (ndarrays of shape
+        ``(n_frames,)``: each frame's background and number of spots, also
+        for frames without a spot), ``image_shape``, and the parameters
+        ``density``, ``read_noise``, ``gain``, ``offset``, ``em_gain``,
+        ``dtype`` and ``random_state``.
+
+    See Also
+    --------
+    make_bright_spot_dataset : One spot per image, the same image model.
+    pixel_regressor.metrics.match_localizations : Localisations matched to
+        the truth.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixel_regressor import make_spot_frames
+    >>> frames, truth = make_spot_frames(
+    ...     100, shape=(64, 48), density=4, photons=(300, 3000), random_state=0
+    ... )
+    >>> frames.shape, frames.dtype
+    ((100, 64, 48), dtype('float32'))
+    >>> list(truth.columns)
+    ['frame', 'row', 'col', 'photons', 'psf_sigma', 'background']
+
+    Spots per frame, on average ``4 * 64 * 48 / 1024 = 12``:
+
+    >>> len(truth) / 100
+    12.0
+
+    A 16-bit camera's frames with a baseline of 100 ADU and read noise:
+
+    >>> frames, truth = make_spot_frames(
+    ...     5, shape=128, density=1, gain=0.5, offset=100, read_noise=2,
+    ...     background=(10, 50), dtype=np.uint16, random_state=0,
+    ... )
+    >>> frames.dtype, bool(frames.min() >= 90)
+    (dtype('uint16'), True)
+    """
+    n_frames = _check_int(n_frames, "n_frames")
+    height, width = check_image_shape(shape, "shape", allow_int=True)
+    density = _check_nonnegative(density, "density")
+    photon_range = _check_range(photons, "photons", _check_positive)
+    background_range = _check_range(background, "background", _check_nonnegative)
+    if background_range[0] < background_range[1] and background_range[0] == 0:
+        raise ValueError(
+            "A background range is drawn log-uniformly: its low end must be > 0, "
+            f"got background={background!r}."
+        )
+    sigma_range = _check_range(psf_sigma, "psf_sigma", _check_positive)
+    read_noise = _check_nonnegative(read_noise, "read_noise")
+    gain, offset, em_gain = _check_camera(gain, offset, em_gain)
+    dtype = _check_dtype(dtype, 0.0)
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
+    generator = as_generator(random_state)
+
+    n_pixels = height * width
+    n_spots = generator.poisson(density * n_pixels / _DENSITY_AREA, n_frames)
+    frame = np.repeat(np.arange(n_frames), n_spots)
+    total = len(frame)
+    positions = np.empty((total, 2))
+    positions[:, 0] = generator.uniform(-0.5, height - 0.5, total)
+    positions[:, 1] = generator.uniform(-0.5, width - 0.5, total)
+    spot_photons = _draw_range(generator, *photon_range, total, log=True)
+    sigmas = _draw_range(generator, *sigma_range, total, log=False)
+    backgrounds = _draw_range(generator, *background_range, n_frames, log=True)
+
+    if dtype.kind == "f":
+        lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+    else:
+        lowest, highest = np.iinfo(dtype).min, np.iinfo(dtype).max
+    level = background_range[0]
+    table = (
+        _poisson_cdf_table(level)
+        if background_range[0] == background_range[1]
+        and 0 < level <= _POISSON_TABLE_MAX
+        else None
+    )
+    half = int(np.ceil(_WINDOW_SIGMAS * sigma_range[1]))
+    frames = np.empty((n_frames, height, width), dtype=dtype)
+    flat = frames.reshape(n_frames, n_pixels)
+    # Frames per pass: a few noise chunks' worth of pixels.
+    chunk = max(1, 4 * _NOISE_CHUNK // n_pixels)
+    bounds = np.searchsorted(frame, np.arange(0, n_frames + chunk, chunk))
+    for k, start in enumerate(range(0, n_frames, chunk)):
+        stop = min(start + chunk, n_frames)
+        spots = slice(bounds[k], bounds[k + 1])
+        spot = _render_spots(
+            (height, width),
+            frame[spots] - start,
+            positions[spots],
+            sigmas[spots],
+            spot_photons[spots],
+            stop - start,
+            half,
+        )
+        counts = _camera_counts(
+            spot,
+            backgrounds[start:stop, None],
+            table,
+            generator,
+            read_noise=read_noise,
+            gain=gain,
+            offset=offset,
+            em_gain=em_gain,
+        )
+        np.clip(counts, lowest, highest, out=counts)
+        if dtype.kind in "iu":
+            np.rint(counts, out=counts)
+        flat[start:stop] = counts
+
+    import pandas as pd
+
+    truth = pd.DataFrame(
+        {
+            "frame": frame.astype(np.int64),
+            "row": positions[:, 0],
+            "col": positions[:, 1],
+            "photons": spot_photons,
+            "psf_sigma": sigmas,
+            "background": backgrounds[frame],
+        }
+    )
+    if return_X_y:
+        return frames, truth
+
+    from sklearn.utils import Bunch
+
+    return Bunch(
+        frames=frames,
+        truth=truth,
+        background=backgrounds,
+        n_spots=n_spots.astype(np.intp),
+        image_shape=(height, width),
+        density=density,
+        read_noise=read_noise,
+        gain=gain,
+        offset=offset,
+        em_gain=em_gain,
+        dtype=dtype,
+        random_state=random_state,
+    )

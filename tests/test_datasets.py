@@ -10,7 +10,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pixel_regressor import iter_bright_pixel_batches, make_bright_pixel_dataset
+from pixel_regressor import (
+    iter_bright_pixel_batches,
+    make_bright_pixel_dataset,
+    make_spot_frames,
+)
 
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 INT_DTYPES = [np.uint8, np.int16, np.uint16, np.int32, np.int64]
@@ -607,3 +611,322 @@ def test_an_intensity_that_underflows_the_dtype_is_refused():
         make_bright_pixel_dataset(2, intensity=1e-8, dtype=np.float16)
     X, _ = make_bright_pixel_dataset(2, image_size=3, intensity=1e-3, dtype="f2")
     assert (X.max(axis=1) > 0).all()
+
+
+# --------------------------------------------------------------------------
+# make_spot_frames: simulated movies with their ground truth
+# --------------------------------------------------------------------------
+
+TRUTH_COLUMNS = ["frame", "row", "col", "photons", "psf_sigma", "background"]
+
+
+def test_spot_frames_shapes_dtypes_and_truth_columns():
+    frames, truth = make_spot_frames(
+        7, shape=(17, 23), density=6, dtype=np.uint16, random_state=0
+    )
+    assert frames.shape == (7, 17, 23)
+    assert frames.dtype == np.uint16
+    assert list(truth.columns) == TRUTH_COLUMNS
+    assert truth["frame"].dtype == np.int64
+    assert all(truth[name].dtype == np.float64 for name in TRUTH_COLUMNS[1:])
+    assert truth["frame"].is_monotonic_increasing
+    assert truth["frame"].between(0, 6).all()
+    assert list(truth.index) == list(range(len(truth)))
+
+
+def test_spot_frames_square_shape_from_an_int():
+    frames, _ = make_spot_frames(2, shape=9, random_state=0)
+    assert frames.shape == (2, 9, 9)
+
+
+def test_spot_frames_density_is_spots_per_32x32_area():
+    # 4 spots per 32 x 32 area of a 32 x 64 frame: 8 per frame, Poisson.
+    spots = make_spot_frames(
+        500, shape=(32, 64), density=4, return_X_y=False, random_state=0
+    )
+    n_spots = spots.n_spots
+    assert n_spots.shape == (500,)
+    assert n_spots.sum() == len(spots.truth)
+    # 4000 spots expected, standard deviation sqrt(4000) = 63.
+    assert abs(n_spots.sum() - 4000) < 4 * 63
+    # Poisson: the variance is the mean (0.88-1.12 holds with 99 % odds).
+    assert 0.85 < n_spots.var() / n_spots.mean() < 1.15
+    assert np.array_equal(np.bincount(spots.truth["frame"], minlength=500), n_spots)
+
+
+def test_spot_frames_place_spots_over_the_whole_frame_edges_included():
+    _, truth = make_spot_frames(
+        200, shape=(10, 20), density=40, psf_sigma=1.5, random_state=0
+    )
+    rows, cols = truth["row"].to_numpy(), truth["col"].to_numpy()
+    # Uniform over [-0.5, 9.5] x [-0.5, 19.5], the pixels' outer edges.
+    assert rows.min() >= -0.5 and rows.max() <= 9.5
+    assert cols.min() >= -0.5 and cols.max() <= 19.5
+    assert rows.min() < -0.45 and rows.max() > 9.45
+    assert cols.min() < -0.45 and cols.max() > 19.45
+    # The outer half pixel of each side holds 1/10 of the rows (1/20 of the
+    # columns): no margin keeps spots off the edges.
+    edge_rows = np.mean((rows < 0) | (rows > 9))
+    edge_cols = np.mean((cols < 0) | (cols > 19))
+    assert abs(edge_rows - 0.1) < 0.01
+    assert abs(edge_cols - 0.05) < 0.01
+
+
+def test_render_spots_is_the_sum_of_each_spots_full_frame_psf():
+    from pixel_regressor._psf import expected_counts
+    from pixel_regressor.datasets import _render_spots
+
+    # Overlapping spots, spots on the edges and corners, in two frames.
+    positions = np.array(
+        [[3.2, 4.7], [3.9, 5.1], [-0.5, 0.2], [11.49, 8.5], [0.0, -0.49], [6, 6]]
+    )
+    frame = np.array([0, 0, 0, 1, 1, 1])
+    sigmas = np.array([1.0, 1.6, 1.3, 1.2, 0.7, 2.0])
+    photons = np.array([500.0, 1200.0, 300.0, 800.0, 100.0, 50.0])
+    rendered = _render_spots((12, 9), frame, positions, sigmas, photons, 2, 10)
+    expected = np.zeros((2, 12, 9))
+    for i in range(len(frame)):
+        expected[frame[i]] += expected_counts(
+            (12, 9), positions[i : i + 1], sigmas[i], photons[i], 0.0
+        )[0]
+    np.testing.assert_allclose(
+        rendered.reshape(2, 12, 9), expected, rtol=0, atol=1e-6 * photons.max()
+    )
+
+
+def test_spot_frames_follow_poisson_noise_around_the_truths_image():
+    from pixel_regressor._psf import expected_counts
+
+    kwargs = {
+        "shape": (16, 24),
+        "density": 10,
+        "photons": (200, 2000),
+        "background": (2, 20),
+        "psf_sigma": (1.0, 1.6),
+        "random_state": 1,
+    }
+    frames, truth = make_spot_frames(40, **kwargs)
+    mu = np.empty(frames.shape)
+    for index in range(len(frames)):
+        spots = truth[truth["frame"] == index]
+        assert spots["background"].nunique() <= 1  # one background per frame
+        mu[index] = 0.0
+        for spot in spots.itertuples():
+            mu[index] += expected_counts(
+                (16, 24), [[spot.row, spot.col]], spot.psf_sigma, spot.photons, 0.0
+            )[0]
+    backgrounds = make_spot_frames(40, return_X_y=False, **kwargs).background
+    mu += backgrounds[:, None, None]
+    residual = frames - mu
+    # The total: within 4 standard deviations of the Poisson sum.
+    assert abs(residual.sum()) < 4 * np.sqrt(mu.sum())
+    # Pixel by pixel, the chi-square per pixel is 1 (15,360 pixels: 1 +- 0.05);
+    # a spot drawn away from its truth would push it far above.
+    assert 0.95 < np.mean(residual**2 / mu) < 1.05
+
+
+def test_spot_frames_ranges_are_drawn_per_spot_and_per_frame():
+    spots = make_spot_frames(
+        50,
+        shape=32,
+        density=8,
+        photons=(300, 3000),
+        background=(10, 50),
+        psf_sigma=(1.0, 1.6),
+        return_X_y=False,
+        random_state=0,
+    )
+    truth = spots.truth
+    assert truth["photons"].between(300, 3000).all()
+    assert truth["psf_sigma"].between(1.0, 1.6).all()
+    assert truth["photons"].nunique() == len(truth)
+    assert truth["psf_sigma"].nunique() == len(truth)
+    # Photons log-uniform: the median near sqrt(300 * 3000) = 949.
+    assert 850 < truth["photons"].median() < 1050
+    # One background per frame, the frame's, log-uniform in [10, 50].
+    assert (truth.groupby("frame")["background"].nunique() == 1).all()
+    frame_background = spots.background[truth["frame"]]
+    np.testing.assert_array_equal(truth["background"], frame_background)
+    assert np.all((spots.background >= 10) & (spots.background <= 50))
+    assert len(np.unique(spots.background)) == 50
+
+
+def test_spot_frames_camera_model_is_make_bright_spot_datasets():
+    # No spot: every pixel is offset + gain * em_gain * background on average.
+    camera = {"gain": 0.5, "offset": 100, "em_gain": 10, "read_noise": 3}
+    frames, truth = make_spot_frames(
+        200, shape=16, density=0, background=20, random_state=0, **camera
+    )
+    assert truth.empty and list(truth.columns) == TRUTH_COLUMNS
+    assert abs(frames.mean() - (100 + 0.5 * 10 * 20)) < 0.2
+    # Variance: gain^2 (2 em_gain^2 background + read_noise^2) = 1002.25.
+    assert abs(frames.var() / (0.25 * (2 * 100 * 20 + 9)) - 1) < 0.03
+
+
+def test_spot_frames_saturate_an_integer_camera():
+    frames, _ = make_spot_frames(
+        3, shape=16, density=20, photons=1e5, dtype=np.uint8, random_state=0
+    )
+    assert frames.dtype == np.uint8
+    assert frames.max() == 255
+
+
+def test_spot_frames_with_no_spot_in_a_frame():
+    spots = make_spot_frames(
+        50, shape=8, density=2, background=5, return_X_y=False, random_state=0
+    )
+    # 2 * 64 / 1024 = 0.125 spots per frame: most frames hold none.
+    assert (spots.n_spots == 0).sum() > 35
+    assert set(spots.truth["frame"]) == set(np.flatnonzero(spots.n_spots))
+
+
+def test_spot_frames_are_reproducible_from_an_int():
+    first = make_spot_frames(5, shape=20, photons=(100, 1000), random_state=3)
+    second = make_spot_frames(5, shape=20, photons=(100, 1000), random_state=3)
+    other = make_spot_frames(5, shape=20, photons=(100, 1000), random_state=4)
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[1].equals(second[1])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_spot_frames_leave_the_global_rng_alone():
+    # The legacy global state is exactly what is watched here.
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    make_spot_frames(2, shape=8, random_state=None)
+    make_spot_frames(2, shape=8, random_state=np.random.RandomState(0))
+    assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n_frames": 0}, ValueError, "n_frames"),
+        ({"shape": (0, 5)}, ValueError, "shape"),
+        ({"density": -1}, ValueError, "density"),
+        ({"density": "dense"}, TypeError, "density"),
+        ({"photons": (100, 10)}, ValueError, "photons"),
+        ({"photons": 0}, ValueError, "photons"),
+        ({"background": (0, 10)}, ValueError, "background"),
+        ({"psf_sigma": -1}, ValueError, "psf_sigma"),
+        ({"read_noise": -1}, ValueError, "read_noise"),
+        ({"em_gain": 0.5}, ValueError, "em_gain"),
+        ({"gain": 0}, ValueError, "gain"),
+        ({"dtype": "U4"}, TypeError, "dtype"),
+        ({"return_X_y": "yes"}, TypeError, "return_X_y"),
+    ],
+)
+def test_spot_frames_bad_parameters_raise_naming_the_parameter(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_spot_frames(**{"n_frames": 2, "shape": 8, **kwargs})
+
+
+def test_spot_frames_n_frames_is_positional_and_the_rest_keyword_only():
+    params = inspect.signature(make_spot_frames).parameters
+    kinds = {name: p.kind for name, p in params.items()}
+    assert kinds.pop("n_frames") == inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert set(kinds.values()) == {inspect.Parameter.KEYWORD_ONLY}
+
+
+# --------------------------------------------------------------------------
+# make_bright_spot_dataset and adu_to_photons: values beyond what can be drawn
+# or stored are refused, naming the parameters
+
+
+def _spots(**params):
+    from pixel_regressor import make_bright_spot_dataset
+
+    return make_bright_spot_dataset(
+        3, **{"image_size": 12, "random_state": 0, **params}
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"photons": 1e300}, r"photons=1e\+300"),
+        ({"photons": (100, 1e300)}, r"photons=1e\+300"),
+        ({"background": 1e300}, r"background=1e\+300"),
+        ({"photons": 6e18, "background": 6e18}, r"photons \+ background"),
+    ],
+)
+def test_spot_counts_beyond_poisson_sampling_are_refused(params, match):
+    with pytest.raises(ValueError, match=match):
+        _spots(**params)
+
+
+def test_spot_counts_up_to_the_limit_are_drawn():
+    X, _ = _spots(photons=1e17, background=1e3, dtype=np.float64)
+    # The spot's photons, all but those beyond the image's edges.
+    assert 0.9e17 < X.sum(axis=1).min() < 1.01e17
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"gain": 1e300}, r"gain=1e\+300"),
+        ({"offset": 1e300}, r"offset=1e\+300"),
+        ({"em_gain": 1e300}, r"em_gain=1e\+300"),
+        ({"read_noise": 1e300}, r"read_noise=1e\+300"),
+        ({"gain": 1e32, "photons": 1e7}, r"photons=1e\+07.*gain=1e\+32"),
+    ],
+)
+def test_spot_values_beyond_the_float_dtype_are_refused(params, match):
+    with pytest.raises(ValueError, match=match) as error:
+        _spots(**params)
+    assert "float32" in str(error.value)
+
+
+def test_spot_values_are_checked_against_the_dtype_asked_for():
+    # 1e39 ADU overflows float32, not float64; 1e37 fits both.
+    X, _ = _spots(gain=1e32, photons=1e7, dtype=np.float64)
+    assert np.isfinite(X).all() and X.max() > 1e37
+    X, _ = _spots(gain=1e32, photons=1e3)
+    assert np.isfinite(X).all() and X.max() > 1e33
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"gain": 1e300}, r"gain=1e\+300"),
+        ({"offset": 1e300}, r"offset=1e\+300"),
+        ({"em_gain": 1e300}, r"em_gain=1e\+300"),
+        ({"read_noise": 1e300}, r"read_noise=1e\+300"),
+        ({"offset": 70_000}, r"offset=70000.*uint16"),
+    ],
+)
+def test_spot_values_that_saturate_every_pixel_are_refused(params, match):
+    with pytest.raises(ValueError, match=match):
+        _spots(dtype=np.uint16, **params)
+
+
+def test_a_saturating_spot_in_an_integer_dtype_is_still_drawn():
+    # Clipping the spot's peak is the camera's saturation, not an error.
+    X, _ = _spots(photons=1e6, dtype=np.uint16)
+    assert X.max() == 65535
+    assert np.median(X) < 100
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"gain": 1e300}, r"gain \* em_gain"),
+        ({"em_gain": 1e300}, r"gain \* em_gain"),
+        ({"gain": 1e200, "em_gain": 1e200}, r"gain \* em_gain"),
+        ({"gain": 1e-44}, r"gain \* em_gain"),
+    ],
+)
+def test_adu_to_photons_refuses_gains_that_lose_the_values(params, match):
+    from pixel_regressor import adu_to_photons
+
+    X = np.full((2, 3), 1000, dtype=np.uint16)
+    with pytest.raises(ValueError, match=match):
+        adu_to_photons(X, **params)
+
+
+def test_adu_to_photons_takes_a_large_gain_its_dtype_can_hold():
+    from pixel_regressor import adu_to_photons
+
+    photons = adu_to_photons(np.full(3, 2e300), gain=1e300)
+    np.testing.assert_allclose(photons, 2.0)
+    photons = adu_to_photons(np.full(3, 2e30, dtype=np.float32), gain=1e30)
+    np.testing.assert_allclose(photons, 2.0, rtol=1e-6)

@@ -29,6 +29,7 @@ PUBLIC_NAMES = {
     "make_bright_spot_dataset",
     "adu_to_photons",
     "localization_crlb",
+    "make_spot_frames",
 }
 HEAVY = ["tensorflow", "keras", "sklearn", "numpy", "scikeras", "jax", "torch"]
 LAYERS_FILE = Path(pixel_regressor.__file__).with_name("_layers.py")
@@ -86,7 +87,9 @@ def test_generating_spots_and_their_bound_leave_keras_and_tensorflow_out():
     loaded = _loaded_after(
         "from pixel_regressor import make_bright_spot_dataset, localization_crlb; "
         "X, y = make_bright_spot_dataset(3, image_size=12, hot_pixels=1); "
-        "localization_crlb(12, psf_sigma=1.3, photons=100, background=1)"
+        "localization_crlb(12, psf_sigma=1.3, photons=100, background=1); "
+        "from pixel_regressor import make_spot_frames; "
+        "frames, truth = make_spot_frames(2, shape=16, random_state=0)"
     )
     assert "numpy" in loaded
     assert not loaded & {"tensorflow", "keras", "scikeras", "jax", "torch"}
