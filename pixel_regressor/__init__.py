@@ -12,6 +12,7 @@ imported only when a public object that needs them is first used.
 import importlib
 
 from ._keras_registration import register_when_keras_is_imported as _register
+from ._tensorflow_logs import quiet_tensorflow_import as _quiet_tensorflow_import
 
 __version__ = "0.1.0"
 
@@ -63,3 +64,6 @@ def __dir__():
 # Make the package's Keras layers known to ``keras.saving.load_model`` as soon
 # as Keras is imported (now, if it already is), without importing it here.
 _register()
+# Without TensorFlow's start-up lines on the standard error, whoever imports it
+# first (see _tensorflow_logs); installed last, so that it runs first.
+_quiet_tensorflow_import()

@@ -241,7 +241,7 @@ def test_start_up_filter_keeps_real_errors():
     code = textwrap.dedent(
         """
         import os
-        from pixel_regressor.cli import _STARTUP_NOISE, _filtered_stderr
+        from pixel_regressor._tensorflow_logs import filtered_stderr, is_startup_noise
 
         noise = (
             "WARNING: All log messages before absl::InitializeLog() is called "
@@ -252,7 +252,7 @@ def test_start_up_filter_keeps_real_errors():
             "call to cuInit: INTERNAL: CUDA error\\n"
         )
         real = "E0000 00:00:1796038033.035673   19591 op.cc:1] disk on fire\\n"
-        with _filtered_stderr(lambda line: bool(_STARTUP_NOISE.search(line))):
+        with filtered_stderr(is_startup_noise):
             os.write(2, (noise + real).encode())
         """
     )
