@@ -32,6 +32,10 @@ _LAZY = {
     "mean_pixel_error_scorer": "metrics",
     "exact_pixel_accuracy_scorer": "metrics",
     "localization_crlb": "metrics",
+    "match_localizations": "metrics",
+    "jaccard_index": "metrics",
+    "matched_rmse": "metrics",
+    "localization_efficiency": "metrics",
 }
 _SUBMODULES = {
     "datasets",

@@ -16,6 +16,12 @@ For blurred spots (:func:`~pixel_regressor.make_bright_spot_dataset`),
 :func:`localization_crlb` gives the Cramer-Rao lower bound: the smallest
 standard deviation per axis any unbiased estimator can reach.
 
+For many spots per frame (:func:`~pixel_regressor.make_spot_frames`),
+:func:`match_localizations` pairs localisations with the true spots one to
+one within a radius, and :func:`jaccard_index`, :func:`matched_rmse` and
+:func:`localization_efficiency` score them as the SMLM challenge does (Sage
+et al., Nat. Methods 2019).
+
 This module needs NumPy and scikit-learn only (and SciPy for
 :func:`localization_crlb`), not Keras: the metrics apply to
 any regressor's predictions.
@@ -52,7 +58,11 @@ from .datasets import _check_camera, _check_nonnegative, _check_positive
 __all__ = [
     "exact_pixel_accuracy",
     "exact_pixel_accuracy_scorer",
+    "jaccard_index",
     "localization_crlb",
+    "localization_efficiency",
+    "match_localizations",
+    "matched_rmse",
     "mean_pixel_error",
     "mean_pixel_error_scorer",
 ]
@@ -247,6 +257,325 @@ mean_pixel_error_scorer = make_scorer(mean_pixel_error, greater_is_better=False)
 #: Scorer for :func:`exact_pixel_accuracy`: the fraction of exact predictions,
 #: between 0 and 1, higher is better.
 exact_pixel_accuracy_scorer = make_scorer(exact_pixel_accuracy)
+
+
+# --------------------------------------------------------------------------
+# Localisations in frames, scored as in the SMLM challenge
+# --------------------------------------------------------------------------
+
+
+def _check_localizations(points, name):
+    """``(frame, positions)`` of a table of localisations or of true spots.
+
+    A DataFrame (or any table with columns) needs ``row`` and ``col``
+    columns, and ``frame`` when its spots come from several frames (without
+    it, all are in frame 0). An array has shape ``(n, 2)``, ``(row, col)`` in
+    one frame, or ``(n, 3)``, ``(frame, row, col)``.
+    """
+    if hasattr(points, "columns"):
+        missing = {"row", "col"} - set(points.columns)
+        if missing:
+            raise ValueError(
+                f"{name} must have the columns 'row' and 'col' (and 'frame'); "
+                f"it lacks {sorted(missing)}, it has {list(points.columns)}."
+            )
+        rows = np.asarray(points["row"], dtype=np.float64)
+        positions = np.column_stack([rows, np.asarray(points["col"], np.float64)])
+        frame = (
+            np.asarray(points["frame"])
+            if "frame" in points.columns
+            else np.zeros(len(positions))
+        )
+    else:
+        values = np.asarray(points, dtype=np.float64)
+        if values.size == 0 and values.ndim < 2:
+            values = values.reshape(0, 2)
+        if values.ndim != 2 or values.shape[1] not in (2, 3):
+            raise ValueError(
+                f"{name} must be a DataFrame with 'frame', 'row' and 'col' "
+                "columns, or an array of shape (n, 2) (row, col) or (n, 3) "
+                f"(frame, row, col); got an array of shape {values.shape}."
+            )
+        positions = values[:, -2:]
+        frame = values[:, 0] if values.shape[1] == 3 else np.zeros(len(values))
+    if not np.all(np.isfinite(positions)):
+        raise ValueError(f"{name} must hold finite row and col values.")
+    if frame.dtype.kind not in "iu":
+        frame = np.asarray(frame, dtype=np.float64)
+        if not np.all(frame == np.round(frame)):
+            raise ValueError(f"{name}'s frame numbers must be integers.")
+    return frame.astype(np.int64), positions
+
+
+def _matching(truth, locs, radius):
+    """The one-to-one matching of :func:`match_localizations`, checked inputs."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    radius = _check_positive(radius, "radius")
+    truth_frame, truth_rc = _check_localizations(truth, "truth")
+    locs_frame, locs_rc = _check_localizations(locs, "locs")
+    n, m = len(truth_rc), len(locs_rc)
+    empty = np.empty(0, dtype=np.intp)
+    if n == 0 or m == 0:
+        return empty, empty.copy(), np.empty(0)
+    # The frame as a third coordinate, frames further apart than the radius:
+    # a spot pairs only with localisations of its own frame.
+    spacing = 2.0 * radius
+    truth_tree = cKDTree(np.column_stack([truth_frame * spacing, truth_rc]))
+    locs_tree = cKDTree(np.column_stack([locs_frame * spacing, locs_rc]))
+    pairs = truth_tree.sparse_distance_matrix(locs_tree, radius, output_type="ndarray")
+    if not len(pairs):
+        return empty, empty.copy(), np.empty(0)
+    i, j, d = pairs["i"].astype(np.intp), pairs["j"].astype(np.intp), pairs["v"]
+    # Spots and localisations linked by pairs within the radius form groups;
+    # each group is matched on its own, most of them a lone pair.
+    graph = coo_matrix((np.ones(len(i)), (i, n + j)), shape=(n + m, n + m))
+    _, group = connected_components(graph, directed=False)
+    pair_group = group[i]
+    size = np.bincount(pair_group, minlength=group.max() + 1)
+    lone = size[pair_group] == 1
+    matched = [(i[lone], j[lone], d[lone])]
+    order = np.argsort(pair_group[~lone], kind="stable")
+    i, j, d, pair_group = (a[~lone][order] for a in (i, j, d, pair_group))
+    bounds = np.flatnonzero(np.diff(pair_group)) + 1
+    for gi, gj, gd in zip(
+        np.split(i, bounds), np.split(j, bounds), np.split(d, bounds)
+    ):
+        if not len(gi):
+            continue
+        rows, ri = np.unique(gi, return_inverse=True)
+        cols, ci = np.unique(gj, return_inverse=True)
+        # Pairs beyond the radius cost more than all pairs within it
+        # together: as many pairs as possible, then the least total distance.
+        cost = np.full((len(rows), len(cols)), radius * (len(gd) + 1.0))
+        cost[ri, ci] = gd
+        r, c = linear_sum_assignment(cost)
+        keep = cost[r, c] <= radius
+        matched.append((rows[r[keep]], cols[c[keep]], cost[r[keep], c[keep]]))
+    truth_index, locs_index, distance = (np.concatenate(a) for a in zip(*matched))
+    order = np.argsort(truth_index, kind="stable")
+    return truth_index[order], locs_index[order], distance[order]
+
+
+def match_localizations(truth, locs, *, radius):
+    """Match localisations to the true spots one to one, frame by frame.
+
+    The pairing of the SMLM challenge (Sage et al., Nat. Methods 2019): in
+    each frame, a localisation and a true spot can pair when they lie within
+    ``radius`` of each other (a distance equal to the radius included); each
+    spot pairs with at most one localisation and each localisation with at
+    most one spot; among the pairings, the one with the most pairs, and
+    among those the least total distance, is chosen
+    (:func:`scipy.optimize.linear_sum_assignment`, on each group of spots
+    and localisations linked by distances within the radius). When two
+    pairings tie (a localisation equidistant from two spots), either may be
+    returned.
+
+    Parameters
+    ----------
+    truth : DataFrame or array-like of shape (n_spots, 3) or (n_spots, 2)
+        The true spots: a DataFrame with ``frame``, ``row`` and ``col``
+        columns (such as :func:`~pixel_regressor.make_spot_frames`' truth;
+        without ``frame``, all in one frame), an array of ``(frame, row,
+        col)`` rows, or of ``(row, col)`` rows in one frame.
+
+    locs : DataFrame or array-like of shape (n_locs, 3) or (n_locs, 2)
+        The localisations, in the same form and units.
+
+    radius : float
+        The largest distance of a pair, > 0, in the units of the positions
+        (pixels).
+
+    Returns
+    -------
+    truth_index : ndarray of shape (n_matched,) of int
+        Positions (0-based, as ``DataFrame.iloc`` takes them) of the matched
+        spots in ``truth``, increasing.
+    locs_index : ndarray of shape (n_matched,) of int
+        Positions of their localisations in ``locs``.
+    distance : ndarray of shape (n_matched,) of float64
+        The distance of each pair.
+
+    See Also
+    --------
+    jaccard_index, matched_rmse, localization_efficiency
+
+    Examples
+    --------
+    >>> from pixel_regressor.metrics import match_localizations
+    >>> truth = [[0, 5.0, 5.0], [0, 5.0, 9.0], [1, 5.0, 5.0]]  # frame, row, col
+    >>> locs = [[0, 5.0, 8.5], [0, 20.0, 20.0], [1, 5.3, 5.4]]
+    >>> truth_index, locs_index, distance = match_localizations(
+    ...     truth, locs, radius=1.0
+    ... )
+    >>> truth_index, locs_index, distance.round(2)
+    (array([1, 2]), array([0, 2]), array([0.5, 0.5]))
+    """
+    return _matching(truth, locs, radius)
+
+
+def _counts(truth, locs, radius):
+    """``(true positives, n_truth, n_locs, squared errors per axis)``."""
+    truth_index, locs_index, _ = _matching(truth, locs, radius)
+    truth_rc = _check_localizations(truth, "truth")[1]
+    locs_rc = _check_localizations(locs, "locs")[1]
+    errors = locs_rc[locs_index] - truth_rc[truth_index]
+    return len(truth_index), len(truth_rc), len(locs_rc), errors**2
+
+
+def _jaccard(tp, n_truth, n_locs):
+    union = n_truth + n_locs - tp  # TP + FN + FP
+    return 1.0 if union == 0 else tp / union
+
+
+def jaccard_index(truth, locs, *, radius):
+    """The Jaccard index of localisations: ``TP / (TP + FP + FN)``.
+
+    The detection score of the SMLM challenge (Sage et al., Nat. Methods
+    2019): the true positives ``TP`` are the pairs of
+    :func:`match_localizations` within ``radius``, the false positives
+    ``FP`` the localisations left without a spot, the false negatives ``FN``
+    the spots left without a localisation. 1 is every spot found and nothing
+    else; with no spot and no localisation there is nothing to miss, and the
+    index is 1.
+
+    Parameters
+    ----------
+    truth, locs, radius
+        As in :func:`match_localizations`.
+
+    Returns
+    -------
+    jaccard : float
+        Between 0 and 1, higher is better.
+
+    Examples
+    --------
+    >>> from pixel_regressor.metrics import jaccard_index
+    >>> truth = [[0, 5.0, 5.0], [0, 5.0, 9.0], [1, 5.0, 5.0]]
+    >>> locs = [[0, 5.0, 8.5], [0, 20.0, 20.0], [1, 5.3, 5.4]]
+    >>> jaccard_index(truth, locs, radius=1.0)  # 2 / (2 + 1 + 1)
+    0.5
+    """
+    tp, n_truth, n_locs, _ = _counts(truth, locs, radius)
+    return float(_jaccard(tp, n_truth, n_locs))
+
+
+def _check_pixel_size(pixel_size):
+    return 1.0 if pixel_size is None else _check_positive(pixel_size, "pixel_size")
+
+
+def matched_rmse(truth, locs, *, radius, pixel_size=None, per_axis=False):
+    """Root-mean-square error of the matched localisations.
+
+    The lateral RMSE of the SMLM challenge: over the ``TP`` pairs of
+    :func:`match_localizations`, ``sqrt(mean(d_row**2 + d_col**2))``, the
+    root of the mean squared distance (not the per-axis RMSE, which is
+    ``sqrt(2)`` times smaller for errors alike along both axes). Only
+    matched pairs count, so a lost spot or a false localisation changes the
+    :func:`jaccard_index`, not this.
+
+    Parameters
+    ----------
+    truth, locs, radius
+        As in :func:`match_localizations`.
+
+    pixel_size : float, default=None
+        The size of a pixel (for instance in nm, > 0): the RMSE is returned in
+        its units. None returns it in pixels.
+
+    per_axis : bool, default=False
+        If True, return ``[sqrt(mean(d_row**2)), sqrt(mean(d_col**2))]``
+        instead.
+
+    Returns
+    -------
+    rmse : float, or ndarray of shape (2,) with ``per_axis``
+        NaN when no pair was matched.
+
+    Examples
+    --------
+    >>> from pixel_regressor.metrics import matched_rmse
+    >>> truth = [[0, 5.0, 5.0], [0, 5.0, 9.0], [1, 5.0, 5.0]]
+    >>> locs = [[0, 5.0, 8.5], [0, 20.0, 20.0], [1, 5.3, 5.4]]
+    >>> round(matched_rmse(truth, locs, radius=1.0), 6)  # both pairs 0.5 px apart
+    0.5
+    >>> round(matched_rmse(truth, locs, radius=1.0, pixel_size=100.0), 6)  # in nm
+    50.0
+    >>> matched_rmse(truth, locs, radius=1.0, per_axis=True).round(3)
+    array([0.212, 0.453])
+    """
+    pixel_size = _check_pixel_size(pixel_size)
+    if not isinstance(per_axis, (bool, np.bool_)):
+        raise TypeError(f"per_axis must be a bool, got {per_axis!r}.")
+    tp, _, _, squared = _counts(truth, locs, radius)
+    if tp == 0:
+        return np.full(2, np.nan) if per_axis else float("nan")
+    if per_axis:
+        return pixel_size * np.sqrt(squared.mean(axis=0))
+    return float(pixel_size * np.sqrt(squared.sum(axis=1).mean()))
+
+
+def localization_efficiency(truth, locs, *, radius, pixel_size=100.0, alpha=0.01):
+    """The SMLM challenge's efficiency, detection and accuracy in one score.
+
+    Sage et al. (Nat. Methods 2019) combine the :func:`jaccard_index` ``J``
+    and the lateral :func:`matched_rmse` in nm into::
+
+        E = 1 - sqrt((1 - J)**2 + alpha**2 * RMSE**2)
+
+    with ``alpha = 0.01`` per nm laterally: 1 is perfect, and 100 nm of
+    RMSE costs as much as missing every spot. With no matched pair the RMSE
+    term is 0 (``E = 1 - (1 - J) = 0`` when spots or localisations exist; 1
+    when neither does). ``E`` can be negative.
+
+    Parameters
+    ----------
+    truth, locs, radius
+        As in :func:`match_localizations` (positions and ``radius`` in
+        pixels).
+
+    pixel_size : float, default=100.0
+        The size of a pixel, in nm, > 0, that turns the RMSE into nm. 100 nm
+        is a common camera pixel in the sample plane (the challenge's).
+
+    alpha : float, default=0.01
+        The weight of the RMSE, per nm, >= 0 (0.01 laterally in the
+        challenge).
+
+    Returns
+    -------
+    efficiency : float
+        At most 1, higher is better.
+
+    See Also
+    --------
+    jaccard_index, matched_rmse
+
+    Examples
+    --------
+    >>> from pixel_regressor.metrics import localization_efficiency
+    >>> truth = [[0, 5.0, 5.0], [0, 5.0, 9.0], [1, 5.0, 5.0]]
+    >>> locs = [[0, 5.0, 8.5], [0, 20.0, 20.0], [1, 5.3, 5.4]]
+    >>> # J = 0.5, RMSE = 0.5 px = 50 nm: 1 - sqrt(0.5**2 + 0.5**2)
+    >>> round(localization_efficiency(truth, locs, radius=1.0), 4)
+    0.2929
+
+    A scorer for a model whose ``predict`` returns localisations, for
+    :class:`~sklearn.model_selection.GridSearchCV`:
+
+    >>> from sklearn.metrics import make_scorer
+    >>> scorer = make_scorer(localization_efficiency, radius=2.0)
+    """
+    pixel_size = _check_pixel_size(pixel_size)
+    alpha = _check_nonnegative(alpha, "alpha")
+    tp, n_truth, n_locs, squared = _counts(truth, locs, radius)
+    jaccard = _jaccard(tp, n_truth, n_locs)
+    rmse = pixel_size * np.sqrt(squared.sum(axis=1).mean()) if tp else 0.0
+    return float(1.0 - np.hypot(1.0 - jaccard, alpha * rmse))
 
 
 def _check_per_spot(value, name, check):

@@ -30,6 +30,10 @@ PUBLIC_NAMES = {
     "adu_to_photons",
     "localization_crlb",
     "make_spot_frames",
+    "match_localizations",
+    "jaccard_index",
+    "matched_rmse",
+    "localization_efficiency",
 }
 HEAVY = ["tensorflow", "keras", "sklearn", "numpy", "scikeras", "jax", "torch"]
 LAYERS_FILE = Path(pixel_regressor.__file__).with_name("_layers.py")

@@ -13,6 +13,10 @@ from pixel_regressor import make_bright_pixel_dataset
 from pixel_regressor.metrics import (
     exact_pixel_accuracy,
     exact_pixel_accuracy_scorer,
+    jaccard_index,
+    localization_efficiency,
+    match_localizations,
+    matched_rmse,
     mean_pixel_error,
     mean_pixel_error_scorer,
 )
@@ -236,6 +240,197 @@ def test_public_names_are_the_module_objects():
     assert pixel_regressor.exact_pixel_accuracy is exact_pixel_accuracy
     assert pixel_regressor.mean_pixel_error_scorer is mean_pixel_error_scorer
     assert pixel_regressor.exact_pixel_accuracy_scorer is exact_pixel_accuracy_scorer
+
+
+# --------------------------------------------------------------------------
+# localisations in frames: matching, Jaccard index, RMSE, efficiency
+# --------------------------------------------------------------------------
+
+
+def test_matching_pairs_as_many_as_possible_not_each_nearest():
+    # The nearest spot of the localisation at 0.9 is the one at 1.5; pairing
+    # them would leave the localisation at 2.4 alone. Radius 1: two pairs.
+    truth = [[0.0, 0.0], [0.0, 1.5]]
+    locs = [[0.0, 0.9], [0.0, 2.4]]
+    truth_index, locs_index, distance = match_localizations(truth, locs, radius=1.0)
+    np.testing.assert_array_equal(truth_index, [0, 1])
+    np.testing.assert_array_equal(locs_index, [0, 1])
+    np.testing.assert_allclose(distance, [0.9, 0.9])
+    assert jaccard_index(truth, locs, radius=1.0) == 1.0
+
+
+def test_matching_takes_the_least_total_distance():
+    # Both pairings have two pairs within the radius: 0.1 + 0.2 beats 1.1 + 0.9.
+    truth = [[0.0, 0.0], [0.0, 1.0]]
+    locs = [[0.0, 1.2], [0.0, 0.1]]
+    truth_index, locs_index, distance = match_localizations(truth, locs, radius=2.0)
+    np.testing.assert_array_equal(truth_index, [0, 1])
+    np.testing.assert_array_equal(locs_index, [1, 0])
+    np.testing.assert_allclose(distance, [0.1, 0.2])
+
+
+def test_a_localisation_equidistant_from_two_spots_pairs_with_one():
+    truth = [[5.0, 4.0], [5.0, 6.0]]
+    locs = [[5.0, 5.0]]
+    truth_index, locs_index, distance = match_localizations(truth, locs, radius=1.5)
+    assert len(truth_index) == 1 and truth_index[0] in (0, 1)
+    np.testing.assert_array_equal(locs_index, [0])
+    np.testing.assert_allclose(distance, [1.0])
+    assert jaccard_index(truth, locs, radius=1.5) == 0.5  # 1 / (1 + 0 + 1)
+
+
+def test_the_radius_itself_is_within_it():
+    truth, locs = [[0.0, 0.0]], [[3.0, 4.0]]  # 5 apart, exactly
+    assert jaccard_index(truth, locs, radius=5.0) == 1.0
+    assert jaccard_index(truth, locs, radius=4.999) == 0.0
+
+
+def test_spots_pair_only_within_their_frame():
+    truth = [[0, 3.0, 3.0], [1, 3.0, 3.0]]  # (frame, row, col)
+    locs = [[1, 3.0, 3.2], [2, 3.0, 3.0]]
+    truth_index, locs_index, _ = match_localizations(truth, locs, radius=1.0)
+    np.testing.assert_array_equal(truth_index, [1])
+    np.testing.assert_array_equal(locs_index, [0])
+    assert jaccard_index(truth, locs, radius=1.0) == 1 / 3
+
+
+def test_scores_by_hand():
+    # Frame 0: errors (0.3, 0.4) and (0, 1.0); frame 1: a spot missed.
+    truth = [[0, 10.0, 10.0], [0, 20.0, 20.0], [1, 5.0, 5.0]]
+    locs = [[0, 20.0, 21.0], [0, 10.3, 10.4]]
+    assert jaccard_index(truth, locs, radius=1.5) == pytest.approx(2 / 3)
+    # sqrt((0.3**2 + 0.4**2 + 1.0**2) / 2) = sqrt(0.625)
+    rmse = matched_rmse(truth, locs, radius=1.5)
+    assert rmse == pytest.approx(0.790569415, abs=1e-9)
+    in_nm = matched_rmse(truth, locs, radius=1.5, pixel_size=160.0)
+    assert in_nm == pytest.approx(160 * 0.790569415)
+    np.testing.assert_allclose(
+        matched_rmse(truth, locs, radius=1.5, per_axis=True),
+        [np.sqrt(0.09 / 2), np.sqrt(1.16 / 2)],
+    )
+    # E = 1 - sqrt((1 - 2/3)**2 + (0.01 * 79.0569)**2) = 1 - sqrt(0.736111)
+    efficiency = localization_efficiency(truth, locs, radius=1.5)
+    assert efficiency == pytest.approx(0.14203082, abs=1e-8)
+    # alpha per nm and pixel_size in nm: only their product counts.
+    assert localization_efficiency(
+        truth, locs, radius=1.5, pixel_size=50.0, alpha=0.02
+    ) == pytest.approx(efficiency)
+    no_rmse = localization_efficiency(truth, locs, radius=1.5, alpha=0.0)
+    assert no_rmse == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("locs", [[], np.empty((0, 3)), np.empty((0, 2))], ids=str)
+def test_no_localisation(locs):
+    truth = [[0, 1.0, 1.0], [3, 2.0, 2.0]]
+    truth_index, locs_index, distance = match_localizations(truth, locs, radius=1.0)
+    assert len(truth_index) == len(locs_index) == len(distance) == 0
+    assert jaccard_index(truth, locs, radius=1.0) == 0.0
+    assert np.isnan(matched_rmse(truth, locs, radius=1.0))
+    assert np.isnan(matched_rmse(truth, locs, radius=1.0, per_axis=True)).all()
+    assert localization_efficiency(truth, locs, radius=1.0) == 0.0
+
+
+def test_no_spot_and_localisations_are_all_false():
+    assert jaccard_index([], [[0, 1.0, 1.0]], radius=1.0) == 0.0
+    assert localization_efficiency([], [[0, 1.0, 1.0]], radius=1.0) == 0.0
+
+
+def test_empty_frames_are_perfectly_scored():
+    pd = pytest.importorskip("pandas")
+    empty = pd.DataFrame({"frame": [], "row": [], "col": []})
+    assert jaccard_index(empty, empty, radius=1.0) == 1.0
+    assert localization_efficiency(empty, empty, radius=1.0) == 1.0
+
+
+def test_the_truth_of_simulated_frames_matches_itself_in_any_order():
+    from pixel_regressor import make_spot_frames
+
+    _, truth = make_spot_frames(20, shape=32, density=8, random_state=0)
+    shuffled = truth.sample(frac=1.0, random_state=0)
+    truth_index, locs_index, distance = match_localizations(truth, shuffled, radius=0.5)
+    np.testing.assert_array_equal(truth_index, np.arange(len(truth)))
+    # locs_index points at each spot's row in the shuffled table.
+    np.testing.assert_array_equal(shuffled.index[locs_index], truth.index)
+    assert not distance.any()
+    assert localization_efficiency(truth, shuffled, radius=0.5) == 1.0
+
+
+def test_matching_equals_one_assignment_per_frame():
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(0)
+    truth = np.column_stack([rng.integers(0, 5, 300), rng.uniform(0, 20, (300, 2))])
+    locs = np.column_stack([rng.integers(0, 5, 280), rng.uniform(0, 20, (280, 2))])
+    radius = 1.2
+    truth_index, locs_index, distance = match_localizations(truth, locs, radius=radius)
+    assert len(np.unique(truth_index)) == len(np.unique(locs_index)) == len(distance)
+    np.testing.assert_array_equal(truth[truth_index, 0], locs[locs_index, 0])
+    np.testing.assert_allclose(
+        distance, np.hypot(*(truth[truth_index, 1:] - locs[locs_index, 1:]).T)
+    )
+    pairs = total = 0
+    for frame in range(5):
+        t, lc = truth[truth[:, 0] == frame, 1:], locs[locs[:, 0] == frame, 1:]
+        d = np.hypot(*(t[:, None, :] - lc[None, :, :]).transpose(2, 0, 1))
+        cost = np.where(d <= radius, d, 1e6)
+        r, c = linear_sum_assignment(cost)
+        within = cost[r, c] <= radius
+        pairs += within.sum()
+        total += cost[r, c][within].sum()
+    assert len(distance) == pairs > 20
+    assert distance.sum() == pytest.approx(total)
+
+
+def test_a_scorer_of_a_model_that_predicts_localisations():
+    pd = pytest.importorskip("pandas")
+    from sklearn.base import BaseEstimator
+    from sklearn.metrics import make_scorer
+
+    class ShiftedLocator(BaseEstimator):
+        """Returns the truth given to fit, shifted by 0.3 pixels."""
+
+        def fit(self, X, y):
+            self.truth_ = y
+            return self
+
+        def predict(self, X):
+            return self.truth_.assign(col=self.truth_["col"] + 0.3)
+
+    truth = pd.DataFrame({"frame": [0, 1], "row": [2.0, 3.0], "col": [4.0, 5.0]})
+    model = ShiftedLocator().fit(None, truth)
+    scorer = make_scorer(localization_efficiency, radius=1.0)
+    assert scorer(model, None, truth) == pytest.approx(1 - 0.01 * 30)
+
+
+@pytest.mark.parametrize(
+    ("truth", "params", "error", "match"),
+    [
+        ([[0.0, 0.0]], {"radius": 0}, ValueError, "radius"),
+        ([[0.0, 0.0]], {"radius": -1}, ValueError, "radius"),
+        ([[0.0, 0.0]], {"radius": 1, "pixel_size": 0}, ValueError, "pixel_size"),
+        ([[0.0, 0.0]], {"radius": 1, "alpha": -0.1}, ValueError, "alpha"),
+        ([[0.0, 0.0, 0.0, 0.0]], {"radius": 1}, ValueError, "truth"),
+        ([[0.5, 0.0, 0.0]], {"radius": 1}, ValueError, "frame numbers"),
+        ([[0, np.nan, 0.0]], {"radius": 1}, ValueError, "finite"),
+    ],
+)
+def test_bad_localisation_inputs_raise_naming_them(truth, params, error, match):
+    with pytest.raises(error, match=match):
+        localization_efficiency(truth, [[0, 1.0, 1.0]], **params)
+
+
+def test_a_table_needs_row_and_col_columns():
+    pd = pytest.importorskip("pandas")
+    table = pd.DataFrame({"frame": [0], "x": [1.0], "y": [1.0]})
+    with pytest.raises(ValueError, match="locs must have the columns 'row' and"):
+        jaccard_index([[0, 1.0, 1.0]], table, radius=1.0)
+
+
+def test_localisation_metrics_are_public():
+    assert pixel_regressor.match_localizations is match_localizations
+    assert pixel_regressor.jaccard_index is jaccard_index
+    assert pixel_regressor.matched_rmse is matched_rmse
+    assert pixel_regressor.localization_efficiency is localization_efficiency
 
 
 # --------------------------------------------------------------------------
