@@ -203,6 +203,41 @@ def _format_point(point):
     return f"({point[0]:.2f}, {point[1]:.2f})"
 
 
+def _check_crlb(crlb):
+    """The root mean square of the bounds ``crlb``, or None."""
+    if crlb is None:
+        return None
+    try:
+        bounds = np.asarray(crlb, dtype=float)
+    except (TypeError, ValueError):
+        bounds = np.array(np.nan)
+    if bounds.size == 0 or not np.all(np.isfinite(bounds)) or np.any(bounds <= 0):
+        raise ValueError(
+            "crlb must be the Cramer-Rao bound per axis in pixels: positive, "
+            f"finite numbers; got {crlb!r}."
+        )
+    return float(np.sqrt(np.mean(bounds**2)))
+
+
+def _nonnegative_edges(errors, bins):
+    """Edges of ``bins`` (an int or a NumPy estimator's name) for ``errors``.
+
+    As :func:`numpy.histogram_bin_edges` gives them, except for errors that
+    are all equal (up to rounding): one bin of width 1 around them (``bins``
+    of them, for an int), moved right so that it starts at 0 or later.
+    """
+    errors = np.asarray(errors, dtype=float)
+    finite = errors[np.isfinite(errors)]
+    if finite.size == 0:
+        return np.histogram_bin_edges(finite, bins=bins)
+    low, high = float(finite.min()), float(finite.max())
+    if high - low <= 1e-9 * max(abs(high), 1.0):
+        start = max(low - 0.5, 0.0)
+        count = int(bins) if isinstance(bins, (int, np.integer)) else 1
+        return np.linspace(start, start + 1.0, count + 1)
+    return np.histogram_bin_edges(finite, bins=bins)
+
+
 # ---------------------------------------------------------------------------
 # Training history
 # ---------------------------------------------------------------------------
@@ -595,11 +630,15 @@ class CoordinatePredictionDisplay:
     The positions panel shows every sample's true ``(row, col)`` and its
     prediction on an image-like frame (``x = col``, ``y = row``, the y axis
     pointing down, equal aspect), each pair joined by its error segment. The
-    errors panel shows the histogram of Euclidean pixel errors, with the mean
-    error and the exact-pixel accuracy (the share of samples whose rounded
-    prediction rounds to the same pixel as the target, as
+    errors panel shows the histogram of Euclidean pixel errors, from 0 (a
+    distance is never negative), with the mean error and, for targets on
+    pixel centres, the exact-pixel accuracy (the share of samples whose
+    rounded prediction rounds to the same pixel as the target, as
     :func:`~pixel_regressor.metrics.exact_pixel_accuracy` with
-    ``round_y_true=True`` counts it).
+    ``round_y_true=True`` counts it). For sub-pixel targets, such as blurred
+    spots, the share of exact pixels says little: the root-mean-square error
+    per axis is written instead, and its ratio to the Cramer-Rao bound when
+    the bound is given (see :func:`~pixel_regressor.metrics.localization_crlb`).
 
     Create it with :meth:`from_estimator` or :meth:`from_predictions`, which
     check the coordinates, pick the subsample and compute the errors and
@@ -628,12 +667,21 @@ class CoordinatePredictionDisplay:
         histogram (left out if None). Stored as ``mean_error_``.
 
     exact_accuracy : float, default=None
-        The exact-pixel accuracy, written on the histogram (left out if
-        None). Stored as ``exact_accuracy_``.
+        The exact-pixel accuracy, written on the histogram unless ``rmse`` is
+        given (left out if None). Stored as ``exact_accuracy_``.
 
     indices : ndarray of int, default=None
         Indices of the samples drawn on the positions panel; None draws them
         all. Stored as ``indices_``.
+
+    rmse : float, default=None
+        The root-mean-square error per axis, in pixels, written on the
+        histogram in place of the exact-pixel accuracy (left out if None).
+        Stored as ``rmse_``.
+
+    crlb : float, default=None
+        The Cramer-Rao bound per axis, in pixels, that ``rmse`` is compared
+        with (left out if None or if ``rmse`` is None). Stored as ``crlb_``.
 
     Attributes
     ----------
@@ -647,6 +695,15 @@ class CoordinatePredictionDisplay:
     exact_accuracy_ : float or None
         Share of samples whose rounded prediction is on the target's pixel,
         from :func:`~pixel_regressor.metrics.exact_pixel_accuracy`.
+
+    rmse_ : float or None
+        Root-mean-square error per axis, in pixels: set by
+        :meth:`from_predictions` for sub-pixel targets or when a bound is
+        given, None otherwise.
+
+    crlb_ : float or None
+        Root mean square of the Cramer-Rao bounds per axis, in pixels, when
+        given.
 
     indices_ : ndarray of int or None
         Indices of the samples drawn on the positions panel (all of them
@@ -668,7 +725,8 @@ class CoordinatePredictionDisplay:
         Vertical line at the mean error.
 
     stats_text_ : matplotlib Text or None
-        Annotation with the mean error and the exact-pixel accuracy.
+        Annotation with the mean error and the exact-pixel accuracy, or the
+        RMSE (and its ratio to the bound).
 
     ax_ : matplotlib Axes
         The positions axes; the histogram axes when ``kind="errors"``.
@@ -714,6 +772,8 @@ class CoordinatePredictionDisplay:
         mean_error=None,
         exact_accuracy=None,
         indices=None,
+        rmse=None,
+        crlb=None,
     ):
         self.y_true = y_true
         self.y_pred = y_pred
@@ -722,6 +782,8 @@ class CoordinatePredictionDisplay:
         self.mean_error_ = mean_error
         self.exact_accuracy_ = exact_accuracy
         self.indices_ = indices
+        self.rmse_ = rmse
+        self.crlb_ = crlb
 
     def plot(
         self,
@@ -909,20 +971,32 @@ class CoordinatePredictionDisplay:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
     def _plot_errors(self, ax, bins, hist_kwargs):
-        _, _, self.error_hist_ = ax.hist(
-            self.errors_,
-            **_merge_style(
-                {"bins": bins, "color": "tab:blue", "edgecolor": "white"},
-                hist_kwargs,
-            ),
+        style = _merge_style(
+            {"bins": bins, "color": "tab:blue", "edgecolor": "white"}, hist_kwargs
         )
+        from_zero = "range" not in style and np.ndim(style.get("bins", 0)) == 0
+        if from_zero:
+            # A distance is never negative: no bin left of 0, and the axis
+            # starts there (equal errors would get a bin centred on them, all
+            # zeros one from -0.5 to 0.5).
+            style["bins"] = _nonnegative_edges(self.errors_, style["bins"])
+        _, _, self.error_hist_ = ax.hist(self.errors_, **style)
+        if from_zero:
+            ax.set_xlim(left=0.0)
         stats = []
         if self.mean_error_ is not None:
             self.mean_line_ = ax.axvline(
                 self.mean_error_, color="black", linestyle="--", linewidth=1
             )
             stats.append(f"mean error: {self.mean_error_:.3f} px")
-        if self.exact_accuracy_ is not None:
+        if self.rmse_ is not None:
+            stats.append(f"RMSE per axis: {self.rmse_:.3f} px")
+            if self.crlb_ is not None:
+                stats.append(
+                    f"{self.rmse_ / self.crlb_:.2f}x the Cramer-Rao bound "
+                    f"({self.crlb_:.3f} px)"
+                )
+        elif self.exact_accuracy_ is not None:
             stats.append(
                 f"exact pixel: {self.exact_accuracy_:.1%} of {len(self.errors_)}"
             )
@@ -958,6 +1032,7 @@ class CoordinatePredictionDisplay:
         pred_kwargs=None,
         segment_kwargs=None,
         hist_kwargs=None,
+        crlb=None,
     ):
         """Plot true vs predicted coordinates and their pixel errors.
 
@@ -1006,6 +1081,15 @@ class CoordinatePredictionDisplay:
         hist_kwargs : dict, default=None
             Passed to :meth:`matplotlib.axes.Axes.hist`.
 
+        crlb : float or array-like of float, default=None
+            The Cramer-Rao bound per axis, in pixels: one number, or one per
+            sample or per sample and axis, as
+            :func:`~pixel_regressor.metrics.localization_crlb` returns them
+            (their root mean square is used). The RMSE per axis is then
+            written with its ratio to the bound. Sub-pixel targets get the
+            RMSE without a bound; targets on pixel centres without a bound get
+            the exact-pixel accuracy.
+
         Returns
         -------
         display : CoordinatePredictionDisplay
@@ -1015,7 +1099,7 @@ class CoordinatePredictionDisplay:
         ------
         ValueError
             If ``y_true`` or ``y_pred`` is not of shape (n_samples, 2), or
-            their lengths differ.
+            their lengths differ, or ``crlb`` is not positive and finite.
 
         See Also
         --------
@@ -1037,6 +1121,17 @@ class CoordinatePredictionDisplay:
         0.75
         >>> bool(disp.ax_.yaxis_inverted())  # rows grow downwards
         True
+
+        Sub-pixel targets (blurred spots) get the RMSE per axis, here against
+        a bound of 0.05 px:
+
+        >>> disp = CoordinatePredictionDisplay.from_predictions(
+        ...     [[10.3, 20.6], [30.1, 4.2]], [[10.4, 20.5], [30.0, 4.3]], crlb=0.05
+        ... )
+        >>> print(disp.stats_text_.get_text())
+        mean error: 0.141 px
+        RMSE per axis: 0.100 px
+        2.00x the Cramer-Rao bound (0.050 px)
         >>> plt.close("all")
         """
         from . import metrics
@@ -1051,7 +1146,12 @@ class CoordinatePredictionDisplay:
                 f"{y_true.shape[0]} and {y_pred.shape[0]}."
             )
         image_shape = check_image_shape(image_shape, allow_none=True)
+        crlb = _check_crlb(crlb)
         indices = _subsample_indices(y_true.shape[0], subsample, generator)
+        sub_pixel = not np.array_equal(y_true, np.round(y_true))
+        rmse = None
+        if sub_pixel or crlb is not None:
+            rmse = float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
 
         display = cls(
             y_true,
@@ -1063,6 +1163,8 @@ class CoordinatePredictionDisplay:
                 y_true, y_pred, round_y_true=True
             ),
             indices=indices,
+            rmse=rmse,
+            crlb=crlb,
         )
         return display.plot(
             ax=ax,
@@ -1091,6 +1193,7 @@ class CoordinatePredictionDisplay:
         pred_kwargs=None,
         segment_kwargs=None,
         hist_kwargs=None,
+        crlb=None,
     ):
         """Plot a fitted estimator's predictions on ``X`` against ``y``.
 
@@ -1145,6 +1248,10 @@ class CoordinatePredictionDisplay:
         hist_kwargs : dict, default=None
             Passed to :meth:`matplotlib.axes.Axes.hist`.
 
+        crlb : float or array-like of float, default=None
+            The Cramer-Rao bound per axis, in pixels, to compare the RMSE per
+            axis with, as in :meth:`from_predictions`.
+
         Returns
         -------
         display : CoordinatePredictionDisplay
@@ -1171,6 +1278,7 @@ class CoordinatePredictionDisplay:
             pred_kwargs=pred_kwargs,
             segment_kwargs=segment_kwargs,
             hist_kwargs=hist_kwargs,
+            crlb=crlb,
         )
 
 

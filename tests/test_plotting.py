@@ -320,6 +320,78 @@ def test_coordinates_all_exact_predictions():
     assert sum(patch.get_height() for patch in disp.error_hist_) == len(Y_TRUE)
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.2])
+@pytest.mark.parametrize("bins", ["auto", 1, 5])
+def test_coordinates_error_histogram_starts_at_0(offset, bins):
+    # Equal errors (all 0 for perfect predictions) once got one bin centred
+    # on them: from -0.5 to 0.5 for zeros, though a distance is never < 0.
+    disp = CoordinatePredictionDisplay.from_predictions(
+        Y_TRUE, Y_TRUE + offset, bins=bins
+    )
+
+    lefts = [patch.get_x() for patch in disp.error_hist_]
+    assert min(lefts) == pytest.approx(0.0, abs=1e-12)
+    assert disp.error_ax_.get_xlim()[0] == 0.0
+    assert sum(patch.get_height() for patch in disp.error_hist_) == len(Y_TRUE)
+    tallest = max(disp.error_hist_, key=lambda patch: patch.get_height())
+    error = np.hypot(offset, offset)
+    assert tallest.get_x() <= error <= tallest.get_x() + tallest.get_width()
+
+
+def test_coordinates_error_histogram_axis_starts_at_0_for_spread_errors():
+    disp = CoordinatePredictionDisplay.from_predictions(
+        Y_TRUE, Y_PRED, kind="errors", bins=3
+    )
+    assert disp.error_ax_.get_xlim()[0] == 0.0
+    assert min(patch.get_x() for patch in disp.error_hist_) == pytest.approx(
+        ERRORS.min()
+    )
+    # bins given as edges are the user's
+    disp = CoordinatePredictionDisplay.from_predictions(
+        Y_TRUE, Y_PRED, kind="errors", bins=[-1.0, 1.0, 5.0]
+    )
+    assert [patch.get_x() for patch in disp.error_hist_] == [-1.0, 1.0]
+
+
+def test_coordinates_sub_pixel_targets_get_the_rmse_not_exact_pixels():
+    y_true = np.array([[10.3, 20.6], [30.1, 4.2], [7.5, 7.5]])
+    y_pred = y_true + [[0.1, -0.1], [0.0, 0.3], [-0.2, 0.0]]
+    rmse = np.sqrt(np.mean((y_pred - y_true) ** 2))
+
+    disp = CoordinatePredictionDisplay.from_predictions(y_true, y_pred)
+
+    assert disp.rmse_ == pytest.approx(rmse)
+    assert disp.crlb_ is None
+    text = disp.stats_text_.get_text()
+    assert "exact pixel" not in text
+    assert f"RMSE per axis: {rmse:.3f} px" in text
+    assert "Cramer-Rao" not in text
+
+    bounds = np.full((3, 2), 0.1)
+    disp = CoordinatePredictionDisplay.from_predictions(y_true, y_pred, crlb=bounds)
+    assert disp.crlb_ == pytest.approx(0.1)
+    text = disp.stats_text_.get_text()
+    assert "exact pixel" not in text
+    assert f"{rmse / 0.1:.2f}x the Cramer-Rao bound (0.100 px)" in text
+
+
+def test_coordinates_pixel_targets_keep_exact_pixels_unless_a_bound_is_given():
+    disp = CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED)
+    assert disp.rmse_ is None
+    assert "exact pixel" in disp.stats_text_.get_text()
+
+    disp = CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED, crlb=0.5)
+    text = disp.stats_text_.get_text()
+    assert "exact pixel" not in text
+    assert "the Cramer-Rao bound (0.500 px)" in text
+
+
+@pytest.mark.parametrize("crlb", [0.0, -1.0, np.nan, [], [0.1, np.inf], "x"])
+def test_coordinates_bad_crlb(crlb):
+    with pytest.raises(ValueError, match="crlb must be the Cramer-Rao bound"):
+        CoordinatePredictionDisplay.from_predictions(Y_TRUE, Y_PRED, crlb=crlb)
+
+
 def test_coordinates_subsample_draws_fewer_points_but_counts_all():
     rng = np.random.default_rng(0)
     y_true = rng.integers(0, 50, size=(300, 2))
