@@ -1,0 +1,382 @@
+"""Finding the spots of camera frames: a matched filter and local maxima.
+
+The detection step of a localisation pipeline, as trackpy's ``find`` and
+Picasso's ``identify`` are: it says where the spots are, to the pixel, and how
+sure it is of each; :class:`~pixel_regressor.SpotLocator` then localises each
+to a fraction of a pixel. Per frame:
+
+1. **Background.** The median of square blocks of ``background_size``
+   pixels, spread back over the frame and smoothed: a slowly varying level
+   that the spots (a few pixels wide) barely move.
+2. **Matched filter.** The frame less its background, smoothed with a
+   Gaussian of the PSF's width: the filter that maximises a spot's
+   signal-to-noise ratio in white noise. A hot pixel is spread out and loses
+   to a spot of comparable counts.
+3. **Noise.** The filtered frame's robust standard deviation (1.4826 times
+   its median absolute deviation): each frame's own, so no setting depends
+   on the camera's gain, offset or EM gain.
+4. **Threshold.** The level ``u`` (in noise units) above which pure noise
+   gives ``false_alarm_rate`` local maxima per pixel on average: for a
+   Gaussian random field smoothed by a Gaussian of width ``s``, the expected
+   number of maxima above ``u`` per pixel is about ``u exp(-u**2 / 2) / ((2
+   pi)**1.5 * 2 s**2)`` (the Euler characteristic density; Adler, *The
+   Geometry of Random Fields*, 1981). ``1e-5`` per pixel is 4.24 noise
+   units at a width of 1.3 px: 0.16 false detections in a 128x128 frame.
+   Measured on 128x128 frames of noise, the pixel grid and the background's
+   removal give 2-4 times that count for Gaussian-like noise (photon
+   counts on a background of 50), and heavier tails more: 7 times on a
+   background of 2-10 photons, 15 times for an EMCCD (gain 100) on 20
+   photons, at ``1e-5``. One setting still serves every camera: the count
+   does not depend on gain or offset.
+5. **Maxima.** Pixels equal to the maximum of the square of side ``2 *
+   ceil(1.5 * psf_sigma) + 1`` around them
+   (:func:`scipy.ndimage.maximum_filter`) and above the threshold.
+
+NumPy, SciPy and pandas only.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import ndimage, optimize
+from sklearn.utils._param_validation import Interval, validate_params
+
+__all__ = ["DETECTION_COLUMNS", "detect_spots", "false_alarm_threshold"]
+
+#: The columns of :func:`detect_spots`' table, in order.
+DETECTION_COLUMNS = ("frame", "row", "col", "score", "photons", "background")
+
+_COLUMN_DTYPES = {
+    "frame": np.int64,
+    "row": np.int64,
+    "col": np.int64,
+    "score": np.float64,
+    "photons": np.float64,
+    "background": np.float64,
+}
+
+# Below this many noise units a threshold stops meaning "detection".
+_LOWEST_THRESHOLD = 1.0
+
+
+def _log_maxima_density(u, width):
+    """Log of the expected local maxima above ``u`` per pixel of smoothed
+    white noise."""
+    return (
+        math.log(u) - 0.5 * u * u - math.log((2.0 * math.pi) ** 1.5 * 2.0 * width**2)
+    )
+
+
+def false_alarm_threshold(false_alarm_rate, psf_sigma):
+    """The detection threshold, in noise units, of a false-alarm rate.
+
+    Parameters
+    ----------
+    false_alarm_rate : float
+        Expected false detections per pixel in pure noise, > 0.
+
+    psf_sigma : float
+        Width of the Gaussian matched filter, in pixels, > 0.
+
+    Returns
+    -------
+    threshold : float
+        The level ``u`` at which white noise smoothed by the filter has
+        ``false_alarm_rate`` local maxima above ``u`` per pixel.
+
+    Examples
+    --------
+    >>> from pixel_regressor.detection import false_alarm_threshold
+    >>> round(false_alarm_threshold(1e-5, 1.3), 2)
+    4.24
+    """
+    rate = float(false_alarm_rate)
+    width = float(psf_sigma)
+    if not (math.isfinite(width) and width > 0):
+        raise ValueError(f"psf_sigma must be a positive number, got {psf_sigma!r}.")
+    highest = math.exp(_log_maxima_density(_LOWEST_THRESHOLD, width))
+    if not (0 < rate <= highest):
+        raise ValueError(
+            f"false_alarm_rate must be in (0, {highest:.3g}] per pixel at "
+            f"psf_sigma={width:g} (a threshold of at least {_LOWEST_THRESHOLD:g} "
+            f"noise unit), got {false_alarm_rate!r}."
+        )
+    if rate == highest:
+        return _LOWEST_THRESHOLD
+    log_rate = math.log(rate)
+    return optimize.brentq(
+        lambda u: _log_maxima_density(u, width) - log_rate,
+        _LOWEST_THRESHOLD,
+        60.0,
+    )
+
+
+def _empty_table():
+    import pandas as pd
+
+    return pd.DataFrame(
+        {name: np.empty(0, dtype=_COLUMN_DTYPES[name]) for name in DETECTION_COLUMNS}
+    )
+
+
+def check_frames(frames, name="frames"):
+    """Check a stack of frames without reading it; return ``(n, height, width)``.
+
+    ``frames`` is anything with ``len()``, a 3-D ``shape`` or frames of two
+    dimensions, and slicing (a NumPy array, a memory map, a lazy reader).
+    A 2-D array is one frame.
+    """
+    if isinstance(frames, (str, bytes)) or not hasattr(frames, "__getitem__"):
+        raise TypeError(
+            f"{name} must be an array of shape (n_frames, height, width), or an "
+            f"object with len() and slicing that yields frames, got "
+            f"{type(frames).__name__}."
+        )
+    shape = getattr(frames, "shape", None)
+    if shape is None:
+        try:
+            n_frames = len(frames)
+        except TypeError:
+            raise TypeError(
+                f"{name} must support len(), got {type(frames).__name__}."
+            ) from None
+        first = np.asarray(frames[0:1]) if n_frames else np.empty((0, 1, 1))
+        shape = (n_frames, *first.shape[1:])
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"{name} must have shape (n_frames, height, width), got shape {shape}."
+        )
+    if shape[1] < 1 or shape[2] < 1:
+        raise ValueError(f"{name} must have frames of at least 1x1, got {shape}.")
+    return shape
+
+
+def read_batch(frames, start, stop):
+    """Frames ``start:stop`` as a float32 array ``(k, height, width)``.
+
+    Only these frames are read (a slice of a memory map or a lazy reader).
+    Raises a ``ValueError`` for values that are not finite or not real.
+    """
+    if getattr(frames, "ndim", None) == 2:
+        batch = np.asarray(frames)[None]
+    else:
+        batch = frames[start:stop]
+    batch = np.asarray(batch)
+    if batch.ndim == 2:
+        batch = batch[None]
+    if batch.dtype.kind not in "biuf":
+        raise TypeError(f"frames must hold real numbers, got dtype {batch.dtype}.")
+    batch = batch.astype(np.float32, copy=False)
+    if not np.isfinite(batch).all():
+        raise ValueError(
+            f"frames {start} to {stop - 1} hold NaN or infinite values: the "
+            "frames must be finite."
+        )
+    return batch
+
+
+def background_map(batch, size):
+    """The slowly varying background of each frame: block medians, smoothed.
+
+    ``batch`` is ``(k, height, width)`` float; the result has its shape.
+    """
+    n, height, width = batch.shape
+    size = max(1, min(int(size), height, width))
+    rows, cols = -(-height // size), -(-width // size)
+    padded = np.pad(
+        batch,
+        ((0, 0), (0, rows * size - height), (0, cols * size - width)),
+        mode="symmetric",
+    )
+    blocks = padded.reshape(n, rows, size, cols, size).transpose(0, 1, 3, 2, 4)
+    medians = np.median(blocks.reshape(n, rows, cols, size * size), axis=-1)
+    spread = np.repeat(np.repeat(medians, size, axis=1), size, axis=2)
+    if rows > 1 or cols > 1:
+        spread = ndimage.uniform_filter(spread, size=(1, size, size), mode="nearest")
+    return spread[:, :height, :width].astype(np.float32, copy=False)
+
+
+def filter_frames(batch, psf_sigma, background_size):
+    """The matched filter: ``(filtered, background)``, each ``(k, h, w)``."""
+    background = background_map(batch, background_size)
+    filtered = ndimage.gaussian_filter(
+        batch - background, psf_sigma, mode="reflect", axes=(1, 2), truncate=3.0
+    )
+    return filtered, background
+
+
+def frame_noise(filtered):
+    """Each filtered frame's robust standard deviation, ``(k,)``."""
+    n = len(filtered)
+    # Every other pixel: the filtered noise is correlated over a few pixels.
+    sample = filtered[:, ::2, ::2].reshape(n, -1)
+    centre = np.median(sample, axis=1, keepdims=True)
+    noise = 1.4826 * np.median(np.abs(sample - centre), axis=1)
+    # A frame without noise (constant, or synthetic) has no detections.
+    return np.where(noise > 0, noise, np.inf)
+
+
+def neighbourhood(psf_sigma):
+    """Side of the square in which a detection is the maximum."""
+    return 2 * int(math.ceil(1.5 * psf_sigma)) + 1
+
+
+def find_maxima(filtered, noise, threshold, psf_sigma):
+    """Local maxima above ``threshold`` noise units: ``(frame, row, col)``."""
+    side = neighbourhood(psf_sigma)
+    peaks = ndimage.maximum_filter(filtered, size=(1, side, side), mode="nearest")
+    level = (threshold * noise).astype(np.float32)[:, None, None]
+    return np.nonzero((filtered == peaks) & (filtered > level))
+
+
+def signal_factor(psf_sigma):
+    """From the filter's peak to the spot's signal (total counts).
+
+    A spot of ``N`` counts, pixel-integrated Gaussian of width ``s``, gives a
+    Gaussian-smoothed peak of about ``N / (2 pi (2 s**2 + 1/12))`` at its
+    centre.
+    """
+    return 2.0 * math.pi * (2.0 * psf_sigma**2 + 1.0 / 12.0)
+
+
+def detect_batch(batch, psf_sigma, threshold, background_size):
+    """Detections in one batch of frames, as a dict of arrays.
+
+    Keys: ``frame`` (index in the batch), ``row``, ``col``, ``score``,
+    ``photons``, ``background``, and ``filtered``, ``noise`` and
+    ``background_map`` for the whole batch.
+    """
+    filtered, background = filter_frames(batch, psf_sigma, background_size)
+    noise = frame_noise(filtered)
+    frame, row, col = find_maxima(filtered, noise, threshold, psf_sigma)
+    peak = filtered[frame, row, col].astype(np.float64)
+    order = np.lexsort((col, row, frame))
+    frame, row, col, peak = frame[order], row[order], col[order], peak[order]
+    return {
+        "frame": frame,
+        "row": row,
+        "col": col,
+        "score": peak / noise[frame],
+        "photons": peak * signal_factor(psf_sigma),
+        "background": background[frame, row, col].astype(np.float64),
+        "filtered": filtered,
+        "noise": noise,
+        "background_map": background,
+    }
+
+
+def batches(n_frames, batch_frames):
+    """``(start, stop)`` of each batch."""
+    for start in range(0, n_frames, batch_frames):
+        yield start, min(start + batch_frames, n_frames)
+
+
+@validate_params(
+    {
+        "frames": ["array-like", object],
+        "psf_sigma": [Interval(Real, 0, None, closed="neither")],
+        "false_alarm_rate": [Interval(Real, 0, None, closed="neither")],
+        "background_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_frames": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def detect_spots(
+    frames,
+    *,
+    psf_sigma=1.3,
+    false_alarm_rate=1e-5,
+    background_size=None,
+    batch_frames=64,
+):
+    """Find the spots of every frame, to the pixel.
+
+    A Gaussian matched filter on the frame less its background, and its
+    local maxima above a threshold set by each frame's own noise and the
+    ``false_alarm_rate`` (see :mod:`pixel_regressor.detection`). The same
+    setting works on photon counts and on any camera's units (gain, offset,
+    EM gain): the threshold is in units of the frame's noise.
+
+    Parameters
+    ----------
+    frames : array-like of shape (n_frames, height, width) or (height, width)
+        The frames, in any real dtype and scale: a NumPy array, a memory map,
+        or any object with ``len()`` and slicing that yields frames (a lazy
+        TIFF reader). They are read ``batch_frames`` at a time.
+
+    psf_sigma : float, default=1.3
+        Width (standard deviation, pixels) of the Gaussian point-spread
+        function, and of the matched filter.
+
+    false_alarm_rate : float, default=1e-5
+        Expected false detections per pixel in pure noise (1e-5 is 0.16 per
+        128x128 frame, 2.6 per 512x512 frame). Lower finds fewer faint
+        spots and fewer blobs of noise.
+
+    background_size : int, default=None
+        Side of the blocks whose medians give the background, in pixels.
+        None: ``max(16, 8 * psf_sigma)``.
+
+    batch_frames : int, default=64
+        Frames filtered at once: memory holds a few copies of a batch, never
+        the whole movie.
+
+    Returns
+    -------
+    detections : pandas.DataFrame
+        One row per detection, sorted by frame, row and column, with the
+        columns
+
+        - ``frame`` (int): the frame's index in ``frames``;
+        - ``row``, ``col`` (int): the peak pixel of the filtered frame;
+        - ``score`` (float): the filter's peak in units of the frame's noise;
+        - ``photons`` (float): the spot's signal above the background,
+          from the filter's peak, in the frames' units;
+        - ``background`` (float): the background there, per pixel.
+
+        Frames without a detection add no rows; no detection at all gives an
+        empty DataFrame with these columns.
+
+    See Also
+    --------
+    SpotLocator : Detection, then sub-pixel localisation of each spot.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixel_regressor.detection import detect_spots
+    >>> rng = np.random.default_rng(0)
+    >>> frames = rng.poisson(10.0, size=(2, 32, 32)).astype(float)
+    >>> frames[0, 10:13, 20:23] += [[20, 40, 20], [40, 80, 40], [20, 40, 20]]
+    >>> detect_spots(frames)[["frame", "row", "col"]]
+       frame  row  col
+    0      0   11   21
+    """
+    import pandas as pd
+
+    n_frames, height, width = check_frames(frames)
+    threshold = false_alarm_threshold(false_alarm_rate, psf_sigma)
+    if background_size is None:
+        background_size = max(16, int(math.ceil(8 * psf_sigma)))
+    tables = []
+    for start, stop in batches(n_frames, batch_frames):
+        found = detect_batch(
+            read_batch(frames, start, stop), psf_sigma, threshold, background_size
+        )
+        if len(found["frame"]):
+            found["frame"] = found["frame"] + start
+            tables.append(
+                pd.DataFrame(
+                    {
+                        name: found[name].astype(_COLUMN_DTYPES[name])
+                        for name in DETECTION_COLUMNS
+                    }
+                )
+            )
+    if not tables:
+        return _empty_table()
+    return pd.concat(tables, ignore_index=True)
