@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "check_image_shape",
+    "check_pixel_dtype",
     "images_from_array",
     "is_keras_dataset",
     "resolve_image_shape",
@@ -126,6 +127,49 @@ def check_image_shape(
     return tuple(sides)
 
 
+def check_pixel_dtype(dtype, name="X"):
+    """Refuse a dtype that does not hold real pixel values.
+
+    The one check behind every input of images or camera values: the
+    estimator's ``X``, :func:`~pixel_regressor.adu_to_photons`'s ``X`` and
+    the images the command line reads. Integers and floats are pixel values;
+    booleans (a mask, not an image), complex numbers, strings and objects
+    are not.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        The dtype of the values.
+
+    name : str, default="X"
+        What holds them, used in the error message.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not an integer or a float type. The message names
+        ``name`` and ``dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pixel_regressor._validation import check_pixel_dtype
+    >>> check_pixel_dtype(np.dtype(np.uint16))
+    >>> check_pixel_dtype(np.dtype(bool))
+    Traceback (most recent call last):
+    ...
+    TypeError: X holds bool values, not real pixel values: ...
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iuf":
+        return
+    hint = "; convert a boolean mask first, e.g. X.astype(np.uint8)"
+    raise TypeError(
+        f"{name} holds {dtype} values, not real pixel values: it must hold real "
+        f"numbers (integers or floats){hint if dtype.kind == 'b' else ''}."
+    )
+
+
 def resolve_image_shape(n_features, image_shape):
     """The ``(height, width)`` of flattened images with ``n_features`` pixels.
 
@@ -190,7 +234,14 @@ def images_from_array(X, image_shape):
     Returns
     -------
     images : ndarray of shape (n_samples, height, width, 1)
+
+    Raises
+    ------
+    TypeError
+        If ``X`` holds booleans or other values that are not real pixel
+        values (see :func:`check_pixel_dtype`).
     """
+    check_pixel_dtype(X.dtype)
     if X.ndim == 1:
         raise ValueError(
             "Expected 2D array, got 1D array instead. Reshape your data either "

@@ -15,7 +15,7 @@ from ._random import (
     integers,
     seed_sequence,
 )
-from ._validation import check_image_shape
+from ._validation import check_image_shape, check_pixel_dtype
 
 __all__ = [
     "adu_to_photons",
@@ -547,6 +547,109 @@ def _check_camera(gain, offset, em_gain):
     return gain, offset, em_gain
 
 
+# NumPy's Poisson sampler refuses means above about 9.2e18: a pixel's
+# expected count (a spot's photons plus the background) stays below this.
+_MAX_EXPECTED_COUNTS = 1e18
+# The values a camera gives are bounded at this many standard deviations
+# (of the Poisson counts, the EM register's and the read noise) from their
+# mean, plus _COUNT_SLACK counts: under 1e-15 per pixel lie beyond.
+_VALUE_SIGMAS = 8.0
+_COUNT_SLACK = 40.0
+
+
+def _names(**values):
+    return ", ".join(f"{name}={value:g}" for name, value in values.items())
+
+
+def _check_camera_values(
+    dtype,
+    photons,
+    background,
+    *,
+    read_noise,
+    gain,
+    offset,
+    em_gain,
+    hot_pixel_intensity=None,
+):
+    """Refuse parameters whose images cannot be drawn, or stored in ``dtype``.
+
+    ``photons`` and ``background`` are ``(low, high)`` ranges, the camera
+    parameters those of :func:`_check_camera`, ``hot_pixel_intensity`` that
+    of :func:`make_bright_spot_dataset` (None without hot pixels). Refused,
+    with a ``ValueError`` naming the parameters: expected counts beyond
+    Poisson sampling; values beyond a float ``dtype`` (or, for an integer
+    ``dtype``, beyond float64, in which they are computed); an integer
+    ``dtype`` saturated at every pixel by the background or the read noise
+    (a saturated spot is a camera's saturation, and is drawn).
+    """
+    import math
+
+    limit = _MAX_EXPECTED_COUNTS
+    for name, value in (("photons", photons[1]), ("background", background[1])):
+        if value > limit:
+            raise ValueError(
+                f"{name}={value:g} is beyond the {limit:g} expected counts per "
+                "pixel that Poisson sampling takes (NumPy's sampler stops near "
+                "9.2e18)."
+            )
+    peak = photons[1] + background[1]
+    if peak > limit:
+        raise ValueError(
+            f"photons + background must be at most {limit:g} expected counts per "
+            f"pixel (NumPy's Poisson sampler stops near 9.2e18), got "
+            f"{_names(photons=photons[1], background=background[1])}."
+        )
+    counts = peak + _VALUE_SIGMAS * math.sqrt(peak) + _COUNT_SLACK
+    if em_gain > 1:
+        counts = em_gain * (counts + _VALUE_SIGMAS * math.sqrt(counts) + _COUNT_SLACK)
+    signal = {"photons": photons[1], "background": background[1]}
+    hot = 0.0 if hot_pixel_intensity is None else hot_pixel_intensity * em_gain * peak
+    if hot > counts:
+        counts = hot
+        signal["hot_pixel_intensity"] = hot_pixel_intensity
+    signal.update({"em_gain": em_gain, "gain": gain})
+    noise = {"read_noise": read_noise, "gain": gain}
+    terms = [
+        (offset, {"offset": offset}),
+        (gain * counts, signal),
+        (gain * _VALUE_SIGMAS * read_noise, noise),
+    ]
+    reach = offset + gain * (counts + _VALUE_SIGMAS * read_noise)
+    defaults = {"em_gain": 1.0, "gain": 1.0}
+
+    def culprit(candidates):
+        """The parameters of the largest term, with the verb that fits."""
+        _, names = max(candidates, key=lambda term: term[0])
+        names = [f"{k}={v:g}" for k, v in names.items() if defaults.get(k) != v]
+        return f"{', '.join(names)} {'give' if len(names) > 1 else 'gives'}"
+
+    computed = np.dtype(dtype if dtype.kind == "f" else np.float64)
+    highest = float(np.finfo(computed).max)
+    if not reach <= highest:  # also for an infinite reach
+        raise ValueError(
+            f"{culprit(terms)} pixel values up to about {reach:.3g}, beyond "
+            f"the largest {computed.name} ({highest:.3g}): choose smaller values"
+            + (" or dtype=np.float64." if computed != np.float64 else ".")
+        )
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        floor = offset + gain * em_gain * background[0]
+        if floor >= info.max:
+            signal = {"background": background[0], "em_gain": em_gain, "gain": gain}
+            candidates = [terms[0], (floor - offset, signal)]
+            raise ValueError(
+                f"{culprit(candidates)} every pixel {floor:.3g} or more: "
+                f"all of them saturate at the largest {dtype.name} ({info.max})."
+            )
+        if gain * read_noise >= float(info.max) - float(info.min):
+            raise ValueError(
+                f"{culprit([terms[2]])} read noise of {gain * read_noise:.3g} "
+                f"ADU, wider than the whole range of {dtype.name} "
+                f"({info.min}..{info.max}): every pixel would saturate."
+            )
+
+
 def _electron_multiplication(counts, em_gain, generator):
     """An EMCCD register's output electrons for ``counts`` input electrons.
 
@@ -814,6 +917,16 @@ dtype, random_state
     # The default margin keeps the widest spot inside the image.
     margin = _check_margin(margin, sigma_range[1], height, width)
     dtype = _check_dtype(dtype, 0.0)
+    _check_camera_values(
+        dtype,
+        photon_range,
+        background_range,
+        read_noise=read_noise,
+        gain=gain,
+        offset=offset,
+        em_gain=em_gain,
+        hot_pixel_intensity=hot_pixel_intensity if hot_pixels else None,
+    )
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be a bool, got {return_X_y!r}.")
     # NumPy's Generator draws Poisson counts twice as fast as RandomState.
@@ -1014,17 +1127,33 @@ def adu_to_photons(X, *, gain=1.0, offset=0.0, em_gain=1.0, read_noise=0.0):
     gain, offset, em_gain = _check_camera(gain, offset, em_gain)
     read_noise = _check_nonnegative(read_noise, "read_noise")
     X = np.asarray(X)
-    if X.dtype == bool or not (
-        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
-    ):
-        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}.")
+    check_pixel_dtype(X.dtype)
     small_int = np.issubdtype(X.dtype, np.integer) and X.dtype.itemsize <= 2
     dtype = np.float32 if small_int or X.dtype == np.float32 else np.float64
+    # One ADU must be a normal number of photoelectrons in the result's dtype.
+    scale, info = gain * em_gain, np.finfo(dtype)
+    low, high = float(info.tiny), 1.0 / float(info.tiny)
+    if not low <= scale <= high:
+        raise ValueError(
+            f"gain * em_gain must be between {low:.3g} and {high:.3g} ADU per "
+            f"photoelectron for {np.dtype(dtype).name} photons, got "
+            f"{_names(gain=gain, em_gain=em_gain)}: an ADU would be "
+            f"{1.0 / scale:.3g} photoelectrons."
+        )
     if X.size == 0:
         return np.empty(X.shape, dtype=dtype)
     lowest = X.min()
     if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
         raise ValueError("X holds NaN or infinite values.")
+    if scale < 1:
+        largest = max(abs(float(lowest) - offset), abs(float(X.max()) - offset))
+        if largest / scale > float(info.max):
+            raise ValueError(
+                f"gain * em_gain is too small for X: with "
+                f"{_names(gain=gain, em_gain=em_gain)}, X's values give up to "
+                f"{largest / scale:.3g} photoelectrons, beyond the largest "
+                f"{np.dtype(dtype).name} ({float(info.max):.3g})."
+            )
     allowed = _BELOW_OFFSET_SIGMAS * gain * read_noise + 0.5
     if float(lowest) < offset - allowed:
         raise ValueError(

@@ -26,7 +26,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -1038,6 +1042,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             The standard deviations, in the targets' units. Returned only
             with ``return_std=True``.
         """
+        validate_parameter_constraints(
+            {"return_std": ["boolean"]},
+            {"return_std": return_std},
+            caller_name=f"{type(self).__name__}.predict",
+        )
         images = self._images_for_predict(X)
         if return_std and not self._fitted_head().predicts_std:
             heads = [h for h, spec in HEADS.items() if spec.predicts_std]

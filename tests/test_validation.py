@@ -166,3 +166,72 @@ def test_fit_checks_image_shape_once(monkeypatch):
     X[np.arange(4), [0, 3, 5, 7]] = 1
     BrightPixelRegressor(image_shape=(3, -1), epochs=1).fit(X, y)
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------
+# Boolean images and predict's return_std
+
+
+def test_boolean_images_are_refused_naming_the_dtype():
+    from pixel_regressor._validation import images_from_array
+
+    with pytest.raises(TypeError, match="X holds bool values, not real pixel values"):
+        images_from_array(np.zeros((2, 3, 3), dtype=bool), None)
+    images = images_from_array(np.zeros((2, 3, 3), dtype=np.uint8), None)
+    assert images.shape == (2, 3, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from pixel_regressor import BrightPixelRegressor
+
+    X = np.zeros((4, 3, 4), dtype=np.float32)
+    X[np.arange(4), [0, 1, 2, 1], [0, 3, 1, 2]] = 1
+    y = np.array([[0, 0], [1, 3], [2, 1], [1, 2]], dtype=float)
+    return BrightPixelRegressor(epochs=1, random_state=0).fit(X, y), X, y
+
+
+def test_fit_refuses_boolean_images():
+    from pixel_regressor import BrightPixelRegressor
+
+    X = np.zeros((4, 3, 4), dtype=bool)
+    X[np.arange(4), [0, 1, 2, 1], [0, 3, 1, 2]] = True
+    y = np.array([[0, 0], [1, 3], [2, 1], [1, 2]], dtype=float)
+    with pytest.raises(TypeError, match="X holds bool values"):
+        BrightPixelRegressor(epochs=1).fit(X, y)
+
+
+def test_predict_refuses_boolean_images(tiny_model):
+    model, X, _ = tiny_model
+    assert model.predict(X.astype(np.uint8)).shape == (4, 2)
+    with pytest.raises(TypeError, match="X holds bool values"):
+        model.predict(X.astype(bool))
+
+
+@pytest.mark.parametrize("return_std", ["yes", 1, None, [True]], ids=repr)
+def test_return_std_must_be_a_bool(return_std):
+    from pixel_regressor import BrightPixelRegressor
+
+    # Refused before anything else: the model need not even be fitted.
+    with pytest.raises((TypeError, ValueError), match="return_std"):
+        BrightPixelRegressor().predict(np.zeros((1, 4, 4)), return_std=return_std)
+
+
+def test_return_std_takes_a_numpy_bool(tiny_model):
+    model, X, _ = tiny_model
+    y_pred = model.predict(X, return_std=np.False_)
+    assert isinstance(y_pred, np.ndarray) and y_pred.shape == (4, 2)
+
+
+def test_cli_refuses_a_boolean_image(tmp_path, capsys):
+    from pixel_regressor.cli import main
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "estimator.json").write_text("{}")
+    image = tmp_path / "mask.npy"
+    np.save(image, np.eye(8, dtype=bool))
+    assert main(["predict", "--model", str(model), str(image)]) == 1
+    err = capsys.readouterr().err
+    assert "holds bool values, not real pixel values" in err
+    assert "Traceback" not in err
