@@ -60,10 +60,12 @@ def pixel_shares(centres, n_pixels, psf_sigma):
     from scipy.special import erf
 
     edges = np.arange(n_pixels + 1, dtype=np.float64) - 0.5
-    cdf = erf(
-        (edges - np.asarray(centres, dtype=np.float64)[:, None])
-        / (_SQRT2 * _column(psf_sigma))
-    )
+    # A PSF far narrower than a pixel overflows to +-inf, whose erf is exact.
+    with np.errstate(over="ignore"):
+        cdf = erf(
+            (edges - np.asarray(centres, dtype=np.float64)[:, None])
+            / (_SQRT2 * _column(psf_sigma))
+        )
     return 0.5 * np.diff(cdf, axis=1)
 
 
@@ -71,8 +73,10 @@ def _pixel_share_derivatives(centres, n_pixels, psf_sigma):
     """Derivative of :func:`pixel_shares` with respect to the centre."""
     edges = np.arange(n_pixels + 1, dtype=np.float64) - 0.5
     psf_sigma = _column(psf_sigma)
-    z = (edges - np.asarray(centres, dtype=np.float64)[:, None]) / psf_sigma
-    density = np.exp(-0.5 * z * z) / (_SQRT2PI * psf_sigma)
+    # Overflows (a PSF far narrower than a pixel) give the exact density, 0.
+    with np.errstate(over="ignore"):
+        z = (edges - np.asarray(centres, dtype=np.float64)[:, None]) / psf_sigma
+        density = np.exp(-0.5 * z * z) / (_SQRT2PI * psf_sigma)
     # d/dc [Phi((e1 - c)/s) - Phi((e0 - c)/s)] = g(e0 - c) - g(e1 - c)
     return density[:, :-1] - density[:, 1:]
 
@@ -158,7 +162,9 @@ def fisher_information(
     mu, jacobian = expected_counts_and_derivatives(
         shape, positions, psf_sigma, photons, background
     )
-    denominator = excess * mu + read_noise**2
+    # A read noise whose variance overflows leaves no information: weight 0.
+    with np.errstate(over="ignore"):
+        denominator = excess * mu + np.square(np.float64(read_noise))
     # Without background or read noise, pixels far from the spot expect no
     # counts (and their derivatives vanish): they carry no information.
     weights = np.divide(
@@ -177,8 +183,12 @@ def position_crlb(
     ``psf_sigma``, ``photons`` and ``background`` are numbers or one per
     position (shape ``(m,)``). All four parameters are unknown: the bound is
     the square root of the first two diagonal entries of the inverse Fisher
-    information. Positions are processed in chunks, so any number of them
-    fits in memory.
+    information, inverted scaled to a unit diagonal (the parameters' units
+    differ by orders of magnitude). Where the information is singular (a
+    parameter without information, or a scaled condition number above
+    ``_MAX_CONDITION``) no unbiased estimator has a finite variance, and the
+    bound is ``inf``. Positions are processed in chunks, so any number of
+    them fits in memory.
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     m = len(positions)
@@ -200,10 +210,32 @@ def position_crlb(
             read_noise,
             excess,
         )
-        covariance = np.linalg.inv(information)
-        out[start : start + chunk, 0] = np.sqrt(covariance[:, 0, 0])
-        out[start : start + chunk, 1] = np.sqrt(covariance[:, 1, 1])
-    return out
+        out[start : start + chunk] = _position_variances(information)
+    return np.sqrt(out)
+
+
+# Above this condition number of the Fisher information scaled to a unit
+# diagonal, the information is taken as singular: its inverse would lose
+# all but about four of float64's sixteen digits.
+_MAX_CONDITION = 1e12
+
+
+def _position_variances(information):
+    """The (row, col) diagonal of the inverse of each information matrix,
+    ``inf`` where it is singular. ``information`` has shape ``(m, 4, 4)``.
+    """
+    scale = np.sqrt(np.diagonal(information, axis1=1, axis2=2))
+    variances = np.full((len(information), 2), np.inf)
+    usable = np.all(np.isfinite(scale) & (scale > 0), axis=1)
+    scaled = information[usable] / (scale[usable, :, None] * scale[usable, None, :])
+    eigenvalues = np.linalg.eigvalsh(scaled)
+    regular = eigenvalues[:, 0] > eigenvalues[:, -1] / _MAX_CONDITION
+    inverse = np.linalg.inv(scaled[regular])
+    kept = np.flatnonzero(usable)[regular]
+    variances[kept] = np.diagonal(inverse, axis1=1, axis2=2)[:, :2] / (
+        scale[kept, :2] ** 2
+    )
+    return variances
 
 
 def initial_guesses(image, psf_sigma, n_starts=3, half_window=3):

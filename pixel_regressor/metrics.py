@@ -635,7 +635,8 @@ def localization_crlb(
     Parameters
     ----------
     image_shape : int or tuple of (int, int)
-        Image size: an int for square images, or ``(height, width)``.
+        Image size: an int for square images, or ``(height, width)``, at
+        least 2 pixels along each side.
 
     psf_sigma : float or ndarray of shape (m,)
         Standard deviation of the Gaussian PSF, in pixels, > 0.
@@ -672,13 +673,24 @@ def localization_crlb(
     position : array-like of shape (2,) or (m, 2), default=None
         ``(row, col)`` of the spot, or of each of ``m`` spots. None is the
         image's centre, ``((height - 1) / 2, (width - 1) / 2)``, for every
-        spot.
+        spot. Positions lie inside the image, within ``[-0.5, height - 0.5] x
+        [-0.5, width - 0.5]`` (the pixels' outer edges).
 
     Returns
     -------
     crlb : ndarray of shape (2,) or (m, 2)
         The bound on the standard deviation of ``(row, col)``, in pixels, for
         each spot: shape ``(2,)`` for one position and numbers only.
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range (the message names it), a position
+        lies outside the image, or a spot's images carry no information on
+        its position: its Fisher information is singular, and no bound
+        exists (a PSF much narrower than a pixel or much wider than the
+        image, a read noise that drowns every pixel). The message names the
+        spot and its parameters.
 
     See Also
     --------
@@ -739,6 +751,12 @@ def localization_crlb(
     array([0.0796, 0.0796])
     """
     height, width = check_image_shape(image_shape, allow_int=True)
+    if min(height, width) < 2:
+        raise ValueError(
+            "image_shape must be at least 2 pixels along each side for the bound "
+            f"to exist, got {(height, width)}: along a side of one pixel, the "
+            "spot's position cannot be told apart from its photons."
+        )
     psf_sigma = _check_per_spot(psf_sigma, "psf_sigma", _check_positive)
     photons = _check_per_spot(photons, "photons", _check_positive)
     background = _check_per_spot(background, "background", _check_nonnegative)
@@ -774,6 +792,7 @@ def localization_crlb(
                     "one value, or one per spot."
                 )
             positions = np.repeat(positions, counts.pop(), axis=0)
+        _check_inside(positions, height, width)
 
     from . import _psf
 
@@ -786,4 +805,45 @@ def localization_crlb(
         read_noise / em_gain,
         excess=2.0 if em_gain > 1 else 1.0,
     )
+    missing = np.flatnonzero(~np.isfinite(crlb).all(axis=1))
+    if missing.size:
+        i = missing[0]
+        row, col = positions[i]
+        values = ", ".join(
+            f"{name}={float(np.broadcast_to(value, len(positions))[i]):g}"
+            for name, value in (
+                ("psf_sigma", psf_sigma),
+                ("photons", photons),
+                ("background", background),
+                ("read_noise", read_noise),
+            )
+        )
+        which = "these parameters" if len(positions) == 1 else f"spot {i}"
+        raise ValueError(
+            f"There is no Cramer-Rao bound for {which} (position ({row:g}, "
+            f"{col:g}), {values}, image_shape={(height, width)}): its images carry "
+            "no information that tells the position apart from the photons and "
+            "the background (the Fisher information is singular). This happens "
+            "with a PSF much narrower than a pixel or much wider than the image, "
+            "a read noise that drowns every pixel, or a spot on the centre line "
+            "of an image 2 pixels wide."
+        )
     return crlb[0] if single else crlb
+
+
+def _check_inside(positions, height, width):
+    """Refuse a ``(row, col)`` beyond the outer edges of the image's pixels."""
+    outside = np.flatnonzero(
+        (positions < -0.5).any(axis=1)
+        | (positions[:, 0] > height - 0.5)
+        | (positions[:, 1] > width - 0.5)
+    )
+    if outside.size:
+        i = outside[0]
+        which = "" if len(positions) == 1 else f" of spot {i}"
+        raise ValueError(
+            f"position ({positions[i, 0]:g}, {positions[i, 1]:g}){which} lies "
+            f"outside the {height}x{width} image, whose pixels cover rows -0.5 to "
+            f"{height - 0.5:g} and columns -0.5 to {width - 0.5:g}: the bound is "
+            "of a spot inside the image."
+        )

@@ -525,3 +525,63 @@ def test_scorers_pickle(tiny_dataset, scorer):
     model = KNeighborsRegressor(n_neighbors=3).fit(X, y)
     restored = pickle.loads(pickle.dumps(scorer))
     assert restored(model, X, y) == scorer(model, X, y)
+
+
+# --------------------------------------------------------------------------
+# localization_crlb: where no bound exists, a clear error instead of a
+# singular matrix
+
+
+def _bound(**params):
+    from pixel_regressor import localization_crlb
+
+    defaults = {"psf_sigma": 1.3, "photons": 1000.0, "background": 10.0}
+    image_shape = params.pop("image_shape", 16)
+    return localization_crlb(image_shape, **{**defaults, **params})
+
+
+@pytest.mark.parametrize(
+    "position", [[100, 100], [8, -3], [[8, 8], [16.6, 8]]], ids=str
+)
+def test_bound_refuses_a_spot_outside_the_image(position):
+    with pytest.raises(ValueError, match="position .* outside the 16x16 image"):
+        _bound(position=position)
+
+
+def test_bound_takes_a_spot_on_the_edge_of_the_image():
+    edge, centre = _bound(position=[[-0.5, 15.5], [7.5, 7.5]])
+    assert np.isfinite(edge).all()
+    assert (edge > centre).all()
+
+
+@pytest.mark.parametrize("image_shape", [1, (1, 5), (7, 1)], ids=str)
+def test_bound_refuses_an_image_of_one_pixel_along_a_side(image_shape):
+    with pytest.raises(ValueError, match="image_shape .* at least 2 pixels"):
+        _bound(image_shape=image_shape)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"image_shape": 2},  # its centre: the four pixels cannot tell row from photons
+        {"psf_sigma": 1e300},
+        {"psf_sigma": 1e-300},
+        {"read_noise": 1e300},
+    ],
+    ids=str,
+)
+def test_bound_refuses_parameters_whose_images_hold_no_information(params):
+    with pytest.raises(ValueError, match="no Cramer-Rao bound") as error:
+        _bound(**params)
+    (name,) = [key for key in params if key != "image_shape"] or ["image_shape"]
+    assert f"{name}=" in str(error.value)
+
+
+def test_bound_names_the_spot_without_one():
+    with pytest.raises(ValueError, match=r"spot 1 \(position"):
+        _bound(position=[[3, 3], [8, 8]], psf_sigma=np.array([1.3, 1e300]))
+
+
+def test_bound_of_the_smallest_images_with_one():
+    bound = _bound(image_shape=(2, 3), position=[0.3, 0.8])
+    assert np.isfinite(bound).all() and (bound > 0).all()
