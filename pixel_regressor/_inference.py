@@ -54,9 +54,19 @@ PIXEL_BUDGET = 1 << 20
 _CACHE = weakref.WeakKeyDictionary()
 
 
+# Pixels an image counts for at least: the spot heads work on a 13x13 crop
+# (and an 11x11 fit) of 16 channels whatever the image's size, so a batch
+# sized by a tiny image's own pixels (2**20 images of 1x1) asked TensorFlow
+# for gigabytes.
+MIN_IMAGE_PIXELS = 256
+
+
 def batch_size(height, width):
-    """Images per batch for ``height`` x ``width`` images: a power of two."""
-    pixels = max(1, int(height) * int(width))
+    """Images per batch for ``height`` x ``width`` images: a power of two.
+
+    At most ``PIXEL_BUDGET / MIN_IMAGE_PIXELS`` (4,096) images.
+    """
+    pixels = max(MIN_IMAGE_PIXELS, int(height) * int(width))
     size = 1
     while 2 * size * pixels <= PIXEL_BUDGET:
         size *= 2

@@ -1,5 +1,7 @@
 """``BrightPixelRegressor(head="spot")``: blurred spots near the Cramer-Rao bound."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -406,3 +408,78 @@ def test_return_std_before_fit_is_not_fitted():
 
     with pytest.raises(NotFittedError):
         BrightPixelRegressor("spot").predict(np.zeros((1, 16)), return_std=True)
+
+
+@pytest.mark.parametrize(
+    ("image_size", "psf_sigma", "margin"),
+    [(15, 2.0, None), (15, (1.0, 2.0), None), (20, 1.3, 0), (13, 1.0, None)],
+)
+def test_read_out_is_the_identity_for_positions_over_any_span(
+    image_size, psf_sigma, margin
+):
+    # Targets spanning 2 px (15x15 crops, the default margin): a map fitted on
+    # the integer peak had slope 0.74 and bias 1.8, shrinking every position.
+    from pixel_regressor.models import _spot_readout, build_spot_model
+
+    kwargs = {} if margin is None else {"margin": margin}
+    X, y = make_bright_spot_dataset(
+        600,
+        image_size=image_size,
+        psf_sigma=psf_sigma,
+        photons=(300, 3000),
+        random_state=0,
+        **kwargs,
+    )
+    images = X.reshape(-1, image_size, image_size, 1)
+    kernel, bias = _spot_readout(build_spot_model(seed=0), images, y, None)
+    np.testing.assert_array_equal(kernel, np.eye(2))
+    np.testing.assert_array_equal(bias, np.zeros(2))
+    # the same narrow span, targets swapped and shifted: an affine map
+    kernel, bias = _spot_readout(
+        build_spot_model(seed=0), images, y[:, ::-1] + 3.0, None
+    )
+    np.testing.assert_allclose(kernel, [[0, 1], [1, 0]], atol=0.3)
+    assert np.abs(bias).max() > 1
+
+
+def test_local_centroids_are_sub_pixel_and_stay_in_the_image():
+    from pixel_regressor.models import _local_centroids
+
+    images = np.zeros((3, 9, 9))
+    images[0, 4, 4], images[0, 4, 5] = 3.0, 1.0  # between columns 4 and 5
+    images[1, 0, 0] = 5.0  # at the corner: the window is clipped
+    centres = _local_centroids(images, np.array([[4, 4], [0, 0], [4, 4]]))
+    np.testing.assert_allclose(centres[0], [4.0, 4.25])
+    np.testing.assert_allclose(centres[1], [0.0, 0.0])
+    np.testing.assert_allclose(centres[2], [4.0, 4.0])  # nothing above the median
+
+
+def test_a_short_fit_on_single_pixels_is_not_a_pixel_off():
+    # A random heatmap put the soft-argmax's mass a pixel off, where its
+    # gradient vanishes: 15 epochs on 70 images answered (26, 26) for (25, 25).
+    from pixel_regressor import make_bright_pixel_dataset
+
+    X, y = make_bright_pixel_dataset(70, image_size=30, random_state=0)
+    model = BrightPixelRegressor("spot", epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), y, atol=0.05)
+
+
+def test_tiny_images_are_computed_in_bounded_batches():
+    # A batch was sized by the image's own pixels: 2**20 images of 1x1, for
+    # which TensorFlow asked 7.56 GiB (the spot head works on 13x13 crops of
+    # 16 channels whatever the image's size), then crashed.
+    from pixel_regressor import _inference
+
+    assert _inference.batch_size(1, 1) == _inference.batch_size(16, 16) == 4096
+    assert _inference.batch_size(50, 50) == 256
+    X, y = make_bright_spot_dataset(128, image_size=15, random_state=0)
+    model = BrightPixelRegressor("spot", filters=(2,), epochs=1, random_state=0)
+    model.fit(X, y)
+    for side in (1, 2, 3):
+        images = np.random.default_rng(side).poisson(10.0, (5, side, side))
+        with warnings.catch_warnings():
+            # noise alone: the model rightly warns there is no spot
+            warnings.simplefilter("ignore")
+            predictions = model.predict(images.astype(float))
+        assert predictions.shape == (5, 2)
+        assert np.all((predictions >= -0.5) & (predictions <= side - 0.5))
