@@ -25,6 +25,7 @@ _LAZY = {
     "make_spot_frames": "datasets",
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
+    "SpotLocator": "locator",
     "load_model": "estimator",
     "skops_trusted_types": "estimator",
     "mean_pixel_error": "metrics",
@@ -39,7 +40,9 @@ _LAZY = {
 }
 _SUBMODULES = {
     "datasets",
+    "detection",
     "estimator",
+    "locator",
     "metrics",
     "models",
     "plotting",

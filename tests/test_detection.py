@@ -18,7 +18,9 @@ def _frames(spots, *, n_frames=1, shape=(64, 64), background=10.0, sigma=1.3, se
     mu = np.full(shape, background)
     if len(spots):
         spots = np.asarray(spots, dtype=float)
-        mu = mu + _psf.expected_counts(shape, spots[:, :2], sigma, spots[:, 2], 0.0).sum(0)
+        mu = mu + _psf.expected_counts(
+            shape, spots[:, :2], sigma, spots[:, 2], 0.0
+        ).sum(0)
     return rng.poisson(mu, size=(n_frames, *shape)).astype(np.float32)
 
 
@@ -84,7 +86,11 @@ def test_spots_at_the_edge_are_found():
 
 
 def test_empty_and_constant_frames_give_an_empty_table():
-    for frames in (np.zeros((3, 32, 32)), np.full((2, 16, 16), 7.0), np.zeros((0, 8, 8))):
+    for frames in (
+        np.zeros((3, 32, 32)),
+        np.full((2, 16, 16), 7.0),
+        np.zeros((0, 8, 8)),
+    ):
         table = detect_spots(frames)
         assert list(table.columns) == list(DETECTION_COLUMNS)
         assert len(table) == 0

@@ -20,6 +20,7 @@ PUBLIC_NAMES = {
     "iter_bright_pixel_batches",
     "BrightPixelSequence",
     "BrightPixelRegressor",
+    "SpotLocator",
     "load_model",
     "skops_trusted_types",
     "mean_pixel_error",

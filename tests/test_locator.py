@@ -1,0 +1,194 @@
+"""SpotLocator: every spot of every frame, as a table of localisations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV
+
+from pixel_regressor import (
+    BrightPixelRegressor,
+    SpotLocator,
+    _psf,
+    make_spot_frames,
+)
+from pixel_regressor.locator import LOCATION_COLUMNS, truth_per_frame
+
+
+def _frames(spots, *, n_frames=1, shape=(48, 48), background=10.0, sigma=1.3, seed=0):
+    """Photon-count frames, each with the same ``spots`` ((row, col, photons))."""
+    rng = np.random.default_rng(seed)
+    mu = np.full(shape, background)
+    spots = np.asarray(spots, dtype=float).reshape(-1, 3)
+    if len(spots):
+        share = _psf.expected_counts(shape, spots[:, :2], sigma, spots[:, 2], 0.0)
+        mu = mu + share.sum(0)
+    return rng.poisson(mu, size=(n_frames, *shape)).astype(np.float32)
+
+
+def _nearest(table, position):
+    distance = np.hypot(table.row - position[0], table.col - position[1])
+    return int(np.argmin(distance)), float(distance.min())
+
+
+@pytest.fixture(scope="module")
+def locator():
+    """A locator over a tiny spot head trained on simulated crops, once."""
+    frames = np.zeros((1, 32, 32))
+    return SpotLocator(
+        BrightPixelRegressor(head="spot", filters=(4,), epochs=2),
+        psf_sigma=1.3,
+        photons=(500.0, 3000.0),
+        background=(5.0, 20.0),
+        training_size=600,
+        random_state=0,
+    ).fit(frames)
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return make_spot_frames(
+        12, shape=(48, 48), density=3, photons=(500, 3000), random_state=1
+    )
+
+
+def test_table_of_localisations(locator, movie):
+    frames, truth = movie
+    table = locator.locate(frames)
+    assert list(table.columns) == list(LOCATION_COLUMNS)
+    assert table.frame.is_monotonic_increasing
+    assert table.frame.dtype == np.int64 and table.close_pair.dtype == bool
+    assert (table[["row_std", "col_std"]] > 0).all().all()
+    # Frame coordinates: each localisation near a true spot of its frame.
+    from pixel_regressor.metrics import jaccard_index
+
+    assert jaccard_index(truth, table, radius=2.0) > 0.7
+    assert locator.estimator_.head == "spot"
+    assert locator.psf_sigma_ == 1.3 and locator.threshold_ > 4
+
+
+def test_spots_at_the_edge_are_localised(locator):
+    spots = [(0.3, 20.0, 2000), (47.0, 0.2, 2000), (25.0, 47.4, 2000), (24, 24, 2000)]
+    table = locator.locate(_frames(spots, seed=4))
+    for row, col, _ in spots:
+        assert _nearest(table, (row, col))[1] < 1.0
+
+
+def test_brighter_neighbour_does_not_capture_the_centre_spot(locator):
+    # A 1.5x brighter spot 5 px away from each: both are localised.
+    spots = [(20.2, 20.4, 1000), (20.0, 25.4, 1500)]
+    frames = _frames(spots, n_frames=10, seed=5)
+    table = locator.locate(frames)
+    for frame in range(10):
+        rows = table[table.frame == frame]
+        for row, col, _ in spots:
+            assert _nearest(rows, (row, col))[1] < 1.0
+
+
+def test_merged_pair_is_flagged_with_wide_deviations(locator):
+    spots = [(20.0, 19.0, 2000), (20.0, 21.5, 2000), (10.0, 35.0, 2000)]
+    table = locator.locate(_frames(spots, n_frames=5, seed=6))
+    for frame in range(5):
+        rows = table[table.frame == frame].reset_index(drop=True)
+        pair, _ = _nearest(rows, (20.0, 20.25))
+        alone, _ = _nearest(rows, (10.0, 35.0))
+        assert rows.close_pair[pair] and not rows.close_pair[alone]
+        # Half the distance between the two, along their axis.
+        assert rows.col_std[pair] > 0.8
+
+
+def test_empty_frames_give_an_empty_table(locator):
+    for frames in (np.zeros((2, 32, 32)), np.full((1, 16, 16), 5.0)):
+        table = locator.locate(frames)
+        assert list(table.columns) == list(LOCATION_COLUMNS) and len(table) == 0
+
+
+def test_batches_memmaps_and_lazy_readers_give_one_table(locator, movie, tmp_path):
+    frames, _ = movie
+    whole = locator.locate(frames)
+    in_ones = locator.set_params(batch_frames=1).locate(frames)
+    locator.set_params(batch_frames=64)
+    pd.testing.assert_frame_equal(in_ones, whole)
+    path = tmp_path / "movie.npy"
+    np.save(path, frames)
+    pd.testing.assert_frame_equal(locator.locate(np.load(path, mmap_mode="r")), whole)
+
+    class Reader:  # len() and slicing only, as a lazy TIFF reader
+        def __len__(self):
+            return len(frames)
+
+        def __getitem__(self, index):
+            return frames[index]
+
+    pd.testing.assert_frame_equal(locator.locate(Reader()), whole)
+
+
+def test_grid_search_over_the_false_alarm_rate(locator, movie):
+    frames, truth = movie
+    y = truth_per_frame(truth, len(frames))
+    search = GridSearchCV(
+        SpotLocator(FrozenEstimator(locator.estimator_), psf_sigma=1.3),
+        {"false_alarm_rate": [1e-8, 1e-6, 1e-3]},
+        cv=2,
+    ).fit(frames, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and np.all(scores <= 1)
+    # A low threshold finds blobs of noise.
+    assert scores[2] < max(scores[:2])
+    assert search.best_params_["false_alarm_rate"] != 1e-3
+    # The score from a truth table equals the one from per-frame truth.
+    assert locator.score(frames, truth) == pytest.approx(locator.score(frames, y))
+
+
+def test_truth_per_frame_splits_the_table():
+    truth = pd.DataFrame({"frame": [2, 0, 0], "row": [1.0, 2, 3], "col": [4.0, 5, 6]})
+    y = truth_per_frame(truth, 4)
+    assert [len(entry) for entry in y] == [2, 0, 1, 0]
+    np.testing.assert_array_equal(y[0], [[2, 5], [3, 6]])
+    with pytest.raises(ValueError, match="frame"):
+        truth_per_frame(truth, 2)
+    with pytest.raises(TypeError, match="DataFrame"):
+        truth_per_frame(np.zeros((3, 3)), 3)
+
+
+def test_psf_width_is_measured():
+    frames, _ = make_spot_frames(
+        8,
+        shape=(96, 96),
+        density=2,
+        photons=(1000, 3000),
+        psf_sigma=1.6,
+        random_state=2,
+    )
+    frozen = FrozenEstimator(BrightPixelRegressor(head="spot"))
+    with pytest.raises(NotFittedError):
+        frozen.estimator.predict(frames[:1])
+    locator = SpotLocator(psf_sigma="auto")
+    from pixel_regressor.locator import _estimate_psf_sigma
+
+    assert _estimate_psf_sigma(frames, 8, 64, 1e-6) == pytest.approx(1.6, abs=0.15)
+    assert locator.psf_sigma == "auto"
+
+
+def test_unfitted_and_bad_parameters_are_refused(locator):
+    with pytest.raises(NotFittedError):
+        SpotLocator().locate(np.zeros((1, 16, 16)))
+    frames = np.zeros((1, 16, 16))
+    with pytest.raises(ValueError, match="box_size"):
+        SpotLocator(locator.estimator_, box_size=10, psf_sigma=1.3).fit(frames)
+    with pytest.raises(ValueError, match="head"):
+        SpotLocator(BrightPixelRegressor(head="dense"), psf_sigma=1.3).fit(frames)
+    with pytest.raises(TypeError, match="BrightPixelRegressor"):
+        SpotLocator(object(), psf_sigma=1.3).fit(frames)
+    with pytest.raises(ValueError, match="photons"):
+        SpotLocator(photons=(10, 1), psf_sigma=1.3).fit(frames)
+    with pytest.raises(ValueError, match="false_alarm_rate"):
+        SpotLocator(false_alarm_rate=0).fit(frames)
+    with pytest.raises(TypeError, match="frames"):
+        locator.locate("movie.tif")
+
+
+def test_a_fitted_estimator_is_used_as_it_is(locator):
+    again = SpotLocator(locator.estimator_, psf_sigma=1.3).fit(np.zeros((1, 8, 8)))
+    assert again.estimator_ is locator.estimator_
