@@ -1041,6 +1041,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         y_std : ndarray of the shape of ``y_pred``
             The standard deviations, in the targets' units. Returned only
             with ``return_std=True``.
+
+        See Also
+        --------
+        SpotLocator : Every spot of whole camera frames (one position per
+            image here: a frame of many spots gives one).
         """
         validate_parameter_constraints(
             {"return_std": ["boolean"]},
