@@ -50,11 +50,9 @@ Examples
 """
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -69,6 +67,7 @@ from ._io import (
     visible_entries,
     write_atomically,
 )
+from ._tensorflow_logs import start_keras
 from .models import HEADS
 
 __all__ = ["main"]
@@ -345,7 +344,8 @@ def _build_parser():
     output.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bar nor progress messages: only the final summary",
+        help="no progress nor messages: only the final summary (progress is a "
+        "bar on a terminal, one line per epoch in a file or a pipe)",
     )
     run.set_defaults(handler=_run_command)
 
@@ -477,66 +477,15 @@ def _prepare_output_directory(out, overwrite=False):
         ) from None
 
 
-# TensorFlow's start-up messages: C++ log lines about the build and the
-# hardware (oneDNN, CPU instructions, absent CUDA drivers and GPUs), written
-# straight to the standard error before Python can intervene.
-_STARTUP_NOISE = re.compile(
-    r"^WARNING: All log messages before absl::InitializeLog\(\) is called"
-    r"|^[IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] .*("
-    r"oneDNN|cuda|CUDA|cuInit|cuDNN|cuFFT|cuBLAS|GPU|TensorRT|TF-TRT|NUMA"
-    r"|cpu_feature_guard|This TensorFlow binary is optimized|rebuild TensorFlow)"
-)
-
-
-@contextlib.contextmanager
-def _filtered_stderr(is_noise):
-    """Capture file descriptor 2; replay the lines that are not ``is_noise``.
-
-    C++ libraries write to the descriptor directly, so redirecting Python's
-    ``sys.stderr`` would not reach them.
-    """
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # pragma: no cover - no standard error at all
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode("utf-8", "replace")
-            kept = [line for line in text.splitlines(True) if not is_noise(line)]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
-
-
 def _start_tensorflow():
     """Import Keras and start its backend without TensorFlow's start-up lines.
 
-    ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) silences TensorFlow's later
-    information and warnings; the lines it writes while loading and while
-    looking for GPUs ignore it and are filtered out. A user who sets
-    ``TF_CPP_MIN_LOG_LEVEL=0`` sees everything.
+    See :mod:`pixel_regressor._tensorflow_logs`: ``TF_CPP_MIN_LOG_LEVEL=2``
+    unless set, the lines TensorFlow writes while loading and while looking
+    for GPUs filtered out; a user who sets ``TF_CPP_MIN_LOG_LEVEL=0`` sees
+    everything.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("", "0"):
-        import keras  # noqa: F401
-
-        return
-    with _filtered_stderr(lambda line: bool(_STARTUP_NOISE.search(line))):
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()  # finds (or fails to find) GPUs
+    start_keras()
 
 
 def _json_ready(value):
@@ -604,8 +553,13 @@ def _save_figure(figure, path):
     write_atomically(path, lambda file: figure.savefig(file, format="png"), binary=True)
 
 
-def _write_plots(out, estimator, y_test, y_pred, first_image, random_state):
-    """Draw the three figures and write them to ``out``."""
+def _write_plots(out, estimator, y_test, y_pred, first_image, random_state, crlb=None):
+    """Draw the three figures and write them to ``out``.
+
+    ``crlb``, the Cramer-Rao bound per axis of a spots run, puts the RMSE and
+    its ratio to the bound on the error histogram (the share of exact pixels
+    means nothing for sub-pixel spots).
+    """
     import matplotlib
 
     # Off-screen drawing; a process that already uses pyplot keeps its backend.
@@ -632,6 +586,7 @@ def _write_plots(out, estimator, y_test, y_pred, first_image, random_state):
         image_shape=first_image.shape,
         ax=figure.subplots(1, 2),
         random_state=random_state,
+        crlb=crlb,
     )
     _save_figure(figure, out / PREDICTIONS_FILE)
 
@@ -645,6 +600,23 @@ def _write_plots(out, estimator, y_test, y_pred, first_image, random_state):
 def _say(args, message):
     if not args.quiet:
         print(message, flush=True)
+
+
+def _progress_verbosity(args, stream=None):
+    """Keras's ``verbose`` for the fit: what suits where the output goes.
+
+    0 with ``--quiet``; 1 (a progress bar, redrawn with carriage returns,
+    backspaces and colours) when the standard output is a terminal; 2 (one
+    plain line per epoch) when it is a file or a pipe.
+    """
+    if args.quiet:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    try:
+        terminal = bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):  # None, closed or odd streams
+        terminal = False
+    return 1 if terminal else 2
 
 
 def _make_data(args):
@@ -704,7 +676,7 @@ def _fit(args, data):
         learning_rate=_auto(args.learning_rate),
         epochs=_auto(args.epochs),
         batch_size=_auto(args.batch_size),
-        verbose=0 if args.quiet else 1,
+        verbose=_progress_verbosity(args),
         random_state=args.random_state,
     )
     X_train, y_train = data["train"]
@@ -880,6 +852,7 @@ def _write(args, data, estimator, evaluation, report, started):
             evaluation["y_pred"],
             X_test[0].reshape(data["image_shape"]),
             args.random_state,
+            crlb=evaluation["test"].get("localization", {}).get("crlb_per_axis"),
         )
         report["time"]["run_s"] = time.perf_counter() - started
         report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
