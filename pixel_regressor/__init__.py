@@ -37,12 +37,15 @@ _LAZY = {
     "jaccard_index": "metrics",
     "matched_rmse": "metrics",
     "localization_efficiency": "metrics",
+    "read_frames": "io",
+    "iter_frame_batches": "io",
 }
 _SUBMODULES = {
     "datasets",
     "detection",
     "estimator",
     "locator",
+    "io",
     "metrics",
     "models",
     "plotting",

@@ -29,11 +29,19 @@ Commands
 
 ``pixel-regressor predict --model DIR FILE...``
     Load a saved model (a ``model/`` directory, or the ``--out`` directory of
-    a run) and print ``FILE<TAB>row<TAB>col`` for each image file (``--json``:
-    a JSON list of ``{"file", "row", "col"}``). Images are ``.npy`` arrays of
-    shape ``(height, width)`` or ``(height, width, 1)``, or image files: PNG,
-    JPEG, BMP, TIFF, GIF, WebP or any other format Pillow reads; colour
-    images are turned to grayscale by the mean of their RGB channels.
+    a run) and print ``FILE<TAB>row<TAB>col`` for each image file, and
+    ``FILE[FRAME]<TAB>row<TAB>col`` for each frame of a stack (``--json``: a
+    JSON list of ``{"file", "frame", "row", "col"}``; ``--out FILE.csv``: a
+    CSV file of those columns, written all or nothing). ``--std`` adds each
+    position's standard deviations, ``row_std`` and ``col_std`` (the spot
+    heads). Files are read by :func:`pixel_regressor.io.read_frames`:
+    ``.npy`` arrays of shape ``(height, width)`` or ``(height, width, 1)``,
+    or stacks ``(frames, height, width)``, memory-mapped; TIFF files, every
+    page; PNG, JPEG, BMP, GIF, WebP or any other format Pillow reads; colour
+    images are turned to grayscale by the mean of their RGB channels. Frames
+    of more than ``--max-pixels`` pixels (default: Pillow's limit,
+    89,478,485) are refused from the file's header, before decoding. Stacks
+    are read and predicted a few frames at a time.
 
 Errors in the arguments exit with status 2 (argparse's usage message); errors
 while running (an unwritable output directory, a missing or corrupt model, an
@@ -68,6 +76,7 @@ from ._io import (
     write_atomically,
 )
 from ._tensorflow_logs import start_keras
+from .io import MAX_PIXELS
 from .models import HEADS
 
 __all__ = ["main"]
@@ -83,8 +92,11 @@ PREDICTIONS_FILE = "predictions.png"
 SAMPLE_FILE = "sample.png"
 MODEL_DIR = "model"
 RUN_FILES = (REPORT_FILE, CURVES_FILE, PREDICTIONS_FILE, SAMPLE_FILE, MODEL_DIR)
-# Formats `predict` reads: .npy, and through Pillow these (and any other).
+# Formats `predict` reads: .npy, TIFF, and through Pillow these (and any other).
 IMAGE_FORMATS = "PNG, JPEG, BMP, TIFF, GIF, WebP"
+# Pixels of the frames `predict` gathers before predicting them: 32 MiB of
+# float64.
+_BATCH_PIXELS = 1 << 22
 
 # The notebook's split: 70 % training, then the other 30 % halved into
 # validation and test sets, both times with this seed.
@@ -353,10 +365,12 @@ def _build_parser():
         "predict",
         help="predict the bright pixel of image files with a saved model",
         description=(
-            "Print FILE<TAB>row<TAB>col (rounded to 2 decimals) for each image "
-            "file. Images: .npy arrays of shape (height, width) or (height, "
-            f"width, 1), or image files: {IMAGE_FORMATS} or any other format "
-            "Pillow reads (colour is turned to grayscale)."
+            "Print FILE<TAB>row<TAB>col (rounded to 2 decimals) for each image, "
+            "FILE[FRAME]<TAB>row<TAB>col for each frame of a stack. Images: .npy "
+            "arrays of shape (height, width) or (height, width, 1), stacks of "
+            "shape (frames, height, width); TIFF files, every page; image files: "
+            f"{IMAGE_FORMATS} or any other format Pillow reads (colour is turned "
+            "to grayscale)."
         ),
     )
     predict.add_argument(
@@ -369,10 +383,32 @@ def _build_parser():
             f"`{PROG} run` (its {MODEL_DIR}/ is used)"
         ),
     )
-    predict.add_argument(
+    written = predict.add_mutually_exclusive_group()
+    written.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"file", "row", "col"}',
+        help='print a JSON list of {"file", "frame", "row", "col"}',
+    )
+    written.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.csv",
+        help="write the positions to FILE.csv instead (columns file, frame, row, "
+        "col, at full precision), all or nothing",
+    )
+    predict.add_argument(
+        "--std",
+        action="store_true",
+        help="add each position's standard deviation, row_std and col_std (the "
+        "spot heads)",
+    )
+    predict.add_argument(
+        "--max-pixels",
+        type=_int_at_least(1),
+        default=MAX_PIXELS,
+        metavar="N",
+        help="refuse frames of more than N pixels, from the file's header, before "
+        "decoding them (default: %(default)s, Pillow's limit)",
     )
     predict.add_argument(
         "files",
@@ -936,68 +972,212 @@ def _model_directory(path):
     )
 
 
-def _read_image(path):
-    """One image file as a 2-D float32 array, rescaled to [0, 1].
+def _open_frames(file, max_pixels):
+    """The frames of one image file (see :func:`pixel_regressor.io.read_frames`)."""
+    from .io import ImageTooLargeError, read_frames
 
-    Every head's prediction is the same for any scale and offset of the
-    image, so each image is rescaled by its own minimum and maximum in float64
-    first (:func:`~pixel_regressor._inference.as_float32`): values beyond
-    float32's range (``1e300``) or differences finer than its precision
-    (``2**40 + 1`` on ``2**40``) keep their answer. A constant image becomes
-    all zeros.
+    try:
+        return read_frames(file, max_pixels=max_pixels)
+    except FileNotFoundError:
+        raise CommandError(f"{file!r}: no such file") from None
+    except IsADirectoryError:
+        raise CommandError(f"{file!r} is not a file") from None
+    except ImageTooLargeError as exc:
+        raise CommandError(f"{exc} --max-pixels sets the limit") from None
+    except (ValueError, TypeError) as exc:
+        raise CommandError(str(exc).rstrip(".")) from None
+    except OSError as exc:
+        raise CommandError(f"{file!r}: {exc.strerror or exc}") from None
+
+
+def _check_csv_target(out):
+    """Refuse an ``--out`` that cannot be written, before any work."""
+    if out.is_dir():
+        raise CommandError(f"--out {str(out)!r} is a directory, not a file")
+    parent = out.parent
+    if not parent.is_dir():
+        raise CommandError(f"--out: the directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CommandError(f"--out: cannot write to the directory {str(parent)!r}")
+
+
+def _is_out_of_memory(exc):
+    """Whether ``exc`` is an allocation that failed (NumPy's or TensorFlow's)."""
+    return (
+        isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+    )
+
+
+def _frame_label(file, frame, n_frames):
+    """``'FILE'``, or ``'FILE' (frame N)`` for a frame of a stack."""
+    return repr(file) if n_frames == 1 else f"{file!r} (frame {frame})"
+
+
+class _Predictions:
+    """Frames waiting for the model, grouped by size, predicted in batches.
+
+    The frames of every file go through :func:`pixel_regressor.io.
+    iter_frame_batches`; frames of one size wait until :data:`_BATCH_PIXELS`
+    pixels wait in all, and are then predicted in one call per size: memory
+    stays a few batches, whatever the number and length of the stacks.
     """
+
+    def __init__(self, estimator, files, n_frames, std):
+        import numpy as np
+
+        self.estimator, self.files, self.std = estimator, files, std
+        width = 4 if std else 2
+        self.results = [np.empty((n, width)) for n in n_frames]
+        self.waiting, self.pixels = {}, 0
+
+    def add(self, index, start, batch):
+        self.waiting.setdefault(batch.shape[1:], []).append((index, start, batch))
+        self.pixels += batch.size
+        if self.pixels >= _BATCH_PIXELS:
+            self.flush()
+
+    def flush(self):
+        import numpy as np
+
+        for (height, width), parts in self.waiting.items():
+            files = ", ".join(dict.fromkeys(repr(self.files[i]) for i, _, _ in parts))
+            try:
+                images = np.concatenate([batch for _, _, batch in parts])
+                if self.std:
+                    out = np.hstack(self.estimator.predict(images, return_std=True))
+                else:
+                    out = self.estimator.predict(images)
+            except (ValueError, TypeError) as exc:
+                raise CommandError(f"{files} ({height}x{width}): {exc}") from None
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                raise CommandError(
+                    f"{files} ({height}x{width}): out of memory while predicting: "
+                    f"{_one_line(exc)[:200]}; --max-pixels refuses images this large"
+                ) from None
+            done = 0
+            for index, start, batch in parts:
+                self.results[index][start : start + len(batch)] = out[
+                    done : done + len(batch)
+                ]
+                done += len(batch)
+        self.waiting, self.pixels = {}, 0
+
+
+def _checked_batch(file, start, batch, n_frames, constant):
+    """Refuse NaN and infinite pixels; note the constant frames in ``constant``."""
     import numpy as np
 
-    if not path.exists():
-        raise CommandError(f"{str(path)!r}: no such file")
-    if not path.is_file():
-        raise CommandError(f"{str(path)!r} is not a file")
-    if path.suffix.lower() == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise CommandError(
-                f"{str(path)!r} is not a readable .npy array: {exc}"
-            ) from None
-        if array.ndim == 3 and array.shape[2] == 1:
-            array = array[:, :, 0]
-        if array.ndim != 2:
-            raise CommandError(
-                f"{str(path)!r} holds an array of shape {array.shape}; expected one "
-                "grayscale image of shape (height, width) or (height, width, 1)"
-            )
-        if array.dtype.kind not in "biuf":
-            raise CommandError(
-                f"{str(path)!r} holds {array.dtype} values, not real pixel values"
-            )
+    flat = batch.reshape(len(batch), -1)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    if batch.dtype.kind == "f":
+        bad = ~(np.isfinite(low) & np.isfinite(high))
+        if bad.any():
+            where = _frame_label(file, start + int(np.argmax(bad)), n_frames)
+            raise CommandError(f"{where} contains NaN or infinite pixel values")
+    constant.extend(start + np.flatnonzero(low == high))
+
+
+def _warn_constant(file, constant, n_frames):
+    if not constant:
+        return
+    if n_frames == 1:
+        what = f"{file!r} is a constant image"
     else:
-        import matplotlib.image
-        from PIL import Image
+        shown = ", ".join(str(i) for i in constant[:5])
+        more = ", ..." if len(constant) > 5 else ""
+        what = (
+            f"{file!r}: {len(constant)} of its {n_frames} frames are constant images "
+            f"(frames {shown}{more})"
+        )
+    print(
+        f"{PROG}: warning: {what}: it has no bright point, and its prediction is "
+        "only the model's answer for a blank image",
+        file=sys.stderr,
+    )
 
-        try:
-            array = matplotlib.image.imread(path)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise CommandError(
-                f"{str(path)!r} is not a readable image: {exc}"
-            ) from None
-        if array.ndim == 3:
-            # grayscale (+ alpha): the gray channel; colour (+ alpha): mean RGB
-            array = array[:, :, 0] if array.shape[2] <= 2 else array[:, :, :3].mean(2)
-    if 0 in array.shape:
-        raise CommandError(f"{str(path)!r} is an empty image of shape {array.shape}")
-    array = np.asarray(array, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise CommandError(f"{str(path)!r} contains NaN or infinite pixel values")
-    from ._inference import as_float32
 
-    return as_float32(array[np.newaxis])[0]
+def _rows(args, n_frames, results):
+    """One record per frame: file, frame, row, col (and row_std, col_std)."""
+    names = ("row", "col", "row_std", "col_std")
+    for file, n, values in zip(args.files, n_frames, results):
+        for frame in range(n):
+            record = {"file": file, "frame": frame}
+            record.update(zip(names, (float(v) for v in values[frame])))
+            yield record
+
+
+def _write_csv(out, records, std):
+    import csv
+
+    columns = ["file", "frame", "row", "col"] + (["row_std", "col_std"] if std else [])
+
+    def write(file):
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(columns)
+        count = 0
+        for record in records:
+            writer.writerow(
+                repr(value) if isinstance(value, float) else value
+                for value in (record[name] for name in columns)
+            )
+            count += 1
+        write.count = count
+
+    write_atomically(out, write)
+    return write.count
+
+
+def _print_rows(records, *, as_json, std, n_frames_of):
+    def rounded(value, digits):
+        return round(value, digits) + 0.0  # never -0.0
+
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        name: rounded(value, 3 if name.endswith("_std") else 2)
+                        if isinstance(value, float)
+                        else value
+                        for name, value in record.items()
+                    }
+                    for record in records
+                ]
+            )
+        )
+        return
+    for record in records:
+        label = record["file"]
+        if n_frames_of[label] > 1:
+            label = f"{label}[{record['frame']}]"
+        row, col = rounded(record["row"], 2), rounded(record["col"], 2)
+        line = f"{label}\t{row:.2f}\t{col:.2f}"
+        if std:
+            line += (
+                f"\t{rounded(record['row_std'], 3):.3f}"
+                f"\t{rounded(record['col_std'], 3):.3f}"
+            )
+        print(line)
 
 
 def _predict_command(args):
-    import numpy as np
+    from .io import TiffFrames, iter_frame_batches
 
     directory = _model_directory(args.model)
-    images = [_read_image(Path(file)) for file in args.files]
+    if args.out is not None:
+        _check_csv_target(args.out)
+    # Every file is opened (its header checked, Pillow's formats decoded)
+    # before TensorFlow starts; TIFF files are reopened when their turn comes.
+    sources, n_frames = [], []
+    for file in args.files:
+        frames = _open_frames(file, args.max_pixels)
+        n_frames.append(len(frames))
+        if isinstance(frames, TiffFrames):
+            frames.close()
+            frames = None
+        sources.append(frames)
 
     _start_tensorflow()
     from .estimator import load_model
@@ -1013,40 +1193,41 @@ def _predict_command(args):
             f"the model in {str(directory)!r} predicts {estimator.n_outputs_} "
             "value(s) per image, not a (row, col) position"
         )
-    # One predict call per image size; the estimator refuses sizes its head
-    # does not take, and the message names the files.
-    predictions = np.empty((len(images), 2))
-    by_shape = {}
-    for index, image in enumerate(images):
-        by_shape.setdefault(image.shape, []).append(index)
-    for (height, width), indices in by_shape.items():
+    head = estimator._fitted_head()
+    if args.std and not head.predicts_std:
+        heads = ", ".join(name for name, spec in HEADS.items() if spec.predicts_std)
+        raise CommandError(
+            f"--std: the model in {str(directory)!r} has head={head.name!r}, which "
+            f"predicts no standard deviations (heads that do: {heads})"
+        )
+
+    predictions = _Predictions(estimator, args.files, n_frames, args.std)
+    for index, (file, frames) in enumerate(zip(args.files, sources)):
+        if frames is None:
+            frames = _open_frames(file, args.max_pixels)
+        constant = []
         try:
-            predictions[indices] = estimator.predict(
-                np.stack([images[i] for i in indices])
-            )
-        except ValueError as exc:
-            files = ", ".join(repr(args.files[i]) for i in indices)
-            raise CommandError(f"{files} ({height}x{width}): {exc}") from None
+            for start, batch in iter_frame_batches(frames, batch_pixels=_BATCH_PIXELS):
+                _checked_batch(file, start, batch, n_frames[index], constant)
+                predictions.add(index, start, batch)
+        finally:
+            if isinstance(frames, TiffFrames):
+                frames.close()
+        sources[index] = None
+        _warn_constant(file, constant, n_frames[index])
+    predictions.flush()
 
-    for file, image in zip(args.files, images):
-        if not image.any():
-            print(
-                f"{PROG}: warning: {file!r} is a constant image: it has no bright "
-                "point, and its prediction is only the model's answer for a blank "
-                "image",
-                file=sys.stderr,
-            )
-
-    # round, and never print -0.00
-    rows = [
-        (file, round(float(r), 2) + 0.0, round(float(c), 2) + 0.0)
-        for file, (r, c) in zip(args.files, predictions)
-    ]
-    if args.json:
-        print(json.dumps([{"file": f, "row": r, "col": c} for f, r, c in rows]))
+    records = _rows(args, n_frames, predictions.results)
+    if args.out is not None:
+        count = _write_csv(args.out, records, args.std)
+        print(f"{count} position(s) written to {args.out}")
     else:
-        for file, row, col in rows:
-            print(f"{file}\t{row:.2f}\t{col:.2f}")
+        _print_rows(
+            records,
+            as_json=args.json,
+            std=args.std,
+            n_frames_of=dict(zip(args.files, n_frames)),
+        )
     return 0
 
 

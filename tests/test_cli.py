@@ -672,3 +672,255 @@ def test_predict_warns_about_a_constant_image(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "constant image" in captured.err
     assert str(file) in captured.out
+
+
+# ----------------------------------------------------------------------------
+# stacks, CSV output and deviations
+
+
+def _stack(n=3, size=12, random_state=11):
+    """``n`` bright-pixel images as a uint8 stack, and their positions."""
+    X, y = pixel_regressor.make_bright_pixel_dataset(
+        n, image_size=size, random_state=random_state
+    )
+    return (X.reshape(n, size, size) * 255).astype(np.uint8), y
+
+
+def _png_header(width, height):
+    """A PNG file that claims ``width`` x ``height`` pixels and holds none."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def spot_model_dir(tmp_path_factory):
+    X, y = pixel_regressor.make_bright_spot_dataset(
+        64, image_size=15, photons=3000, random_state=0
+    )
+    estimator = pixel_regressor.BrightPixelRegressor(
+        "spot", filters=(2,), epochs=1, random_state=0
+    ).fit(X, y)
+    return estimator.save(tmp_path_factory.mktemp("spot") / "model")
+
+
+@pytest.mark.parametrize("kind", ["tif", "zlib tif", "pages tif", "npy"])
+def test_predict_gives_a_row_per_frame_of_a_stack(run_dir, tmp_path, capsys, kind):
+    import tifffile
+
+    stack, y = _stack()
+    path = tmp_path / ("stack.npy" if kind == "npy" else "stack.tif")
+    if kind == "npy":
+        np.save(path, stack)
+    elif kind == "pages tif":
+        for frame in stack:
+            tifffile.imwrite(path, frame, append=True, photometric="minisblack")
+    else:
+        compression = "zlib" if kind == "zlib tif" else None
+        tifffile.imwrite(path, stack, compression=compression, photometric="minisblack")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run_dir.out), str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{path}[{i}]\t{row:.2f}\t{col:.2f}" for i, (row, col) in enumerate(y)
+    ]
+
+
+def test_predict_json_and_csv_name_the_frames(run_dir, images, tmp_path, capsys):
+    stack, y = _stack()
+    np.save(tmp_path / "stack.npy", stack)
+    files = [images.files[0], str(tmp_path / "stack.npy")]
+    expected = [(files[0], 0, *images.y[0])] + [
+        (files[1], i, row, col) for i, (row, col) in enumerate(y)
+    ]
+    capsys.readouterr()
+    assert main(["predict", "--json", "--model", str(run_dir.out), *files]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["frame"], r["row"], r["col"]) for r in records] == expected
+
+    out = tmp_path / "positions.csv"
+    assert (
+        main(["predict", "--model", str(run_dir.out), "--out", str(out), *files]) == 0
+    )
+    assert "4 position(s) written to" in capsys.readouterr().out
+    rows = _csv(out)
+    assert list(rows[0]) == ["file", "frame", "row", "col"]
+    assert [
+        (r["file"], int(r["frame"]), float(r["row"]), float(r["col"])) for r in rows
+    ] == expected
+    assert _leftovers(tmp_path) == []
+
+
+def test_predict_csv_and_deviations_of_a_spot_model(spot_model_dir, tmp_path, capsys):
+    import tifffile
+
+    X, y = pixel_regressor.make_bright_spot_dataset(
+        3, image_size=15, photons=3000, random_state=1
+    )
+    stack = X.reshape(3, 15, 15)
+    tifffile.imwrite(tmp_path / "spots.tif", stack, photometric="minisblack")
+    out = tmp_path / "spots.csv"
+    argv = ["predict", "--std", "--model", str(spot_model_dir), "--out", str(out)]
+    assert main([*argv, str(tmp_path / "spots.tif")]) == 0
+    rows = _csv(out)
+    assert list(rows[0]) == ["file", "frame", "row", "col", "row_std", "col_std"]
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    estimator = pixel_regressor.load_model(spot_model_dir)
+    y_pred, y_std = estimator.predict(stack, return_std=True)
+    got = np.array(
+        [[float(r[k]) for k in ("row", "col", "row_std", "col_std")] for r in rows]
+    )
+    assert_allclose(got, np.hstack([y_pred, y_std]), rtol=1e-6)
+    assert (got[:, 2:] > 0).all()
+
+    capsys.readouterr()
+    argv = ["predict", "--std", "--model", str(spot_model_dir)]
+    assert main([*argv, str(tmp_path / "spots.tif")]) == 0
+    fields = capsys.readouterr().out.splitlines()[0].split("\t")
+    assert len(fields) == 5
+    assert float(fields[3]) == pytest.approx(y_std[0, 0], abs=5e-4)
+
+
+def test_predict_std_needs_a_spot_head(run_dir, images, capsys):
+    argv = ["predict", "--std", "--model", str(run_dir.out), images.files[0]]
+    err = _fails_cleanly(capsys, main(argv))
+    assert "--std" in err
+    assert "head='soft_argmax'" in err
+    assert "spot" in err
+
+
+def test_predict_out_is_checked_before_tensorflow(
+    run_dir, images, tmp_path, capsys, monkeypatch
+):
+    def no_tensorflow():  # pragma: no cover - must not be reached
+        raise AssertionError("TensorFlow started")
+
+    monkeypatch.setattr(cli, "_start_tensorflow", no_tensorflow)
+    argv = ["predict", "--model", str(run_dir.out), images.files[0], "--out"]
+    assert "is a directory" in _fails_cleanly(capsys, main([*argv, str(tmp_path)]))
+    missing = tmp_path / "nowhere" / "x.csv"
+    assert "does not exist" in _fails_cleanly(capsys, main([*argv, str(missing)]))
+    both = ["predict", "--json", "--out", "x.csv", "--model", "m", "x.npy"]
+    assert "not allowed with" in _fails_cleanly(capsys, main(both), expected=2)
+
+
+@pytest.mark.parametrize("side", [12000, 20000])
+def test_predict_refuses_a_huge_png_before_decoding_it(
+    run_dir, tmp_path, capsys, monkeypatch, side
+):
+    from PIL import ImageFile
+
+    def fail(*args):  # pragma: no cover - must not be reached
+        raise AssertionError("decoded, or TensorFlow started")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
+    monkeypatch.setattr(cli, "_start_tensorflow", fail)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header(side, side))
+    err = _fails_cleanly(
+        capsys, main(["predict", "--model", str(run_dir.out), str(path)])
+    )
+    assert str(path) in err
+    assert "refused before decoding" in err
+    assert f"{side * side}" in err.replace(",", "")
+
+
+def test_predict_max_pixels(run_dir, images, capsys):
+    argv = ["predict", "--model", str(run_dir.out), images.files[0]]
+    err = _fails_cleanly(capsys, main([*argv, "--max-pixels", "143"]))
+    assert "12x12 pixels (144) is more than max_pixels=143" in err
+    assert "--max-pixels" in err
+    assert main([*argv, "--max-pixels", "144"]) == 0
+    capsys.readouterr()
+    _fails_cleanly(capsys, main([*argv, "--max-pixels", "0"]), expected=2)
+
+
+@pytest.mark.parametrize(
+    ("content", "mentions"),
+    [
+        (lambda p: np.save(p, np.ones((4, 12, 12), dtype=bool)), "bool values"),
+        (lambda p: p.write_bytes(b"II*\x00garbage"), "not a readable TIFF"),
+        (lambda p: p.write_bytes(b""), "not a readable image"),
+    ],
+)
+def test_predict_refuses_files_that_are_not_images(
+    run_dir, tmp_path, capsys, content, mentions
+):
+    path = tmp_path / "bad"
+    content(path)
+    if path.with_suffix(".npy").exists():
+        path = path.with_suffix(".npy")
+    argv = ["predict", "--model", str(run_dir.out), str(path)]
+    err = _fails_cleanly(capsys, main(argv))
+    assert str(path) in err
+    assert mentions in err
+
+
+def test_predict_names_the_frame_with_nan_and_warns_of_constant_frames(
+    run_dir, tmp_path, capsys
+):
+    stack, _ = _stack(4)
+    stack = stack.astype(np.float32)
+    stack[[1, 3]] = 5.0
+    np.save(tmp_path / "flat.npy", stack)
+    capsys.readouterr()
+    assert (
+        main(["predict", "--model", str(run_dir.out), str(tmp_path / "flat.npy")]) == 0
+    )
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 4
+    assert "2 of its 4 frames are constant images (frames 1, 3)" in captured.err
+
+    stack[2, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", stack)
+    err = _fails_cleanly(
+        capsys,
+        main(["predict", "--model", str(run_dir.out), str(tmp_path / "nan.npy")]),
+    )
+    assert "nan.npy' (frame 2) contains NaN or infinite pixel values" in err
+
+
+def test_predict_reads_long_stacks_in_batches(run_dir, tmp_path, capsys, monkeypatch):
+    from pixel_regressor.estimator import BrightPixelRegressor
+
+    calls = []
+    predict = BrightPixelRegressor.predict
+
+    def spy(self, X):
+        calls.append(len(X))
+        return predict(self, X)
+
+    monkeypatch.setattr(BrightPixelRegressor, "predict", spy)
+    monkeypatch.setattr(cli, "_BATCH_PIXELS", 4 * 144)  # four 12x12 frames
+    stack, y = _stack(10)
+    np.save(tmp_path / "long.npy", stack)
+    capsys.readouterr()
+    argv = [
+        "predict",
+        "--json",
+        "--model",
+        str(run_dir.out),
+        str(tmp_path / "long.npy"),
+    ]
+    assert main(argv) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert calls == [4, 4, 2]
+    assert_array_equal([[r["row"], r["col"]] for r in records], y)

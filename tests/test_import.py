@@ -30,6 +30,8 @@ PUBLIC_NAMES = {
     "make_bright_spot_dataset",
     "adu_to_photons",
     "localization_crlb",
+    "read_frames",
+    "iter_frame_batches",
     "make_spot_frames",
     "match_localizations",
     "jaccard_index",
