@@ -128,8 +128,9 @@ _SPOT_DEFAULTS = _SCENE_DEFAULTS["spots"]
 _EXACT_LOSS = 1e-12
 _EXACT_NOTE = (
     "The model was exact from its first epoch: on single bright pixels the "
-    "soft-argmax head reads the brightest pixel from its initialisation, as "
-    "np.argmax does, and training has nothing to improve. Blurred spots "
+    "soft-argmax and spot heads read the brightest pixel from their "
+    "initialisation, as np.argmax does, and training has nothing to improve. "
+    "Blurred spots "
     "(--scene spots) are where training matters."
 )
 # A prediction farther than this from the spot is a gross miss, in pixels.
