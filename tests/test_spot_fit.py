@@ -203,6 +203,7 @@ def test_return_std_is_calibrated_and_follows_the_bound(fitted):
     np.testing.assert_allclose(fitted.std_coefficients_[:, 0], 1, atol=0.2)
 
 
+@pytest.mark.slow  # a calibration check, 11 s on a loaded machine
 def test_return_std_follows_a_read_out_of_swapped_scaled_targets():
     X, y = make_bright_spot_dataset(800, image_size=SIDE, photons=2000, random_state=6)
     targets = np.column_stack([y[:, 1], 2 * y[:, 0] + 5])
