@@ -23,6 +23,8 @@ _LAZY = {
     "make_bright_spot_dataset": "datasets",
     "adu_to_photons": "datasets",
     "make_spot_frames": "datasets",
+    "calibrate_camera": "calibration",
+    "measure_spot_conditions": "calibration",
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "SpotLocator": "locator",
@@ -41,6 +43,7 @@ _LAZY = {
     "iter_frame_batches": "io",
 }
 _SUBMODULES = {
+    "calibration",
     "datasets",
     "detection",
     "estimator",
