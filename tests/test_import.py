@@ -33,6 +33,8 @@ PUBLIC_NAMES = {
     "read_frames",
     "iter_frame_batches",
     "make_spot_frames",
+    "calibrate_camera",
+    "measure_spot_conditions",
     "match_localizations",
     "jaccard_index",
     "matched_rmse",
