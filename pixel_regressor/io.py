@@ -24,8 +24,12 @@ other non-numeric arrays are refused.
 :func:`iter_frame_batches` goes through a stack a few frames at a time, so
 that a movie larger than memory is read in pieces.
 
+:func:`write_localizations` writes a table of localisations (as
+:meth:`pixel_regressor.SpotLocator.locate` returns it) to CSV, or to the HDF5
+and YAML pair that Picasso opens; :func:`read_localizations` reads either back.
+
 NumPy is imported with this module; :mod:`tifffile` and Pillow only when a
-file of theirs is read.
+file of theirs is read, h5py and PyYAML only for Picasso's files.
 """
 
 import numbers
@@ -39,6 +43,8 @@ __all__ = [
     "TiffFrames",
     "iter_frame_batches",
     "read_frames",
+    "read_localizations",
+    "write_localizations",
 ]
 
 # Pillow's own default limit (PIL.Image.MAX_IMAGE_PIXELS, 1024**3 // 4 // 3):
@@ -626,3 +632,465 @@ def iter_frame_batches(frames, *, batch_pixels=_BATCH_PIXELS, max_pixels=MAX_PIX
     finally:
         if opened and isinstance(frames, TiffFrames):
             frames.close()
+
+
+# ---------------------------------------------------------------------------
+# tables of localisations
+# ---------------------------------------------------------------------------
+
+# Picasso's localisation fields (picasso.localize), in its order and dtypes,
+# with the table column each is made from (None: computed).
+_PICASSO_FIELDS = (
+    ("frame", "u4", "frame"),
+    ("x", "f4", "col"),
+    ("y", "f4", "row"),
+    ("photons", "f4", "photons"),
+    ("sx", "f4", None),
+    ("sy", "f4", None),
+    ("bg", "f4", "background"),
+    ("lpx", "f4", "col_std"),
+    ("lpy", "f4", "row_std"),
+    ("ellipticity", "f4", None),
+    ("net_gradient", "f4", "score"),
+)
+# Fields of a Picasso file read back into the table's columns.
+_FROM_PICASSO = {
+    "x": "col",
+    "y": "row",
+    "lpx": "col_std",
+    "lpy": "row_std",
+    "bg": "background",
+    "net_gradient": "score",
+}
+_CSV_SUFFIXES = (".csv",)
+_HDF5_SUFFIXES = (".hdf5", ".h5")
+# The most bytes of a Picasso metadata (.yaml) file read back.
+_MAX_YAML_BYTES = 1 << 20
+
+
+def _table_format(path):
+    import os
+
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    if suffix in _HDF5_SUFFIXES:
+        return "hdf5"
+    raise ValueError(
+        f"{os.fspath(path)!r}: a table of localisations is written to and read "
+        "from .csv (CSV) or .hdf5 / .h5 (Picasso's HDF5 and YAML pair) files, "
+        f"not {suffix or 'a file without a suffix'!r}."
+    )
+
+
+def _import_hdf5(caller):
+    try:
+        import h5py
+        import yaml
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller} needs h5py and PyYAML for Picasso's HDF5 files: install "
+            "them with `pip install pixel-regressor[hdf5]` (or `pip install h5py "
+            f"pyyaml`); {exc}"
+        ) from exc
+    return h5py, yaml
+
+
+def _check_table(table, required, where):
+    """``table``'s ``required`` columns, checked: finite numbers, int frames."""
+    if not hasattr(table, "columns") or not hasattr(table, "to_csv"):
+        raise TypeError(
+            f"{where} must be a pandas DataFrame of localisations (as "
+            f"SpotLocator.locate returns), got {type(table).__name__}."
+        )
+    missing = [name for name in required if name not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{where} lacks the column(s) {missing}; it has {list(table.columns)}."
+        )
+    for name in required:
+        values = np.asarray(table[name])
+        if values.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{where}'s column {name!r} must hold numbers, got {values.dtype}."
+            )
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ValueError(f"{where}'s column {name!r} holds NaN or infinity.")
+    frame = np.asarray(table["frame"])
+    if len(frame) and (
+        frame.dtype.kind == "b"
+        or (frame.dtype.kind == "f" and not np.all(frame == np.round(frame)))
+        or frame.min() < 0
+        or frame.max() > np.iinfo(np.uint32).max
+    ):
+        raise ValueError(
+            f"{where}'s frame column must hold frame indices, integers from 0 "
+            f"to {np.iinfo(np.uint32).max}."
+        )
+
+
+def _check_frames_shape(frames_shape):
+    if frames_shape is None:
+        raise ValueError(
+            "frames_shape=(n_frames, height, width) is needed for Picasso's "
+            "files: their metadata give the movie's Frames, Height and Width."
+        )
+    shape = tuple(frames_shape) if np.iterable(frames_shape) else ()
+    if len(shape) != 3 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in shape
+    ):
+        raise ValueError(
+            "frames_shape must be (n_frames, height, width), three ints >= 1, got "
+            f"{frames_shape!r}."
+        )
+    return tuple(int(v) for v in shape)
+
+
+def _positive_number(value, name):
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a number > 0 or None, got {value!r}.")
+    return float(value)
+
+
+def _picasso_records(table, psf_sigma):
+    """The table as Picasso's structured array of localisations."""
+    n = len(table)
+    records = np.zeros(n, dtype=[(name, dtype) for name, dtype, _ in _PICASSO_FIELDS])
+    for name, _, column in _PICASSO_FIELDS:
+        if column is not None:
+            records[name] = np.asarray(table[column])
+    for name in ("sx", "sy"):
+        records[name] = table[name] if name in table.columns else psf_sigma
+    wide = np.maximum(records["sx"], records["sy"])
+    narrow = np.minimum(records["sx"], records["sy"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        records["ellipticity"] = np.where(wide > 0, (wide - narrow) / wide, 0.0)
+    if "close_pair" in table.columns:
+        from numpy.lib import recfunctions
+
+        records = recfunctions.append_fields(
+            records,
+            "close_pair",
+            np.asarray(table["close_pair"], dtype=np.uint8),
+            usemask=False,
+        )
+    return records
+
+
+def write_localizations(
+    table,
+    path,
+    *,
+    frames_shape=None,
+    psf_sigma=None,
+    pixel_size=None,
+    metadata=None,
+):
+    """Write a table of localisations to CSV, or to Picasso's HDF5 and YAML.
+
+    The format is told by ``path``'s suffix:
+
+    - ``.csv``: every column of ``table``, as :meth:`pandas.DataFrame.to_csv`
+      writes it (no index);
+    - ``.hdf5`` or ``.h5``: the files Picasso (Localize, Render, Filter)
+      reads: an HDF5 file whose dataset ``locs`` is a structured array of
+      one record per localisation, and beside it a YAML file of the same
+      name with the suffix ``.yaml``, its metadata (see Notes).
+
+    Each file is written all or nothing: under a temporary name beside it,
+    renamed into place at the end, so that an interrupted write leaves the
+    earlier file or none.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per localisation, as :meth:`SpotLocator.locate
+        <pixel_regressor.SpotLocator.locate>` returns it: ``frame``, ``row``
+        and ``col`` at least; Picasso's files also need ``row_std``,
+        ``col_std``, ``photons``, ``background`` and ``score``.
+    path : str or path-like
+        The file to write: ``.csv``, ``.hdf5`` or ``.h5``.
+    frames_shape : tuple of (int, int, int), default=None
+        ``(n_frames, height, width)`` of the movie located: Picasso's
+        metadata (``Frames``, ``Height``, ``Width``). Needed for Picasso's
+        files; not used for CSV.
+    psf_sigma : float, default=None
+        The PSF's width in pixels (:attr:`SpotLocator.psf_sigma_
+        <pixel_regressor.SpotLocator>`), Picasso's ``sx`` and ``sy`` when the
+        table has no such columns. Needed for Picasso's files then.
+    pixel_size : float, default=None
+        The camera's pixel size in nanometres, Picasso's ``Pixelsize``.
+    metadata : dict, default=None
+        More entries for the YAML file's localisation document (strings,
+        numbers, booleans, lists and dicts of them).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The table's file (for Picasso's pair, the ``.hdf5`` file; the
+        ``.yaml`` file lies beside it).
+
+    Raises
+    ------
+    ValueError
+        When ``path`` has another suffix, a column is missing or holds NaN,
+        infinity or negative frames, or Picasso's files lack
+        ``frames_shape`` or a width.
+    TypeError
+        When ``table`` is not a DataFrame or a column does not hold numbers.
+    ImportError
+        When h5py or PyYAML, needed for Picasso's files, is not installed
+        (``pip install pixel-regressor[hdf5]``).
+
+    See Also
+    --------
+    read_localizations : Read such a file back.
+
+    Notes
+    -----
+    Picasso's fields, as its Localize writes them (``frame`` uint32, the
+    others float32): ``frame``; ``x``, the **column**, and ``y``, the
+    **row**, in camera pixels; ``photons``; ``sx`` and ``sy``, the PSF's
+    width along x and y; ``bg``, the background per pixel; ``lpx`` and
+    ``lpy``, the localisation precision along x and y (``col_std`` and
+    ``row_std``); ``ellipticity``; ``net_gradient``, the detection's
+    strength (``score``); and, from this package, ``close_pair`` (uint8).
+    Picasso's Localize gives ``x = box_x + fitted offset``, the box's
+    centre pixel's index plus the offset from that pixel's centre: pixel
+    centres lie at integer coordinates, as for ``(row, col)`` here, so
+    ``x = col`` and ``y = row`` with no shift. Picasso drops, on loading,
+    localisations with a negative ``x`` or ``y`` or one beyond ``Width`` or
+    ``Height`` (a spot centred in the outer half of an edge pixel); they
+    are written all the same.
+
+    The YAML file holds two documents, as Picasso's Localize writes them:
+    the movie's (``Frames``, ``Height``, ``Width``) and the localisation's
+    (``Generated by``, ``PSF sigma``, ``Pixelsize``, and ``metadata``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from pixel_regressor.io import read_localizations, write_localizations
+    >>> table = pd.DataFrame({
+    ...     "frame": [0, 0, 1], "row": [3.2, 10.5, 7.0], "col": [4.0, 2.25, 9.5],
+    ...     "row_std": [0.1, 0.2, 0.1], "col_std": [0.1, 0.2, 0.15],
+    ...     "score": [12.0, 8.0, 20.0], "photons": [900.0, 500.0, 2000.0],
+    ...     "background": [10.0, 11.0, 9.0], "close_pair": [False, False, True],
+    ... })
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_localizations(table, folder / "locs.csv").name
+    'locs.csv'
+    >>> _ = write_localizations(
+    ...     table, folder / "locs.hdf5", frames_shape=(2, 16, 16), psf_sigma=1.3
+    ... )
+    >>> sorted(p.name for p in folder.iterdir())
+    ['locs.csv', 'locs.hdf5', 'locs.yaml']
+    >>> again = read_localizations(folder / "locs.hdf5")
+    >>> again[["frame", "row", "col"]].values.tolist()
+    [[0.0, 3.200000047683716, 4.0], [0.0, 10.5, 2.25], [1.0, 7.0, 9.5]]
+    """
+    import os
+    from pathlib import Path
+
+    from ._io import atomic_path, write_atomically
+
+    kind = _table_format(path)
+    path = Path(os.fspath(path))
+    if kind == "csv":
+        _check_table(table, ("frame", "row", "col"), "table")
+        return write_atomically(
+            path, lambda file: table.to_csv(file, index=False, lineterminator="\n")
+        )
+
+    h5py, yaml = _import_hdf5("write_localizations")
+    required = ("frame", "row", "col", "row_std", "col_std")
+    required += ("photons", "background", "score")
+    _check_table(table, required, "table")
+    n_frames, height, width = _check_frames_shape(frames_shape)
+    psf_sigma = _positive_number(psf_sigma, "psf_sigma")
+    pixel_size = _positive_number(pixel_size, "pixel_size")
+    if psf_sigma is None and not {"sx", "sy"} <= set(table.columns):
+        raise ValueError(
+            "psf_sigma is needed for Picasso's files (their sx and sy) when the "
+            "table has no sx and sy columns: pass the locator's psf_sigma_."
+        )
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata)}.")
+    frame = np.asarray(table["frame"])
+    if len(frame) and frame.max() >= n_frames:
+        raise ValueError(
+            f"table's frame column reaches {frame.max()}, beyond the "
+            f"{n_frames} frames of frames_shape."
+        )
+    from . import __version__
+
+    movie = {"Frames": n_frames, "Height": height, "Width": width}
+    located = {"Generated by": f"pixel_regressor {__version__} SpotLocator"}
+    if psf_sigma is not None:
+        located["PSF sigma"] = psf_sigma
+    if pixel_size is not None:
+        located["Pixelsize"] = pixel_size
+    located.update(metadata or {})
+    try:
+        info = yaml.safe_dump_all([movie, located], default_flow_style=False)
+    except yaml.YAMLError as exc:
+        raise TypeError(
+            f"metadata must hold strings, numbers, booleans, lists and dicts: {exc}"
+        ) from None
+    records = _picasso_records(table, psf_sigma)
+    yaml_path = path.with_suffix(".yaml")
+    with atomic_path(path) as tmp_locs:
+        with h5py.File(tmp_locs, "w") as file:
+            file.create_dataset("locs", data=records)
+        write_atomically(yaml_path, lambda file: file.write(info))
+    return path
+
+
+def read_localizations(path, *, return_metadata=False):
+    """Read a table of localisations from CSV, or from Picasso's HDF5 files.
+
+    The format is told by ``path``'s suffix, as for
+    :func:`write_localizations`. Nothing read is trusted: the columns
+    ``frame``, ``row`` and ``col`` (Picasso's ``frame``, ``x`` and ``y``)
+    must be there, hold finite numbers and frame indices; Picasso's YAML
+    file is read with PyYAML's safe loader, at most 1 MiB of it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` file, or a ``.hdf5`` / ``.h5`` file with a dataset
+        ``locs`` (written by Picasso or :func:`write_localizations`).
+    return_metadata : bool, default=False
+        Also return the metadata of Picasso's YAML file.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per localisation. Picasso's fields are renamed to this
+        package's columns (``x`` to ``col``, ``y`` to ``row``, ``lpx`` to
+        ``col_std``, ``lpy`` to ``row_std``, ``bg`` to ``background``,
+        ``net_gradient`` to ``score``; ``close_pair`` as bool), in the order
+        of :meth:`SpotLocator.locate <pixel_regressor.SpotLocator.locate>`'s
+        table, Picasso's other fields after them under their own names.
+    metadata : list of dict
+        Only with ``return_metadata``: the YAML file's documents (an empty
+        list for CSV, or where the YAML file is missing).
+
+    Raises
+    ------
+    ValueError
+        When the file is not a table of localisations, lacks a column, or
+        holds NaN, infinity or negative frames in them.
+    FileNotFoundError
+        When ``path`` does not exist.
+    ImportError
+        When h5py or PyYAML is missing, for Picasso's files.
+
+    See Also
+    --------
+    write_localizations : Write such a file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from pixel_regressor.io import read_localizations, write_localizations
+    >>> path = Path(tempfile.mkdtemp()) / "locs.csv"
+    >>> table = pd.DataFrame({"frame": [0, 2], "row": [1.5, 3.0], "col": [2.0, 4.5]})
+    >>> _ = write_localizations(table, path)
+    >>> read_localizations(path).equals(table)
+    True
+    """
+    import os
+
+    import pandas as pd
+
+    from .locator import LOCATION_COLUMNS
+
+    kind = _table_format(path)
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path!r}: no such file.")
+    metadata = []
+    if kind == "csv":
+        try:
+            table = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise ValueError(f"{path!r} is not a readable CSV table: {exc}") from None
+        if table.empty:  # read as text: numbers, as a table with rows has
+            table = table.astype(dict.fromkeys(table.columns, np.float64))
+    else:
+        table, metadata = _read_picasso(path)
+    _check_table(table, ("frame", "row", "col"), repr(path))
+    table["frame"] = np.asarray(table["frame"]).astype(np.int64)
+    if "close_pair" in table.columns:
+        values = np.asarray(table["close_pair"])
+        if values.dtype.kind not in "biuf" or not np.isin(values, (0, 1)).all():
+            raise ValueError(f"{path!r}'s close_pair column must hold booleans.")
+        table["close_pair"] = values.astype(bool)
+    order = [c for c in LOCATION_COLUMNS if c in table.columns]
+    table = table[order + [c for c in table.columns if c not in order]]
+    return (table, metadata) if return_metadata else table
+
+
+def _read_picasso(path):
+    """The ``locs`` dataset of an HDF5 file as a table, and its YAML's documents."""
+    import os
+
+    import pandas as pd
+
+    h5py, yaml = _import_hdf5("read_localizations")
+    try:
+        with h5py.File(path, "r") as file:
+            dataset = file.get("locs")
+            if not isinstance(dataset, h5py.Dataset):
+                raise ValueError("it has no dataset 'locs'")
+            dtype = dataset.dtype
+            if dtype.names is None or dataset.ndim != 1:
+                raise ValueError(
+                    "its dataset 'locs' is not a 1-D table of named fields"
+                )
+            odd = [name for name in dtype.names if dtype[name].kind not in "biuf"]
+            if odd or any(dtype[name].shape for name in dtype.names):
+                raise ValueError(f"its fields {odd} do not hold one number each")
+            records = dataset[()]
+    except OSError as exc:
+        raise ValueError(f"{path!r} is not a readable HDF5 file: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path!r} is not a table of localisations: {exc}") from None
+    table = pd.DataFrame(
+        {
+            _FROM_PICASSO.get(name, name): records[name].astype(
+                np.float64 if records.dtype[name].kind == "f" else records.dtype[name]
+            )
+            for name in records.dtype.names
+        }
+    )
+    yaml_path = os.path.splitext(path)[0] + ".yaml"
+    if not os.path.isfile(yaml_path):
+        return table, []
+    with open(yaml_path, "rb") as file:
+        text = file.read(_MAX_YAML_BYTES + 1)
+    if len(text) > _MAX_YAML_BYTES:
+        raise ValueError(
+            f"{yaml_path!r} is larger than {_MAX_YAML_BYTES} bytes, too large for "
+            "the metadata of a table of localisations."
+        )
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ValueError(f"{yaml_path!r} is not readable YAML: {exc}") from None
+    if not all(isinstance(document, dict) for document in documents):
+        raise ValueError(f"{yaml_path!r} does not hold mappings of metadata.")
+    return table, documents
