@@ -28,6 +28,7 @@ _LAZY = {
     "BrightPixelSequence": "streaming",
     "BrightPixelRegressor": "estimator",
     "SpotLocator": "locator",
+    "load_locator": "locator",
     "load_model": "estimator",
     "skops_trusted_types": "estimator",
     "mean_pixel_error": "metrics",
@@ -41,6 +42,8 @@ _LAZY = {
     "localization_efficiency": "metrics",
     "read_frames": "io",
     "iter_frame_batches": "io",
+    "read_localizations": "io",
+    "write_localizations": "io",
 }
 _SUBMODULES = {
     "calibration",

@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - older versions warn nothing
     _OUTSIDE_TRAINING = None
 
-__all__ = ["LOCATION_COLUMNS", "SpotLocator", "truth_per_frame"]
+__all__ = ["LOCATION_COLUMNS", "SpotLocator", "load_locator", "truth_per_frame"]
 
 #: The columns of :meth:`SpotLocator.locate`'s table, in order.
 LOCATION_COLUMNS = (
@@ -762,6 +762,95 @@ class SpotLocator(BaseEstimator):
         return metrics.localization_efficiency(
             table, localizations, radius=self.radius, pixel_size=self.pixel_size
         )
+
+    def save(self, path):
+        """Save the fitted locator to the directory ``path``, all or nothing.
+
+        Writes ``model/``, the spot model saved by
+        :meth:`BrightPixelRegressor.save`, and ``locator.json``: the
+        locator's parameters, its fitted attributes and the SHA-256 digest of
+        the spot model's files. Reload with :func:`load_locator`; the command
+        line's ``pixel-regressor locate --model`` takes the directory.
+
+        The directory is written under a temporary name beside ``path`` and
+        renamed into place, replacing an earlier save there: an interrupted
+        save leaves ``path`` as it was.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Directory to write; its parent is created if needed. If it
+            exists, it must be empty or an earlier save.
+
+        Returns
+        -------
+        path : pathlib.Path
+            The directory written.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` exists and holds other files than a save.
+        sklearn.exceptions.NotFittedError
+            If the locator is not fitted.
+        """
+        from . import _locator_persistence
+
+        return _locator_persistence.save(self, path)
+
+
+def load_locator(path):
+    """Load a locator saved by :meth:`SpotLocator.save`.
+
+    Nothing read is trusted: ``locator.json`` is parsed with limits on its
+    size and nesting, its format and every field are checked, the
+    parameters by the locator's own validation; the spot model must be the
+    one recorded there (by its SHA-256 digest) and is loaded by
+    :func:`~pixel_regressor.load_model`, with its own checks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory given to :meth:`SpotLocator.save`.
+
+    Returns
+    -------
+    locator : SpotLocator
+        A fitted locator that locates as the saved one did. Its
+        ``estimator`` is the loaded spot model, so ``fit`` (with new
+        ``false_alarm_rate`` or ``psf_sigma``, say) keeps the model and
+        recomputes the rest.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory or one of its files is missing.
+    ValueError
+        If a file is corrupt, modified, from another save, written by a newer
+        version of the package, or not written by this package.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pixel_regressor import BrightPixelRegressor, SpotLocator
+    >>> from pixel_regressor import load_locator, make_spot_frames
+    >>> frames, truth = make_spot_frames(
+    ...     4, shape=(32, 32), density=3, photons=(500, 3000), random_state=0
+    ... )
+    >>> locator = SpotLocator(
+    ...     BrightPixelRegressor(head="spot", filters=(4,), epochs=1),
+    ...     psf_sigma=1.3, training_size=200, random_state=0,
+    ... ).fit(frames)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = locator.save(folder)
+    ...     again = load_locator(folder)
+    >>> again.locate(frames).equals(locator.locate(frames))
+    True
+    """
+    from . import _locator_persistence
+
+    return _locator_persistence.load(path)
 
 
 def _nearer_neighbour(frame, row, col, half):
