@@ -1,6 +1,6 @@
 """Display objects for bright-pixel regressors, in scikit-learn's Display style.
 
-Three displays, each built with ``from_estimator`` or ``from_predictions``
+Five displays, each built with ``from_estimator`` or ``from_predictions``
 (``from_history`` for the training curves) and drawn with ``plot``:
 
 - :class:`TrainingHistoryDisplay`: the per-epoch training and validation
@@ -9,6 +9,10 @@ Three displays, each built with ``from_estimator`` or ``from_predictions``
   positions on an image-like frame, and the distribution of pixel errors.
 - :class:`SampleImageDisplay`: one image with its true and predicted bright
   pixel marked on it.
+- :class:`LocalizationsDisplay`: one frame of a movie with its localisations
+  circled (and its true spots).
+- :class:`SuperResolutionDisplay`: a movie's localisations rendered as an
+  oversampled 2-D histogram, the super-resolution image.
 
 Coordinates follow the package's convention: a target ``(row, col)`` means
 ``image[row, col]`` is the bright pixel, ``row`` counting from the top and
@@ -35,7 +39,9 @@ from ._validation import check_image_shape
 
 __all__ = [
     "CoordinatePredictionDisplay",
+    "LocalizationsDisplay",
     "SampleImageDisplay",
+    "SuperResolutionDisplay",
     "TrainingHistoryDisplay",
 ]
 
@@ -1633,5 +1639,690 @@ class SampleImageDisplay:
             ax=ax,
             true_kwargs=true_kwargs,
             pred_kwargs=pred_kwargs,
+            **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Movies: one frame's localisations, and a super-resolution image
+# ---------------------------------------------------------------------------
+
+
+def _check_table_positions(table, name, *, required=True):
+    """``(frame, positions, close_pair)`` of a table of localisations."""
+    if table is None and not required:
+        return None
+    columns = getattr(table, "columns", ())
+    missing = [c for c in ("frame", "row", "col") if c not in columns]
+    if not hasattr(table, "columns") or missing:
+        raise TypeError(
+            f"{name} must be a pandas DataFrame with the columns 'frame', 'row' "
+            f"and 'col', as SpotLocator.locate returns; got {type(table).__name__}"
+            + (f" without {missing}." if hasattr(table, "columns") else ".")
+        )
+    try:
+        frame = np.asarray(table["frame"], dtype=float)
+        positions = np.column_stack(
+            [
+                np.asarray(table["row"], dtype=float),
+                np.asarray(table["col"], dtype=float),
+            ]
+        ).reshape(-1, 2)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}'s frame, row and col must hold numbers.") from exc
+    if not (np.isfinite(frame).all() and np.isfinite(positions).all()):
+        raise ValueError(f"{name}'s frame, row and col contain NaN or infinity.")
+    if len(frame) and (np.any(frame != np.round(frame)) or frame.min() < 0):
+        raise ValueError(f"{name}'s frame column must hold frame indices, ints >= 0.")
+    close = (
+        np.asarray(table["close_pair"], dtype=bool)
+        if "close_pair" in columns
+        else np.zeros(len(frame), dtype=bool)
+    )
+    return frame.astype(np.int64), positions, close
+
+
+def _check_frame_index(frame, n_frames):
+    if isinstance(frame, bool) or not isinstance(frame, numbers.Integral):
+        raise TypeError(f"frame must be an int; got {type(frame).__name__} {frame!r}.")
+    if not -n_frames <= frame < n_frames:
+        raise ValueError(f"frame {frame} is out of range for {n_frames} frame(s).")
+    return int(frame) % n_frames
+
+
+class LocalizationsDisplay:
+    """One frame of a movie with its localisations circled, and the truth.
+
+    The frame is drawn as :func:`matplotlib.pyplot.imshow` draws it (gray
+    colour map, origin at the top left), pixel ``frame[row, col]`` centred on
+    ``x = col``, ``y = row``; each localisation is a circle of ``radius``
+    pixels around its ``(row, col)`` (orange where its ``close_pair`` flag
+    is set), each true spot a cross.
+
+    Create it with :meth:`from_estimator` (a fitted
+    :class:`~pixel_regressor.SpotLocator` locates the frame) or
+    :meth:`from_predictions` (a table of localisations), which check their
+    inputs and pick the frame's rows; the constructor stores what it is
+    given, unchecked, and :meth:`plot` draws it.
+
+    Parameters
+    ----------
+    image : ndarray of shape (height, width)
+        The frame.
+
+    positions : ndarray of shape (n_localizations, 2)
+        The ``(row, col)`` of the frame's localisations.
+
+    close_pair : ndarray of shape (n_localizations,) of bool, default=None
+        Which localisations are flagged as two spots too close to separate
+        (None: none).
+
+    truth : ndarray of shape (n_spots, 2), default=None
+        The ``(row, col)`` of the frame's true spots, if known.
+
+    frame : int, default=0
+        The frame's index in its movie, for the title.
+
+    radius : float, default=3.0
+        Radius of the circles, in pixels.
+
+    Attributes
+    ----------
+    image_ : matplotlib AxesImage
+        The drawn frame.
+
+    circles_ : matplotlib EllipseCollection
+        The circles of the localisations (offsets ``(col, row)``).
+
+    truth_marker_ : matplotlib PathCollection or None
+        The crosses of the true spots (None without ``truth``).
+
+    ax_ : matplotlib Axes
+        The axes holding the frame.
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    SuperResolutionDisplay : A movie's localisations as one image.
+    pixel_regressor.SpotLocator : Finds and localises the spots.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from pixel_regressor.plotting import LocalizationsDisplay
+    >>> frames = np.zeros((2, 16, 16))
+    >>> table = pd.DataFrame({"frame": [0, 1, 1], "row": [3.0, 5.5, 9.0],
+    ...                       "col": [4.0, 12.25, 2.0]})
+    >>> disp = LocalizationsDisplay.from_predictions(frames, table, frame=1)
+    >>> disp.circles_.get_offsets().tolist()  # x = col, y = row
+    [[12.25, 5.5], [2.0, 9.0]]
+    >>> plt.close("all")
+    """
+
+    def __init__(
+        self, image, positions, close_pair=None, truth=None, *, frame=0, radius=3.0
+    ):
+        self.image = image
+        self.positions = positions
+        self.close_pair = close_pair
+        self.truth = truth
+        self.frame = frame
+        self.radius = radius
+
+    def plot(self, ax=None, *, circle_kwargs=None, truth_kwargs=None, **kwargs):
+        """Draw the frame, its circles and the truth.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        circle_kwargs : dict, default=None
+            Passed to :class:`matplotlib.collections.EllipseCollection` for
+            the circles.
+
+        truth_kwargs : dict, default=None
+            Passed to :meth:`matplotlib.axes.Axes.scatter` for the truth.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow` (``cmap="gray"``
+            and ``interpolation="nearest"`` by default).
+
+        Returns
+        -------
+        display : LocalizationsDisplay
+            The display, with the artists stored as attributes.
+        """
+        plt = _pyplot(f"{type(self).__name__}.plot")
+        from matplotlib.collections import EllipseCollection
+        from matplotlib.lines import Line2D
+
+        if "origin" in kwargs and kwargs["origin"] != "upper":
+            raise ValueError(
+                "origin must be 'upper': rows are counted from the top, so that "
+                "the circles sit on the pixel image[row, col]."
+            )
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 6), layout="constrained")
+        elif not _is_axes(ax):
+            raise ValueError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
+        image = np.asarray(self.image)
+        positions = np.asarray(self.positions, dtype=float).reshape(-1, 2)
+        close = (
+            np.zeros(len(positions), dtype=bool)
+            if self.close_pair is None
+            else np.asarray(self.close_pair, dtype=bool)
+        )
+        self.image_ = ax.imshow(
+            image,
+            **{"cmap": "gray", "interpolation": "nearest", "origin": "upper", **kwargs},
+        )
+        diameter = np.full(len(positions), 2.0 * self.radius)
+        style = _merge_style(
+            {
+                "facecolors": "none",
+                "edgecolors": np.where(close, "tab:orange", "tab:red").tolist(),
+                "linewidths": 1.5,
+            },
+            circle_kwargs,
+        )
+        self.circles_ = EllipseCollection(
+            diameter,
+            diameter,
+            np.zeros(len(positions)),
+            units="xy",
+            offsets=positions[:, ::-1],
+            offset_transform=ax.transData,
+            **style,
+        )
+        ax.add_collection(self.circles_)
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                mfc="none",
+                mec="tab:red",
+                ms=10,
+                label=f"Localisations ({len(positions)})",
+            )
+        ]
+        if close.any():
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    ls="none",
+                    marker="o",
+                    mfc="none",
+                    mec="tab:orange",
+                    ms=10,
+                    label=f"Close pairs ({int(close.sum())})",
+                )
+            )
+        self.truth_marker_ = None
+        if self.truth is not None:
+            truth = np.asarray(self.truth, dtype=float).reshape(-1, 2)
+            self.truth_marker_ = ax.scatter(
+                truth[:, 1],
+                truth[:, 0],
+                **_merge_style(
+                    {
+                        "marker": "+",
+                        "s": 60,
+                        "color": "tab:green",
+                        "linewidths": 1.5,
+                        "label": f"Ground truth ({len(truth)})",
+                    },
+                    truth_kwargs,
+                ),
+            )
+            handles.append(self.truth_marker_)
+        ax.legend(handles=handles, loc="upper right", framealpha=0.9)
+        ax.set(
+            title=f"Frame {self.frame}: {len(positions)} localisation(s)",
+            xlabel="Column",
+            ylabel="Row",
+        )
+        height, width = image.shape[:2]
+        ax.set_xlim(-0.5, width - 0.5)
+        ax.set_ylim(height - 0.5, -0.5)
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(
+        cls,
+        frames,
+        localizations,
+        truth=None,
+        *,
+        frame=0,
+        radius=3.0,
+        ax=None,
+        circle_kwargs=None,
+        truth_kwargs=None,
+        **kwargs,
+    ):
+        """Draw one frame with its rows of a table of localisations.
+
+        Parameters
+        ----------
+        frames : array-like of shape (n_frames, height, width) or \
+                (height, width)
+            The movie (only frame ``frame`` is read: a memory map or a lazy
+            reader with slicing will do), or the frame itself.
+
+        localizations : pandas.DataFrame
+            The table of localisations (``frame``, ``row``, ``col``, and
+            ``close_pair`` if any), as :meth:`SpotLocator.locate
+            <pixel_regressor.SpotLocator.locate>` returns it; the rows of
+            frame ``frame`` are drawn.
+
+        truth : pandas.DataFrame, default=None
+            The true spots (``frame``, ``row``, ``col``), as
+            :func:`~pixel_regressor.make_spot_frames` returns them.
+
+        frame : int, default=0
+            The frame to draw.
+
+        radius : float, default=3.0
+            Radius of the circles, in pixels.
+
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        circle_kwargs, truth_kwargs : dict, default=None
+            Styles of the circles and of the truth's crosses.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow`.
+
+        Returns
+        -------
+        display : LocalizationsDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If ``frame`` is out of range, or the frames or a table are not
+            what they should be.
+        TypeError
+            If a table is not a DataFrame with ``frame``, ``row`` and ``col``.
+        """
+        shape = tuple(getattr(frames, "shape", np.shape(frames)))
+        if len(shape) == 2:
+            # One frame: ``frame`` is its number in the tables.
+            if isinstance(frame, bool) or not isinstance(frame, numbers.Integral):
+                raise TypeError(
+                    f"frame must be an int; got {type(frame).__name__} {frame!r}."
+                )
+            if frame < 0:
+                raise ValueError(f"frame must be an int >= 0; got {frame}.")
+            index = int(frame)
+            image = np.asarray(frames)
+        elif len(shape) == 3:
+            index = _check_frame_index(frame, shape[0])
+            image = np.asarray(frames[index])
+        else:
+            raise ValueError(
+                "frames must have shape (n_frames, height, width) or be one "
+                f"frame of shape (height, width); got shape {shape}."
+            )
+        image = _check_image(image)
+        if (
+            isinstance(radius, bool)
+            or not isinstance(radius, numbers.Real)
+            or not np.isfinite(radius)
+            or radius <= 0
+        ):
+            raise ValueError(f"radius must be a number > 0; got {radius!r}.")
+        number, positions, close = _check_table_positions(
+            localizations, "localizations"
+        )
+        mine = number == index
+        truth_positions = None
+        if truth is not None:
+            truth_number, truth_all, _ = _check_table_positions(truth, "truth")
+            truth_positions = truth_all[truth_number == index]
+        display = cls(
+            image,
+            positions[mine],
+            close[mine],
+            truth_positions,
+            frame=index,
+            radius=float(radius),
+        )
+        return display.plot(
+            ax=ax, circle_kwargs=circle_kwargs, truth_kwargs=truth_kwargs, **kwargs
+        )
+
+    @classmethod
+    def from_estimator(
+        cls,
+        locator,
+        frames,
+        truth=None,
+        *,
+        frame=0,
+        radius=3.0,
+        ax=None,
+        circle_kwargs=None,
+        truth_kwargs=None,
+        **kwargs,
+    ):
+        """Locate the spots of one frame with a fitted locator, and draw them.
+
+        Parameters
+        ----------
+        locator : SpotLocator
+            A fitted :class:`~pixel_regressor.SpotLocator` (or any object
+            whose ``locate(frames)`` returns a table of localisations).
+
+        frames : array-like of shape (n_frames, height, width) or \
+                (height, width)
+            The movie, or one frame; only frame ``frame`` is located.
+
+        truth : pandas.DataFrame, default=None
+            The true spots of the movie (``frame``, ``row``, ``col``).
+
+        frame : int, default=0
+            The frame to locate and draw.
+
+        radius, ax, circle_kwargs, truth_kwargs, **kwargs
+            As for :meth:`from_predictions`.
+
+        Returns
+        -------
+        display : LocalizationsDisplay
+            The display, with the artists stored as attributes.
+        """
+        shape = tuple(getattr(frames, "shape", np.shape(frames)))
+        if len(shape) == 3:
+            index = _check_frame_index(frame, shape[0])
+            image = np.asarray(frames[index])
+        else:
+            index = 0
+            image = np.asarray(frames)
+        image = _check_image(image)
+        table = locator.locate(image[np.newaxis]).copy()
+        table["frame"] = index
+        return cls.from_predictions(
+            image,
+            table,
+            truth,
+            frame=index,
+            radius=radius,
+            ax=ax,
+            circle_kwargs=circle_kwargs,
+            truth_kwargs=truth_kwargs,
+            **kwargs,
+        )
+
+
+class SuperResolutionDisplay:
+    """A movie's localisations as one image: a 2-D histogram, oversampled.
+
+    The image of single-molecule localisation microscopy: each camera pixel
+    is cut into ``oversampling`` x ``oversampling`` bins, and each bin
+    counts the localisations whose ``(row, col)`` fall in it. The axes are
+    in camera pixels (pixel ``(r, c)`` covers ``r - 0.5 .. r + 0.5``), so
+    that the image lies over the frames as they are drawn elsewhere.
+
+    Create it with :meth:`from_estimator` (a fitted
+    :class:`~pixel_regressor.SpotLocator` locates the movie) or
+    :meth:`from_predictions` (a table of localisations), which compute the
+    histogram; the constructor stores it and :meth:`plot` draws it.
+
+    Parameters
+    ----------
+    histogram : ndarray of shape (height * oversampling, width * oversampling)
+        The number of localisations in each bin.
+
+    oversampling : int
+        Bins per camera pixel, along each axis.
+
+    n_localizations : int, default=None
+        The localisations counted, for the title (those outside the frames
+        are left out of the histogram).
+
+    vmax : float, default=None
+        The count drawn brightest (None: the histogram's largest). The
+        ``from_*`` methods set it at the 99.5th percentile of the non-empty
+        bins, so that a few stacked localisations do not leave the rest
+        dark.
+
+    Attributes
+    ----------
+    image_ : matplotlib AxesImage
+        The drawn histogram.
+
+    colorbar_ : matplotlib Colorbar or None
+        Its colour bar (None with ``colorbar=False``).
+
+    ax_ : matplotlib Axes
+        The axes holding the image.
+
+    figure_ : matplotlib Figure
+        The figure holding the axes.
+
+    See Also
+    --------
+    LocalizationsDisplay : One frame with its localisations.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import pandas as pd
+    >>> from pixel_regressor.plotting import SuperResolutionDisplay
+    >>> table = pd.DataFrame({"frame": [0, 1, 2], "row": [1.0, 1.05, 3.4],
+    ...                       "col": [2.0, 2.02, 0.1]})
+    >>> disp = SuperResolutionDisplay.from_predictions(
+    ...     table, image_shape=(4, 4), oversampling=4
+    ... )
+    >>> disp.histogram.shape, int(disp.histogram.sum())
+    ((16, 16), 3)
+    >>> int(disp.histogram[6, 10])  # two localisations in pixel (1, 2)'s centre bin
+    2
+    >>> plt.close("all")
+    """
+
+    def __init__(self, histogram, oversampling, *, n_localizations=None, vmax=None):
+        self.histogram = histogram
+        self.oversampling = oversampling
+        self.n_localizations = n_localizations
+        self.vmax = vmax
+
+    def plot(self, ax=None, *, colorbar=True, **kwargs):
+        """Draw the histogram.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        colorbar : bool, default=True
+            Draw a colour bar of the counts.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow` (``cmap="hot"``,
+            ``interpolation="nearest"`` and ``vmax`` by default).
+
+        Returns
+        -------
+        display : SuperResolutionDisplay
+            The display, with the artists stored as attributes.
+        """
+        plt = _pyplot(f"{type(self).__name__}.plot")
+        if "origin" in kwargs and kwargs["origin"] != "upper":
+            raise ValueError("origin must be 'upper': rows are counted from the top.")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 6), layout="constrained")
+        elif not _is_axes(ax):
+            raise ValueError(f"ax must be a matplotlib Axes; got {type(ax).__name__}.")
+        histogram = np.asarray(self.histogram)
+        step = 1.0 / self.oversampling
+        height, width = histogram.shape[0] * step, histogram.shape[1] * step
+        defaults = {
+            "cmap": "hot",
+            "interpolation": "nearest",
+            "origin": "upper",
+            "extent": (-0.5, width - 0.5, height - 0.5, -0.5),
+            "vmin": 0,
+        }
+        if self.vmax is not None:
+            defaults["vmax"] = self.vmax
+        self.image_ = ax.imshow(histogram, **{**defaults, **kwargs})
+        self.colorbar_ = (
+            ax.figure.colorbar(self.image_, ax=ax, shrink=0.8, label="Localisations")
+            if colorbar
+            else None
+        )
+        count = (
+            int(histogram.sum())
+            if self.n_localizations is None
+            else self.n_localizations
+        )
+        ax.set(
+            title=f"{count} localisation(s), {self.oversampling}x oversampled",
+            xlabel="Column (camera pixels)",
+            ylabel="Row (camera pixels)",
+        )
+        ax.set_facecolor("black")
+        self.ax_ = ax
+        self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_predictions(
+        cls,
+        localizations,
+        *,
+        image_shape=None,
+        oversampling=8,
+        ax=None,
+        colorbar=True,
+        **kwargs,
+    ):
+        """Render a table of localisations.
+
+        Parameters
+        ----------
+        localizations : pandas.DataFrame
+            The table (``row`` and ``col`` at least, ``frame`` too), as
+            :meth:`SpotLocator.locate <pixel_regressor.SpotLocator.locate>`
+            returns it.
+
+        image_shape : tuple of (int, int), default=None
+            ``(height, width)`` of the frames. None: just large enough for
+            every localisation.
+
+        oversampling : int, default=8
+            Bins per camera pixel along each axis (the rendered image has
+            ``height * oversampling`` rows).
+
+        ax : matplotlib Axes, default=None
+            Axes to draw on. If None, a new figure and axes are created.
+
+        colorbar : bool, default=True
+            Draw a colour bar of the counts.
+
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.imshow`.
+
+        Returns
+        -------
+        display : SuperResolutionDisplay
+            The display, with the artists stored as attributes.
+
+        Raises
+        ------
+        ValueError
+            If ``oversampling`` or ``image_shape`` is not positive ints, or
+            the rendered image would have more than 2**28 bins.
+        TypeError
+            If the table is not a DataFrame with ``frame``, ``row``, ``col``.
+        """
+        if (
+            isinstance(oversampling, bool)
+            or not isinstance(oversampling, numbers.Integral)
+            or oversampling < 1
+        ):
+            raise ValueError(f"oversampling must be an int >= 1; got {oversampling!r}.")
+        oversampling = int(oversampling)
+        _, positions, _ = _check_table_positions(localizations, "localizations")
+        if image_shape is None:
+            if len(positions):
+                high = np.ceil(positions.max(axis=0) + 0.5).astype(int)
+                height, width = (max(1, int(v)) for v in high)
+            else:
+                height = width = 1
+        else:
+            height, width = check_image_shape(image_shape, name="image_shape")[:2]
+        bins = (height * oversampling, width * oversampling)
+        if bins[0] * bins[1] > 1 << 28:
+            raise ValueError(
+                f"image_shape {(height, width)} at oversampling {oversampling} "
+                f"renders {bins[0]}x{bins[1]} bins, more than 2**28: lower the "
+                "oversampling."
+            )
+        # Bin (i, j) covers rows -0.5 + i / oversampling onwards.
+        index = np.floor((positions + 0.5) * oversampling).astype(np.int64)
+        inside = (
+            (index[:, 0] >= 0)
+            & (index[:, 0] < bins[0])
+            & (index[:, 1] >= 0)
+            & (index[:, 1] < bins[1])
+        )
+        flat = index[inside, 0] * bins[1] + index[inside, 1]
+        histogram = np.bincount(flat, minlength=bins[0] * bins[1])
+        histogram = histogram.astype(np.uint32).reshape(bins)
+        filled = histogram[histogram > 0]
+        vmax = max(1.0, float(np.percentile(filled, 99.5))) if filled.size else 1.0
+        display = cls(
+            histogram, oversampling, n_localizations=int(len(positions)), vmax=vmax
+        )
+        return display.plot(ax=ax, colorbar=colorbar, **kwargs)
+
+    @classmethod
+    def from_estimator(
+        cls, locator, frames, *, oversampling=8, ax=None, colorbar=True, **kwargs
+    ):
+        """Locate every spot of a movie with a fitted locator, and render them.
+
+        Parameters
+        ----------
+        locator : SpotLocator
+            A fitted :class:`~pixel_regressor.SpotLocator`.
+
+        frames : array-like of shape (n_frames, height, width)
+            The movie.
+
+        oversampling, ax, colorbar, **kwargs
+            As for :meth:`from_predictions`.
+
+        Returns
+        -------
+        display : SuperResolutionDisplay
+            The display, with the artists stored as attributes.
+        """
+        shape = tuple(getattr(frames, "shape", np.shape(frames)))
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"frames must have shape (n_frames, height, width); got {shape}."
+            )
+        return cls.from_predictions(
+            locator.locate(frames),
+            image_shape=shape[-2:],
+            oversampling=oversampling,
+            ax=ax,
+            colorbar=colorbar,
             **kwargs,
         )
