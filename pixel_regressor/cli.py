@@ -43,6 +43,21 @@ Commands
     89,478,485) are refused from the file's header, before decoding. Stacks
     are read and predicted a few frames at a time.
 
+``pixel-regressor locate MOVIE --model DIR --out FILE``
+    Find and localise every spot of every frame of ``MOVIE`` (read as
+    ``predict`` reads files, a batch of frames at a time) with a locator
+    saved by :meth:`SpotLocator.save <pixel_regressor.SpotLocator.save>`, or
+    one built around a saved spot model (``--psf-sigma`` and
+    ``--false-alarm-rate`` set its detection), and write the table of
+    localisations to ``FILE``: ``.csv``, or ``.hdf5`` / ``.h5`` for
+    Picasso's HDF5 file and its ``.yaml`` (see
+    :func:`pixel_regressor.io.write_localizations`). Beside it,
+    ``FILE_render.png``, the super-resolution image (``--oversampling`` bins
+    per pixel), and ``FILE_frame.png``, one frame (``--frame``; the one with
+    the most localisations by default) with its localisations circled, unless
+    ``--no-images``. Progress goes to the standard error: a bar on a
+    terminal, a line per tenth of the movie otherwise.
+
 Errors in the arguments exit with status 2 (argparse's usage message); errors
 while running (an unwritable output directory, a missing or corrupt model, an
 unreadable image, ...) print one ``pixel-regressor: error: ...`` line on
@@ -82,7 +97,7 @@ from .models import HEADS
 __all__ = ["main"]
 
 PROG = "pixel-regressor"
-_COMMANDS = ("run", "predict")
+_COMMANDS = ("run", "predict", "locate")
 
 # Files of a run's output directory (its model directory is written by
 # BrightPixelRegressor.save).
@@ -418,7 +433,91 @@ def _build_parser():
         help=f"image files: .npy, {IMAGE_FORMATS}, ...",
     )
     predict.set_defaults(handler=_predict_command)
-    return parser, {"run": run, "predict": predict}
+
+    locate = commands.add_parser(
+        "locate",
+        help="find and localise every spot of every frame of a movie",
+        description=(
+            "Find and localise every spot of every frame of MOVIE (a TIFF stack, "
+            ".npy array or image file, read a batch of frames at a time) with a "
+            "saved SpotLocator, and write the table of localisations to --out "
+            "(.csv; .hdf5 or .h5: Picasso's HDF5 file and its .yaml), beside it "
+            "OUT_render.png (the super-resolution image: a 2-D histogram of the "
+            "localisations) and OUT_frame.png (one frame with its localisations "
+            "circled)."
+        ),
+    )
+    locate.add_argument("movie", metavar="MOVIE", help="the movie: .tif, .npy, ...")
+    locate.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a locator saved by SpotLocator.save, or a spot model saved by "
+        "BrightPixelRegressor.save (head spot or spot_fit; its locator measures "
+        "the PSF's width on the movie unless --psf-sigma is given)",
+    )
+    locate.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the table: FILE.csv, or FILE.hdf5 (Picasso's HDF5 and YAML files)",
+    )
+    locate.add_argument(
+        "--psf-sigma",
+        type=_float_at_least(0, strict=True),
+        metavar="PX",
+        help="the PSF's width in pixels (default: the saved locator's, or "
+        "measured on the movie)",
+    )
+    locate.add_argument(
+        "--false-alarm-rate",
+        type=_float_at_least(0, strict=True),
+        metavar="P",
+        help="expected false detections per pixel in noise (default: the saved "
+        "locator's, or 1e-6)",
+    )
+    locate.add_argument(
+        "--pixel-size",
+        type=_float_at_least(0, strict=True),
+        metavar="NM",
+        help="the camera's pixel size in nm, written to Picasso's metadata",
+    )
+    locate.add_argument(
+        "--oversampling",
+        type=_int_at_least(1, 64),
+        default=8,
+        metavar="N",
+        help="bins per camera pixel of the rendered image (default: %(default)s)",
+    )
+    locate.add_argument(
+        "--frame",
+        type=_int_at_least(0),
+        metavar="N",
+        help="the frame drawn with its localisations (default: the one with the most)",
+    )
+    locate.add_argument(
+        "--no-images",
+        action="store_true",
+        help="write the table only, without the two PNG files",
+    )
+    locate.add_argument(
+        "--max-pixels",
+        type=_int_at_least(1),
+        default=MAX_PIXELS,
+        metavar="N",
+        help="refuse frames of more than N pixels, from the file's header, before "
+        "decoding them (default: %(default)s, Pillow's limit)",
+    )
+    locate.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress: only the final summary (progress is a bar on a "
+        "terminal, a line per tenth of the movie in a file or a pipe)",
+    )
+    locate.set_defaults(handler=_locate_command)
+    return parser, {"run": run, "predict": predict, "locate": locate}
 
 
 def _scenes():
@@ -1229,6 +1328,219 @@ def _predict_command(args):
             std=args.std,
             n_frames_of=dict(zip(args.files, n_frames)),
         )
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# locate
+# ---------------------------------------------------------------------------
+
+# Beside the table FILE.csv: FILE_render.png and FILE_frame.png.
+RENDER_SUFFIX = "_render.png"
+FRAME_SUFFIX = "_frame.png"
+_TABLE_SUFFIXES = (".csv", ".hdf5", ".h5")
+
+
+def _image_paths(out):
+    """The PNG files written beside the table ``out``."""
+    stem = out.with_suffix("")
+    return (
+        stem.with_name(stem.name + RENDER_SUFFIX),
+        stem.with_name(stem.name + FRAME_SUFFIX),
+    )
+
+
+class _Progress:
+    """Frames located so far: a bar on a terminal, else a line per tenth.
+
+    Written to the standard error, so that the standard output holds the
+    summary only. On a terminal the bar is redrawn with a carriage return;
+    in a file or a pipe a plain line is written each time another tenth of
+    the movie (at least one batch) is done, and at the end.
+    """
+
+    def __init__(self, n_frames, *, quiet, stream=None):
+        self.n_frames, self.quiet = n_frames, quiet
+        self.stream = sys.stderr if stream is None else stream
+        try:
+            self.terminal = bool(self.stream.isatty())
+        except (AttributeError, OSError, ValueError):
+            self.terminal = False
+        self.started = time.perf_counter()
+        self.step = max(1, math.ceil(n_frames / 10))
+        self.next_line = self.step
+
+    def update(self, done):
+        if self.quiet:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rate = done / elapsed
+        if self.terminal:
+            width = 30
+            filled = int(width * done / max(self.n_frames, 1))
+            left = (self.n_frames - done) / rate if rate > 0 else 0.0
+            print(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.n_frames} "
+                f"frames, {rate:.1f} frames/s, {left:.0f} s left ",
+                end="\n" if done >= self.n_frames else "",
+                file=self.stream,
+                flush=True,
+            )
+        elif done >= self.next_line or done >= self.n_frames:
+            print(
+                f"located {done}/{self.n_frames} frames ({rate:.1f} frames/s)",
+                file=self.stream,
+                flush=True,
+            )
+            self.next_line = (done // self.step + 1) * self.step
+
+
+def _check_table_target(out):
+    if out.suffix.lower() not in _TABLE_SUFFIXES:
+        raise CommandError(
+            f"--out {str(out)!r}: the table is written to a .csv file, or to a "
+            ".hdf5 or .h5 file (Picasso's HDF5 and YAML files)"
+        )
+    _check_csv_target(out)
+
+
+def _load_locator(args):
+    """The locator of ``--model``: a saved locator, or one around a spot model."""
+    from . import _locator_persistence
+    from .locator import SpotLocator, load_locator
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("psf_sigma", args.psf_sigma),
+            ("false_alarm_rate", args.false_alarm_rate),
+        )
+        if value is not None
+    }
+    path = args.model
+    if _locator_persistence.is_saved_locator(path):
+        try:
+            locator = load_locator(path)
+        except (OSError, ValueError) as exc:
+            raise CommandError(
+                f"cannot load the locator in {str(path)!r}: {exc}"
+            ) from None
+        return locator.set_params(**overrides), bool(overrides)
+    directory = _model_directory(path)
+    from .estimator import load_model
+
+    try:
+        model = load_model(directory)
+    except (OSError, ValueError) as exc:
+        raise CommandError(
+            f"cannot load the model in {str(directory)!r}: {exc}"
+        ) from None
+    head = model._fitted_head().name
+    if head not in ("spot", "spot_fit"):
+        raise CommandError(
+            f"the model in {str(directory)!r} has head={head!r}; locating spots "
+            "needs a saved SpotLocator, or a spot model (head spot or spot_fit)"
+        )
+    return SpotLocator(model, **overrides), True
+
+
+def _locate_movie(locator, frames, progress):
+    """The table of every frame's localisations, a batch of frames at a time."""
+    import pandas as pd
+
+    n_frames = len(frames)
+    tables = []
+    step = int(locator.batch_frames)
+    progress.update(0)
+    for start in range(0, n_frames, step):
+        stop = min(start + step, n_frames)
+        table = locator.locate(frames[start:stop])
+        table["frame"] += start
+        tables.append(table)
+        progress.update(stop)
+    if not tables:
+        return locator.locate(frames[:0])
+    return pd.concat(tables, ignore_index=True)
+
+
+def _write_images(args, frames, table):
+    """The super-resolution image and one frame with its localisations."""
+    import matplotlib
+    import numpy as np
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from .plotting import LocalizationsDisplay, SuperResolutionDisplay
+
+    n_frames, height, width = frames.shape
+    render_path, frame_path = _image_paths(args.out)
+    figure = Figure(figsize=(7, 7 * height / width + 0.6), layout="constrained")
+    SuperResolutionDisplay.from_predictions(
+        table,
+        image_shape=(height, width),
+        oversampling=args.oversampling,
+        ax=figure.subplots(),
+    )
+    _save_figure(figure, render_path)
+
+    if args.frame is not None:
+        if args.frame >= n_frames:
+            raise CommandError(
+                f"--frame {args.frame}: the movie has {n_frames} frame(s)"
+            )
+        frame = args.frame
+    else:
+        counts = np.bincount(table["frame"].to_numpy(), minlength=n_frames)
+        frame = int(np.argmax(counts))
+    figure = Figure(figsize=(7, 7 * height / width + 0.6), layout="constrained")
+    LocalizationsDisplay.from_predictions(
+        frames, table, frame=frame, ax=figure.subplots()
+    )
+    _save_figure(figure, frame_path)
+    return render_path, frame_path
+
+
+def _locate_command(args):
+    from .io import TiffFrames, write_localizations
+
+    _check_table_target(args.out)
+    if not args.model.exists():
+        raise CommandError(f"model directory {str(args.model)!r} does not exist")
+    frames = _open_frames(args.movie, args.max_pixels)
+    try:
+        _start_tensorflow()
+        locator, refit = _load_locator(args)
+        try:
+            if refit:
+                locator.fit(frames)
+            progress = _Progress(len(frames), quiet=args.quiet)
+            table = _locate_movie(locator, frames, progress)
+        except ValueError as exc:
+            raise CommandError(f"{args.movie!r}: {_one_line(exc)}") from None
+        try:
+            write_localizations(
+                table,
+                args.out,
+                frames_shape=tuple(frames.shape),
+                psf_sigma=locator.psf_sigma_,
+                pixel_size=args.pixel_size,
+            )
+        except ImportError as exc:
+            raise CommandError(str(exc)) from None
+        images = () if args.no_images else _write_images(args, frames, table)
+    finally:
+        if isinstance(frames, TiffFrames):
+            frames.close()
+    written = [str(args.out)]
+    if args.out.suffix.lower() != ".csv":
+        written.append(str(args.out.with_suffix(".yaml")))
+    written += [str(path) for path in images]
+    print(
+        f"{len(table)} localisation(s) in {len(frames)} frame(s) written to "
+        + ", ".join(written)
+    )
     return 0
 
 
