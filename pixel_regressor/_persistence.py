@@ -62,6 +62,7 @@ _OPTIONAL = {
     "model_sha256",
     "std_coefficients_",
     "miss_odds_",
+    "training_conditions_",
 }
 # The members Keras writes to a .keras archive; others are refused.
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
@@ -104,6 +105,10 @@ def metadata(estimator, model_sha256):
         ]
     if hasattr(estimator, "miss_odds_"):
         meta["miss_odds_"] = [float(v) for v in estimator.miss_odds_]
+    if hasattr(estimator, "training_conditions_"):
+        meta["training_conditions_"] = {
+            str(k): float(v) for k, v in estimator.training_conditions_.items()
+        }
     return meta
 
 
@@ -276,6 +281,45 @@ def _miss_odds(values):
     return np.asarray(values, dtype=np.float64)
 
 
+def _training_conditions(values, fitted):
+    """``training_conditions_``: a dict of the floats of
+    ``_conditions.KEYS`` (its optional keys may be absent), finite, each
+    range's low at most its high, the shares in [0, 1], the image size and
+    the widths positive."""
+    from ._conditions import KEYS, OPTIONAL_KEYS
+
+    if fitted["head"].std is None:
+        raise ValueError("training_conditions_ is given, but the head has no std")
+    required = set(KEYS) - set(OPTIONAL_KEYS)
+    ok = (
+        isinstance(values, dict)
+        and required <= set(values) <= set(KEYS)
+        and set(OPTIONAL_KEYS) & set(values) in (set(), set(OPTIONAL_KEYS))
+        and all(_is_number(v) and math.isfinite(v) for v in values.values())
+    )
+    if ok:
+        values = {key: float(value) for key, value in values.items()}
+        ok = (
+            all(
+                values[f"{name}_low"] <= values[f"{name}_high"]
+                for name in ("signal", "width", "dispersion")
+                if f"{name}_low" in values
+            )
+            and all(0 <= values[key] <= 1 for key in ("edge_share", "saturated_share"))
+            and values["detection_z"] >= 0
+            and all(
+                values[key] > 0 for key in ("width_low", "image_height", "image_width")
+            )
+        )
+    if not ok:
+        raise ValueError(
+            f"training_conditions_ must be an object of the numbers {list(KEYS)} "
+            f"(both dispersion keys or neither; each low at most "
+            f"its high, shares in [0, 1], detection_z >= 0), got {_short(values)}"
+        )
+    return values
+
+
 def estimator_from_metadata(estimator_class, meta):
     """An estimator of ``estimator_class`` holding the checked ``meta``.
 
@@ -350,7 +394,7 @@ def estimator_from_metadata(estimator_class, meta):
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
 
     kind = estimator._head().std
-    for key in ("std_coefficients_", "miss_odds_"):
+    for key in ("std_coefficients_", "miss_odds_", "training_conditions_"):
         if key in meta and kind is None:
             raise ValueError(f"{key} is given, but the head has no std")
     if "std_coefficients_" in meta:
@@ -359,6 +403,10 @@ def estimator_from_metadata(estimator_class, meta):
         )
     if "miss_odds_" in meta:
         estimator.miss_odds_ = _miss_odds(meta["miss_odds_"])
+    if "training_conditions_" in meta:
+        estimator.training_conditions_ = _training_conditions(
+            meta["training_conditions_"], {"head": estimator._head()}
+        )
 
     estimator.image_shape_ = tuple(shape)
     estimator.n_features_in_ = n_features

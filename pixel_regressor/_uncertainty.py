@@ -60,8 +60,10 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
+    "COEFFICIENT_RANGE",
     "N_PLACES",
     "N_TERMS",
+    "ODDS_RANGE",
     "RADIUS",
     "WIDTHS",
     "fit",
@@ -113,6 +115,16 @@ _MAX_LOG_ODDS = 50.0
 # prior about MATCHED_FILTER_ODDS of log(tau) and beta: a training set with
 # few or no spots lost keeps about the matched filter's odds.
 _ODDS_BOUNDS = ((np.log(0.05), np.log(20.0)), (-20.0, 20.0))
+# The bound of the log of every coefficient of the variance in its fit.
+_LOG_COEFFICIENT_BOUND = 60.0
+#: The range of every coefficient of the variance (:func:`fit`,
+#: :func:`fit_fisher`), and of the odds' ``tau`` and ``beta``
+#: (:func:`fit_odds`): the bounds of their fits. A loaded model's lie within.
+COEFFICIENT_RANGE = (
+    float(np.exp(-_LOG_COEFFICIENT_BOUND)),
+    float(np.exp(_LOG_COEFFICIENT_BOUND)),
+)
+ODDS_RANGE = (tuple(float(v) for v in np.exp(_ODDS_BOUNDS[0])), _ODDS_BOUNDS[1])
 _ODDS_PRIOR = 1.0
 # A pixel's eight neighbours.
 _RING = np.ones((1, 3, 3), dtype=bool)
@@ -436,7 +448,8 @@ def _maximum_likelihood(features, squares, log_coefficients, keep):
             log_coefficients,
             args=(features[keep], squares[keep]),
             method="L-BFGS-B",
-            bounds=[(-60.0, 60.0)] * features.shape[1],
+            bounds=[(-_LOG_COEFFICIENT_BOUND, _LOG_COEFFICIENT_BOUND)]
+            * features.shape[1],
         ).x
     return log_coefficients
 
@@ -495,7 +508,7 @@ def fit_fisher(variances, errors):
     """
     variances = np.asarray(variances, dtype=np.float64)
     squares = np.square(np.asarray(errors, dtype=np.float64))
-    out = np.tile([1.0, np.exp(-60.0)], (squares.shape[1], 1))
+    out = np.tile([1.0, COEFFICIENT_RANGE[0]], (squares.shape[1], 1))
     for j in range(squares.shape[1]):
         v = variances[:, j]
         keep = np.isfinite(squares[:, j]) & np.isfinite(v) & (v > 0)

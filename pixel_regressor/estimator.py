@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _persistence
+from . import _conditions, _persistence
 from ._inference import as_float32, needs_counts
 from ._io import atomic_directory, sha256_of, visible_entries
 from ._random import check_random_state, chunk_generator, derive_seed
@@ -112,6 +112,9 @@ def _scikeras_history(history):
 
 # Images looked at by _warn_if_not_counts, at most.
 _COUNTS_SAMPLE = 256
+# Images checked against the training conditions by predict without
+# return_std, at most (with it, all of them).
+_CONDITIONS_SAMPLE = 256
 
 
 def _warn_if_not_counts(images):
@@ -768,16 +771,20 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             images, targets = data.images[rows], data.targets[rows]
         errors = self._predict_batch(images) - targets
         readout = self._readout_weights()
+        stats, places = _uncertainty.statistics(images, return_places=True)
         if self._fitted_head().std == "fisher":
-            places = _uncertainty.places(images)
             variances = _uncertainty.output_variances(
                 self._fit_covariance(images), readout
             )
             self.std_coefficients_ = _uncertainty.fit_fisher(variances, errors)
         else:
-            stats, places = _uncertainty.statistics(images, return_places=True)
             self.std_coefficients_ = _uncertainty.fit(stats, errors)
         self.miss_odds_ = _uncertainty.fit_odds(places, errors, readout)
+        from ._uncertainty import DETECTION_Z
+
+        self.training_conditions_ = _conditions.summarize(
+            _conditions.measure(images, stats, DETECTION_Z), self.image_shape_
+        )
 
     def _miss_odds(self):
         """``miss_odds_``, or the matched filter's own for a model saved
@@ -1069,19 +1076,58 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             _warn_if_not_counts(images)
         y_pred = self.keras_regressor_.predict(images)
         if not return_std:
+            if self._fitted_head().predicts_std:
+                self._warn_outside_training(images)
             return y_pred
         from . import _uncertainty
 
         covariance = None
         if self._fitted_head().std == "fisher":
             covariance = self._fit_covariance(images)
+        stats = _uncertainty.statistics(
+            images, self._miss_odds(), detection=self._detection()
+        )
+        self._warn_outside_training(images, stats)
         std = _uncertainty.predict(
-            _uncertainty.statistics(images, self._miss_odds()),
-            self.std_coefficients_,
-            self._readout_weights(),
-            covariance,
+            stats, self.std_coefficients_, self._readout_weights(), covariance
         )
         return y_pred, std.ravel() if self._y_1d else std
+
+    def _detection(self):
+        """The significance below which an image has no spot above the noise
+        (``training_conditions_``), or None for a model saved before the
+        conditions were recorded: every image then has a spot."""
+        conditions = getattr(self, "training_conditions_", None)
+        return None if conditions is None else conditions["detection_z"]
+
+    def _warn_outside_training(self, images, stats=None):
+        """Warn of images outside ``training_conditions_`` (the spot heads).
+
+        With their ``stats`` (``return_std``), all images are checked;
+        without, at most :data:`_CONDITIONS_SAMPLE` of them, evenly spaced.
+        A model saved before the conditions were recorded is not checked.
+        """
+        conditions = getattr(self, "training_conditions_", None)
+        if conditions is None or not len(images):
+            return
+        if stats is None:
+            from . import _uncertainty
+
+            rows = np.arange(len(images))
+            if len(rows) > _CONDITIONS_SAMPLE:
+                rows = np.linspace(0, len(rows) - 1, _CONDITIONS_SAMPLE).astype(int)
+                rows = np.unique(rows)
+            images = images[rows]
+            stats = _uncertainty.statistics(
+                images, self._miss_odds(), detection=self._detection()
+            )
+        _conditions.warn(
+            conditions,
+            _conditions.measure(images, stats, self._detection()),
+            self._fitted_head().std,
+            len(images),
+            stacklevel=4,
+        )
 
     def _predict_batch(self, images, *, path="auto"):
         """Run the model on ``images`` (n, h, w, 1); float64 (n, n_outputs).

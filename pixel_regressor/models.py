@@ -87,6 +87,10 @@ class HeadSpec:
         ``"gaussian_fit"``), times a factor per output fitted after each
         training call. Both widen the deviation where the spot may be a
         blob elsewhere.
+    layers : mapping of str to str, default={}
+        The layers by which a network is known as this head's: each layer's
+        name and class name. A loaded model must have these, and none of
+        another head's (see ``_persistence.check_model_matches``).
     """
 
     name: str
@@ -98,6 +102,7 @@ class HeadSpec:
     min_side: Callable
     builder: Callable
     std: str | None = None
+    layers: Mapping = dataclasses.field(default_factory=dict)
 
     @property
     def predicts_std(self):
@@ -228,6 +233,11 @@ SOFT_ARGMAX = HeadSpec(
     min_filters=0,
     min_side=_any_side,
     builder=_build_soft_argmax,
+    layers={
+        "normalization": "ImageNormalization",
+        "soft_argmax": "PeakSoftArgmax2D",
+        "readout": "Dense",
+    },
 )
 
 DENSE = HeadSpec(
@@ -246,6 +256,11 @@ DENSE = HeadSpec(
     min_filters=1,
     min_side=_conv_pool_side,
     builder=_build_dense,
+    layers={
+        "normalization": "ImageNormalization",
+        "flatten": "Flatten",
+        "output": "Dense",
+    },
 )
 
 
@@ -359,6 +374,11 @@ SPOT = HeadSpec(
     min_side=_any_side,
     builder=_build_spot,
     std="formula",
+    layers={
+        "peak_crop": "PeakCrop",
+        "soft_argmax": "CropSoftArgmax2D",
+        "readout": "Dense",
+    },
 )
 
 SPOT_FIT = HeadSpec(
@@ -376,6 +396,7 @@ SPOT_FIT = HeadSpec(
     min_side=_any_side,
     builder=functools.partial(_build_spot, gaussian_fit=True),
     std="fisher",
+    layers={**SPOT.layers, "gaussian_fit": "GaussianFit"},
 )
 
 #: The heads, by name, in the order the docs list them.

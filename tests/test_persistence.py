@@ -263,6 +263,11 @@ def saved_spot(fitted, tmp_path_factory):
         ("miss_odds_", [1.0, "0"], "miss_odds_ must be"),
         ("miss_odds_", [True, 0.0], "miss_odds_ must be"),
         ("miss_odds_", {"tau": 1.0}, "miss_odds_ must be"),
+        # Finite, but beyond anything the fits give.
+        ("std_coefficients_", [[1e308] * 3] * 2, "std_coefficients_"),
+        ("std_coefficients_", [[1e-300] * 3] * 2, "std_coefficients_"),
+        ("miss_odds_", [1.0, 1e308], "miss_odds_"),
+        ("miss_odds_", [1e-300, 0.0], "miss_odds_"),
     ],
 )
 def test_tampered_deviations_are_refused(saved_spot, tmp_path, key, value, match):
@@ -439,6 +444,33 @@ def test_dense_model_must_match_the_image_shape(fitted, tmp_path):
     meta = _set(meta, ("image_shape_",), [SIDE // 2, SIDE * 2])
     (directory / "estimator.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="input shape"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize(
+    ("meta_head", "model_head"),
+    [
+        ("spot", "spot_fit"),
+        ("spot_fit", "spot"),
+        ("spot_fit", "soft_argmax"),
+        ("spot_fit", "dense"),
+        ("soft_argmax", "spot"),
+        ("dense", "soft_argmax"),
+    ],
+)
+def test_another_heads_model_is_refused_even_with_its_digest(
+    fitted, tmp_path, meta_head, model_head
+):
+    # Both files consistent with each other by their digest, but the network
+    # is not the one the metadata's head builds.
+    directory = fitted[meta_head].save(tmp_path / "model")
+    other = fitted[model_head].save(tmp_path / "other")
+    model = (other / "model.keras").read_bytes()
+    meta = json.loads((directory / "estimator.json").read_text())
+    meta["model_sha256"] = _io.sha256_of(other / "model.keras")
+    _write_save(directory, meta, model)
+    match = f"model.keras could not be loaded.*head='{meta_head}'"
+    with pytest.raises(ValueError, match=match):
         load_model(directory)
 
 
@@ -671,3 +703,88 @@ def test_interrupted_save_in_place_keeps_the_earlier_save(
         fitted["soft_argmax"].save(".")
     assert sorted(os.listdir(directory)) == ["estimator.json", "model.keras"]
     np.testing.assert_array_equal(load_model(directory).predict(X), other.predict(X))
+
+
+# ----------------------------------------------------------------------------
+# the one check of fitted state, whichever way an estimator is loaded
+
+
+def _with(estimator, **attributes):
+    """A shallow copy of ``estimator`` with ``attributes`` replaced (or
+    removed, where None)."""
+    again = object.__new__(type(estimator))
+    vars(again).update(vars(estimator), **attributes)
+    for name in [k for k, v in attributes.items() if v is None]:
+        vars(again).pop(name, None)
+    return again
+
+
+def _round_trip(estimator, how, tmp_path):
+    if how == "pickle":
+        return pickle.loads(pickle.dumps(estimator))
+    if how == "joblib":
+        import joblib
+
+        joblib.dump(estimator, tmp_path / "m.joblib")
+        return joblib.load(tmp_path / "m.joblib")
+    sio = pytest.importorskip("skops.io")
+    return sio.loads(sio.dumps(estimator), trusted=skops_trusted_types())
+
+
+# Without the attributes that only the heads with deviations have.
+_NO_STD = {"std_coefficients_": None, "miss_odds_": None, "training_conditions_": None}
+_BAD_FITTED_STATE = [
+    ("spot", {"std_coefficients_": np.full((2, 3), np.nan)}, "std_coefficients_"),
+    ("spot", {"std_coefficients_": np.full((2, 3), 1e-30)}, "std_coefficients_"),
+    ("spot", {"std_coefficients_": np.full((2, 2), 1.0)}, "std_coefficients_"),
+    ("spot", {"std_coefficients_": np.full((3, 3), 1.0)}, "std_coefficients_"),
+    ("spot", {"std_coefficients_": "1.0"}, "std_coefficients_"),
+    ("spot_fit", {"std_coefficients_": np.full((2, 2), 1e308)}, "std_coefficients_"),
+    ("spot", {"miss_odds_": np.array([1.0, 1e308])}, "miss_odds_"),
+    ("spot", {"miss_odds_": np.array([np.nan, 0.0])}, "miss_odds_"),
+    ("soft_argmax", {"std_coefficients_": np.ones((2, 3))}, "std_coefficients_"),
+    ("spot_fit", {"head": "spot", "_built_head": "spot"}, "std_coefficients_"),
+    ("spot_fit", {"_built_head": "spot", **_NO_STD}, "gaussian_fit"),
+    ("spot", {"_built_head": "spot_fit", **_NO_STD}, "gaussian_fit"),
+    ("spot", {"_built_head": "soft_argmax", **_NO_STD}, "head='soft_argmax'"),
+    ("spot", {"_built_head": "mystery"}, "_built_head"),
+    ("dense", {"image_shape_": (SIDE, SIDE + 1)}, "n_features_in_"),
+    ("dense", {"n_outputs_": 3}, "output shape"),
+    ("soft_argmax", {"n_iter_": -1}, "n_iter_"),
+    ("soft_argmax", {"history_": {"loss": [1.0, 2.0]}}, "n_iter_"),
+    ("soft_argmax", {"_y_1d": True}, "n_outputs_"),
+]
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib", "skops"])
+@pytest.mark.parametrize(("head", "attributes", "match"), _BAD_FITTED_STATE)
+def test_bad_fitted_state_is_refused_by_every_loader(
+    fitted, tmp_path, how, head, attributes, match
+):
+    tampered = _with(fitted[head], **attributes)
+    with pytest.raises(ValueError, match=match):
+        _round_trip(tampered, how, tmp_path)
+
+
+def test_pickled_fitted_attributes_without_a_model_are_refused(fitted):
+    state = fitted["spot"].__getstate__()
+    del state["_keras_archive"]
+    with pytest.raises(ValueError, match="no model"):
+        BrightPixelRegressor().__setstate__(state)
+
+
+def test_a_missing_fitted_attribute_is_named(fitted):
+    state = fitted["spot"].__getstate__()
+    del state["history_"]
+    with pytest.raises(ValueError, match="history_"):
+        BrightPixelRegressor().__setstate__(state)
+
+
+def test_a_head_changed_after_fitting_still_copies(fitted, data, tmp_path):
+    # set_params(head=...) after fitting is allowed: predictions follow the
+    # model's own head, and so does the check of a copy.
+    X, _ = data
+    estimator = _with(fitted["spot_fit"], head="spot")
+    again = _round_trip(estimator, "pickle", tmp_path)
+    assert again.head == "spot"
+    np.testing.assert_array_equal(again.predict(X), fitted["spot_fit"].predict(X))

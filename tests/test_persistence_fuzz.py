@@ -130,3 +130,44 @@ def test_metadata_checks_raise_only_value_errors(saved, data):
         return
     assert estimator.n_features_in_ == np.prod(estimator.image_shape_)
     assert all(len(v) == estimator.n_iter_ for v in estimator.history_.values())
+
+
+@pytest.fixture(scope="module")
+def spot_state():
+    X, y = pixel_regressor.make_bright_spot_dataset(
+        40, image_size=SIDE, photons=1000, random_state=0
+    )
+    estimator = BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X, y)
+    return _Saved(state=estimator.__getstate__(), X=X)
+
+
+_arrays = st.builds(
+    np.asarray,
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), max_size=6),
+).map(lambda a: a.reshape(-1, 2) if a.size % 2 == 0 else a)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_tampered_pickled_state_gives_a_value_error(spot_state, data):
+    """Unpickling (pickle, joblib, skops) checks the fitted state as load_model
+    does: a ValueError, or an estimator whose deviations are finite."""
+    state = dict(spot_state["state"])
+    fitted = sorted(
+        k for k in state if k.endswith("_") and not k.startswith("_keras")
+    ) + ["_y_1d", "_built_head"]
+    for _ in range(data.draw(st.integers(1, 2))):
+        key = data.draw(st.sampled_from(fitted))
+        state[key] = data.draw(_json_values | _arrays)
+    estimator = BrightPixelRegressor.__new__(BrightPixelRegressor)
+    try:
+        estimator.__setstate__(state)
+    except ValueError:
+        return
+    X = spot_state["X"][:5]
+    _, std = estimator.predict(X, return_std=True)
+    assert np.isfinite(std).all() and (std > 0).all()

@@ -141,7 +141,7 @@ def test_return_std_of_two_equal_spots_spans_both():
     std = _uncertainty.predict(stats, [[1.0, 30.0, 0.0], [1.0, 30.0, 0.0]])
     np.testing.assert_allclose(stats[:, 3], [0.0, 0.5, 0.0], atol=1e-6)
     assert std[1, 1] == pytest.approx(np.sqrt(0.5 * 11**2), rel=0.02)
-    np.testing.assert_allclose(stats[[0, 2], 4:], 0.0, atol=1e-6)
+    np.testing.assert_allclose(stats[[0, 2], 4:7], 0.0, atol=1e-6)
     np.testing.assert_allclose(std[[0, 2]], std[[0, 0]], rtol=1e-3)
     assert std[1, 0] < 0.1
     # Through a read-out that swaps and scales the targets.

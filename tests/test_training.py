@@ -411,3 +411,108 @@ def test_a_seeded_fit_ignores_other_threads_drawing_from_python_random(data):
         stop.set()
         thread.join()
     np.testing.assert_array_equal(got, expected)
+
+
+# ----------------------------------------------------------------------------
+# partial_fit: the deviations' calibration over chunks, and failed calls
+
+
+@pytest.fixture(scope="module")
+def spots():
+    return pixel_regressor.make_bright_spot_dataset(
+        500, image_size=SIDE, photons=1000, background=10, random_state=0
+    )
+
+
+def _z_spread(reg, X, y):
+    """The spread of the z-scores, robust to gross misses (1 when honest)."""
+    pred, std = reg.predict(X, return_std=True)
+    z = ((pred - y) / std).ravel()
+    return 1.4826 * np.median(np.abs(z - np.median(z)))
+
+
+def test_partial_fit_on_tiny_chunks_keeps_the_deviations_calibrated(spots):
+    X, y = spots
+    reg = BrightPixelRegressor("spot", random_state=0).partial_fit(X[:300], y[:300])
+    spread = _z_spread(reg, X[300:], y[300:])
+    assert 0.5 < spread < 2
+    for i in range(300, 303):  # chunks of one image
+        reg.partial_fit(X[i : i + 1], y[i : i + 1])
+        assert 0.7 * spread < _z_spread(reg, X[300:], y[300:]) < 1.4 * spread
+
+
+def test_partial_fit_calibrates_on_every_recent_chunk_within_a_bound(
+    spots, monkeypatch
+):
+    from pixel_regressor import estimator as module
+
+    monkeypatch.setattr(module, "_RECENT_IMAGES", 50)
+    X, y = spots
+    reg = BrightPixelRegressor("spot", random_state=0)
+    for start in range(0, 120, 30):
+        reg.partial_fit(X[start : start + 30], y[start : start + 30])
+    recent = reg._recent
+    assert len(recent.images) == len(recent.targets) == 50  # the bound
+    np.testing.assert_array_equal(recent.targets[-30:], y[90:120].astype(np.float32))
+    assert recent.fitted_on == 50
+    assert "_recent" not in reg.__getstate__()  # not pickled
+
+
+def _state(reg):
+    """What a failed training call must leave as it was."""
+    import copy
+
+    return {
+        "attributes": {
+            k: copy.deepcopy(v)
+            for k, v in vars(reg).items()
+            if k not in ("model_", "keras_regressor_")
+        },
+        "weights": reg.model_.get_weights(),
+        "optimizer": [np.array(v) for v in reg.model_.optimizer.variables],
+        "epochs": reg.keras_regressor_.current_epoch,
+    }
+
+
+def _assert_same_state(got, expected):
+    assert got["attributes"].keys() == expected["attributes"].keys()
+    for key, value in expected["attributes"].items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got["attributes"][key], value)
+        elif not hasattr(value, "images"):
+            assert got["attributes"][key] == value, key
+    for name in ("weights", "optimizer"):
+        assert len(got[name]) == len(expected[name])
+        for a, b in zip(got[name], expected[name]):
+            np.testing.assert_array_equal(a, b)
+    assert got["epochs"] == expected["epochs"]
+
+
+@pytest.mark.parametrize("how", ["fitted", "loaded"])
+def test_a_diverging_partial_fit_keeps_the_previous_model(spots, tmp_path, how):
+    X, y = spots
+    X, y = X[:100], y[:100]
+    reg = BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X, y)
+    if how == "loaded":
+        reg = load_model(reg.save(tmp_path / "model"))
+    before, pred = _state(reg), reg.predict(X, return_std=True)
+    with pytest.raises(ValueError, match="diverged.*keeps"):
+        reg.partial_fit(X, y, sample_weight=np.full(len(X), 3e38))
+    _assert_same_state(_state(reg), before)
+    for got, expected in zip(reg.predict(X, return_std=True), pred):
+        np.testing.assert_array_equal(got, expected)
+    reg.partial_fit(X, y)  # and it trains on
+    assert reg.n_iter_ == before["attributes"]["n_iter_"] + 1
+    assert np.isfinite(reg.history_["loss"]).all()
+
+
+def test_a_diverging_first_partial_fit_leaves_the_estimator_unfitted(spots):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = spots
+    reg = BrightPixelRegressor("spot", random_state=0)
+    with pytest.raises(ValueError, match="diverged.*unfitted"):
+        reg.partial_fit(X[:50], y[:50], sample_weight=np.full(50, 3e38))
+    with pytest.raises(NotFittedError):
+        reg.predict(X[:5])
+    assert not hasattr(reg, "_recent")
