@@ -111,6 +111,19 @@ _WINDOW = 3
 _CHI2_MEDIAN = 0.454936
 # The largest log-odds of another place (exp stays finite).
 _MAX_LOG_ODDS = 50.0
+# A spot is above the noise when the least-squares signal of a spot on a
+# sloped level, in the square around the peak, is this many of its standard
+# errors (at most; less for a model trained on fainter spots): a constant
+# image and a ramp give 0, noise alone 1-5 (median 2.8).
+DETECTION_Z = 4.0
+# Another place whose matched-filter response is above _SECOND_Z (no blob
+# of noise reaches it) and at least _SECOND_RATIO of the peak's holds a
+# second spot, which the matched filter's odds (of one spot) cannot weigh:
+# its odds are at least the ratio of the two responses to _SECOND_POWER (1
+# for equal spots, 0.06 at half).
+_SECOND_Z = 10.0
+_SECOND_RATIO = 0.5
+_SECOND_POWER = 4.0
 # The bounds of tau and beta in fit_odds, and the standard deviation of the
 # prior about MATCHED_FILTER_ODDS of log(tau) and beta: a training set with
 # few or no spots lost keeps about the matched filter's odds.
@@ -131,9 +144,10 @@ _RING = np.ones((1, 3, 3), dtype=bool)
 _RING[0, 1, 1] = False
 
 
-def _background_variance(flat, inside, n_pixels):
+def _background_variance(flat, inside, n_pixels, *, lower=False):
     """The trimmed level (median) and variance of each image's pixels outside
-    ``inside``."""
+    ``inside``; with ``lower``, also twice the mean squared deviation of the
+    pixels below the level (which another spot does not reach)."""
     outside = np.sort(np.where(inside, np.nan, flat), axis=1)
     count = n_pixels - inside.sum(axis=1)
     count = np.where(count >= 10, count - np.ceil(_TRIM * count), count)
@@ -143,8 +157,14 @@ def _background_variance(flat, inside, n_pixels):
     count[small] = n_pixels
     outside[np.arange(n_pixels)[None, :] >= count[:, None]] = np.nan
     level = np.nanmedian(outside, axis=1)
-    variance = np.nanmean((outside - level[:, None]) ** 2, axis=1)
-    return level, np.maximum(variance, 1e-12)
+    squares = (outside - level[:, None]) ** 2
+    variance = np.maximum(np.nanmean(squares, axis=1), 1e-12)
+    if not lower:
+        return level, variance
+    below = outside <= level[:, None]
+    lower_variance = 2.0 * np.sum(np.where(below, squares, 0.0), axis=1)
+    lower_variance /= np.maximum(below.sum(axis=1), 1)
+    return level, variance, lower_variance
 
 
 def _band(size):
@@ -160,9 +180,11 @@ def _places(smooth, level, variance, row, col, bands):
     and the displacement to it.
 
     ``smooth`` is each image less its mean, smoothed by ``bands``, and
-    ``level`` the background less that mean. Returns ``(ell, d_row, d_col)``,
-    each ``(n_samples, N_PLACES)``: the :data:`N_PLACES` likeliest places,
-    ``ell = -inf`` where there are fewer.
+    ``level`` the background less that mean. Returns ``(ell, d_row, d_col,
+    floor)``, each ``(n_samples, N_PLACES)``: the :data:`N_PLACES` likeliest
+    places, ``ell = -inf`` where there are fewer; ``floor`` is the least
+    log-odds of a place that holds a second spot of similar strength (see
+    :data:`_SECOND_RATIO`), ``-inf`` elsewhere.
     """
     m, height, width = smooth.shape
     index = np.arange(m)
@@ -183,6 +205,9 @@ def _places(smooth, level, variance, row, col, bands):
         & ((np.abs(d_row) > _WINDOW) | (np.abs(d_col) > _WINDOW))
     )
     ell = np.where(other, t_peak * (t - t_peak), -np.inf).reshape(m, -1)
+    second = other & (t >= _SECOND_Z) & (t >= _SECOND_RATIO * t_peak)
+    ratio = np.divide(t, t_peak, out=np.ones_like(t), where=second)
+    floor = np.where(second, _SECOND_POWER * np.log(ratio), -np.inf).reshape(m, -1)
     d_row = np.broadcast_to(d_row, t.shape).reshape(m, -1)
     d_col = np.broadcast_to(d_col, t.shape).reshape(m, -1)
     if ell.shape[1] < N_PLACES:
@@ -191,21 +216,32 @@ def _places(smooth, level, variance, row, col, bands):
             np.pad(ell, pad, constant_values=-np.inf),
             np.pad(d_row, pad),
             np.pad(d_col, pad),
+            np.pad(floor, pad, constant_values=-np.inf),
         )
-    top = np.argpartition(-ell, N_PLACES - 1, axis=1)[:, :N_PLACES]
-    return tuple(np.take_along_axis(a, top, axis=1) for a in (ell, d_row, d_col))
+    top = np.argpartition(-np.maximum(ell, floor), N_PLACES - 1, axis=1)
+    top = top[:, :N_PLACES]
+    return tuple(
+        np.take_along_axis(a, top, axis=1) for a in (ell, d_row, d_col, floor)
+    )
 
 
-def _log_odds(ell, odds):
+def _log_odds(ell, odds, floor=None):
     """The log-odds of each place, ``tau * ell + beta`` (``odds = (tau,
-    beta)``), at most :data:`_MAX_LOG_ODDS`; ``-inf`` where there is none."""
+    beta)``), at least ``floor`` (a second spot's, see :func:`_places`) and at
+    most :data:`_MAX_LOG_ODDS`; ``-inf`` where there is none."""
     tau, beta = odds
     finite = np.isfinite(ell)
-    return np.where(
-        finite,
-        np.minimum(tau * np.where(finite, ell, 0.0) + beta, _MAX_LOG_ODDS),
-        -np.inf,
-    )
+    log_odds = tau * np.where(finite, ell, 0.0) + beta
+    if floor is not None:
+        log_odds = np.maximum(log_odds, floor)
+    return np.where(finite, np.minimum(log_odds, _MAX_LOG_ODDS), -np.inf)
+
+
+def _unpack(places):
+    """``(ell, d_row, d_col, floor)`` of places given with or without their
+    ``floor`` (None then)."""
+    ell, d_row, d_col, *rest = places
+    return ell, d_row, d_col, (rest[0] if rest else None)
 
 
 def _elsewhere(places, odds):
@@ -214,8 +250,8 @@ def _elsewhere(places, odds):
     :func:`_places`): ``(p, m_rr, m_cc, m_rc)``, the means of ``d_row ** 2``,
     ``d_col ** 2`` and ``d_row * d_col`` over the places, the peak's
     displacement being zero."""
-    ell, d_row, d_col = places
-    odds = np.exp(_log_odds(ell, odds))
+    ell, d_row, d_col, floor = _unpack(places)
+    odds = np.exp(_log_odds(ell, odds, floor))
     total = 1.0 + odds.sum(axis=1)
     return (
         1.0 - 1.0 / total,
@@ -239,11 +275,11 @@ def _subpixel_peak(smooth, peak, size):
 
 def _chunks(images):
     """Each chunk of ``images`` with what both :func:`statistics` and
-    :func:`places` need: ``(start, batch, smooth, row, col, variance,
+    :func:`places` need: ``(start, batch, smooth, row, col, level, variance,
     places)``, the chunk's first index, its images (float64, ``(m, height,
     width)``), their smoothed versions less their means, the peak the spot
-    head takes, the background's variance and the other places (see
-    :func:`_places`)."""
+    head takes, the background's level and variance and the other places
+    (see :func:`_places`)."""
     n, height, width = images.shape[:3]
     rows, cols = np.arange(height), np.arange(width)
     n_pixels = height * width
@@ -261,7 +297,9 @@ def _chunks(images):
             np.abs(cols[None, None, :] - col[:, None, None]) <= RADIUS
         )
         flat = batch.reshape(m, -1)
-        level, variance = _background_variance(flat, inside.reshape(m, -1), n_pixels)
+        level, variance, lower = _background_variance(
+            flat, inside.reshape(m, -1), n_pixels, lower=True
+        )
         # The other places, on the image with its spikes (hot pixels, alone
         # or in pairs) brought down to their second-brightest neighbour: a
         # pixel above it by more than five noise deviations is not a spot's.
@@ -275,7 +313,7 @@ def _chunks(images):
         others = _places(
             bands[0] @ despiked @ bands[1].T, level - mean, variance, row, col, bands
         )
-        yield start, batch, smooth, row, col, variance, others
+        yield start, batch, smooth, row, col, (level, lower), variance, others
 
 
 def places(images):
@@ -290,11 +328,16 @@ def places(images):
 
     Returns
     -------
-    ell, d_row, d_col : ndarrays of shape (n_samples, N_PLACES)
+    ell, d_row, d_col, floor : ndarrays of shape (n_samples, N_PLACES)
         The matched filter's log-likelihood of the spot lying at each place
         rather than at the peak, ``t1 * (t - t1)`` (``-inf`` where an image
-        has fewer places), and the displacement from the peak to it, in
-        pixels.
+        has fewer places), the displacement from the peak to it, in pixels,
+        and the least log-odds of a place that holds a second spot well
+        above the noise (``t >= 10``) of at least half the peak's response,
+        ``4 * log(t / t1)``
+        (``-inf`` at the other places): the matched filter weighs one spot
+        against blobs of noise, and two spots of similar strength are a
+        toss-up it would call sure.
     """
     out = _empty_places(images.shape[0])
     for start, *_, others in _chunks(images):
@@ -308,6 +351,7 @@ def _empty_places(n):
         np.full((n, N_PLACES), -np.inf),
         np.zeros((n, N_PLACES)),
         np.zeros((n, N_PLACES)),
+        np.full((n, N_PLACES), -np.inf),
     )
 
 
@@ -317,7 +361,9 @@ def _store(out, start, others):
         array[start : start + len(part)] = part
 
 
-def statistics(images, odds=MATCHED_FILTER_ODDS, *, return_places=False):
+def statistics(
+    images, odds=MATCHED_FILTER_ODDS, *, return_places=False, detection=None
+):
     """Each image's spot signal ``N``, background variance ``v`` and width
     ``s``, and the odds that the spot lies elsewhere.
 
@@ -332,31 +378,61 @@ def statistics(images, odds=MATCHED_FILTER_ODDS, *, return_places=False):
     return_places : bool, default=False
         Also return the other places (see :func:`places`), from the same
         pass over the images.
+    detection : float, default=None
+        The significance below which an image has no spot above the noise
+        (at most :data:`DETECTION_Z`; a model trained on spots near the
+        detection limit has a lower one, see ``_conditions.summarize``).
+        None: every image has a spot.
 
     Returns
     -------
-    stats : ndarray of shape (n_samples, 7)
+    stats : ndarray of shape (n_samples, 11)
         ``N`` (at least the background's noise over the square, so that a
         blank image gets a large, finite deviation), ``v`` (> 0) and ``s``,
         the squared PSF width plus 1/12 (pixels squared); then the chance
         that the spot is not at the peak the spot head takes, and the second
         moments ``(row, row)``, ``(col, col)`` and ``(row, col)`` of the
         displacement to where it would be instead (pixels squared; zero for
-        a bright spot).
-    places : tuple of 3 ndarrays of shape (n_samples, N_PLACES)
+        a bright spot). Then the spot's signal over its standard error when
+        fitted on a sloped level (a plane) in the square around the peak:
+        below ``detection`` there is no spot above the noise (a blank
+        image, a ramp, noise alone), the spot is taken to be anywhere in the
+        image with equal chance (the chance of it elsewhere 1, the second
+        moments those of a uniform position about the peak), so that the
+        deviation is the image's own scale. Last, the background's level
+        (the median of the pixels outside the square, in the images' units),
+        its variance from the pixels below that level alone (twice their
+        mean squared deviation: another spot does not reach it), and the
+        distance from the spot's centre to the nearest edge pixel's centre
+        (pixels).
+    places : tuple of 4 ndarrays of shape (n_samples, N_PLACES)
         Only with ``return_places``: :func:`places` of the images.
     """
     from ._psf import pixel_shares
 
     n, height, width = images.shape[:3]
-    out = np.empty((n, 7))
+    out = np.empty((n, 11))
     found = _empty_places(n)
     box_rows, box_cols = min(2 * RADIUS + 1, height), min(2 * RADIUS + 1, width)
-    for start, batch, smooth, row, col, variance, others in _chunks(images):
+    # The square's pixel coordinates, about its centre: the plane's slopes.
+    plane = np.stack(
+        [
+            np.ones((box_rows, box_cols)),
+            *np.meshgrid(
+                np.arange(box_rows) - (box_rows - 1) / 2,
+                np.arange(box_cols) - (box_cols - 1) / 2,
+                indexing="ij",
+            ),
+        ],
+        axis=-1,
+    ).reshape(-1, 3)
+    for start, batch, smooth, row, col, background, variance, others in _chunks(
+        images
+    ):
         m = len(batch)
         index = np.arange(m)
         _store(found, start, others)
-        out[start : start + m, 3:] = np.stack(_elsewhere(others, odds), axis=1)
+        out[start : start + m, 3:7] = np.stack(_elsewhere(others, odds), axis=1)
         # The spot's centre, to a fraction of a pixel.
         centre_row = _subpixel_peak(
             [smooth[index, np.clip(row + d, 0, height - 1), col] for d in (-1, 0, 1)],
@@ -412,7 +488,49 @@ def statistics(images, odds=MATCHED_FILTER_ODDS, *, return_places=False):
         out[start : start + m, 0] = np.maximum(signal[best, index], noise)
         out[start : start + m, 1] = variance
         out[start : start + m, 2] = WIDTHS[best] ** 2 + 1 / 12
+        significance = _significance(box, profile[best, index], plane, variance)
+        out[start : start + m, 7] = significance
+        out[start : start + m, 8:10] = np.stack(background, axis=1)
+        out[start : start + m, 10] = np.minimum.reduce(
+            [centre_row, height - 1 - centre_row, centre_col, width - 1 - centre_col]
+        )
+        # No spot above the noise: anywhere in the image, with equal chance.
+        blank = significance < (-np.inf if detection is None else detection)
+        if blank.any():
+            off_row = (height - 1) / 2 - row[blank]
+            off_col = (width - 1) / 2 - col[blank]
+            out[start : start + m, 3:7][blank] = np.stack(
+                [
+                    np.ones(blank.sum()),
+                    (height**2 - 1) / 12 + off_row**2,
+                    (width**2 - 1) / 12 + off_col**2,
+                    off_row * off_col,
+                ],
+                axis=1,
+            )
     return (out, found) if return_places else out
+
+
+def _significance(box, profile, plane, variance):
+    """Each image's spot signal over its standard error: the least-squares
+    coefficient of ``profile`` (``(m, k)``, the spot's pixel shares in the
+    square ``box``) beside a ``plane`` (``(k, 3)``: a level and two slopes),
+    the pixels' variance ``variance``; 0 where the profile is not told from
+    a plane."""
+    m = len(box)
+    design = np.concatenate(
+        [np.broadcast_to(plane, (m, *plane.shape)), profile[:, :, None]], axis=2
+    )
+    gram = np.einsum("mki,mkj->mij", design, design)
+    inverse = np.linalg.pinv(gram, hermitian=True)
+    coefficients = np.einsum("mij,mkj,mk->mi", inverse, design, box)
+    spread = inverse[:, 3, 3] * variance
+    return np.divide(
+        coefficients[:, 3],
+        np.sqrt(spread),
+        out=np.zeros(m),
+        where=spread > 1e-12 * variance,
+    )
 
 
 def _features(stats):
@@ -546,8 +664,8 @@ def fit_odds(places, errors, readout=None):
 
     Parameters
     ----------
-    places : tuple of 3 ndarrays of shape (n_samples, N_PLACES)
-        :func:`places` of the images.
+    places : tuple of 4 (or 3) ndarrays of shape (n_samples, N_PLACES)
+        :func:`places` of the images (without their ``floor``: none).
     errors : ndarray of shape (n_samples, n_outputs)
         The model's predictions less the targets.
     readout : ndarray of shape (2, n_outputs), default=None
@@ -563,7 +681,9 @@ def fit_odds(places, errors, readout=None):
     from scipy.special import logsumexp
 
     readout = np.eye(2) if readout is None else np.asarray(readout, np.float64)
-    ell, d_row, d_col = (np.asarray(a, dtype=np.float64) for a in places)
+    ell, d_row, d_col, floor = _unpack(places)
+    ell, d_row, d_col = (np.asarray(a, dtype=np.float64) for a in (ell, d_row, d_col))
+    floor = np.full_like(ell, -np.inf) if floor is None else np.asarray(floor)
     errors = np.asarray(errors, dtype=np.float64)
     n = len(ell)
     # The error each place would give, in the targets' units (the model is
@@ -585,13 +705,13 @@ def fit_odds(places, errors, readout=None):
     # places on its row, for a read-out of the row alone).
     nearest_shift = np.take_along_axis(shifts, nearest[:, None, None], axis=1)
     same = valid & (np.linalg.norm((shifts - nearest_shift) @ to_pixels, axis=2) < 1)
-    ell, same = ell[keep], same[keep]
+    ell, floor, same = ell[keep], floor[keep], same[keep]
     if not np.isfinite(ell).any():
         return np.array(MATCHED_FILTER_ODDS, dtype=np.float64)
     start = np.array([np.log(MATCHED_FILTER_ODDS[0]), MATCHED_FILTER_ODDS[1]])
 
     def negative_log_posterior(theta):
-        log_odds = _log_odds(ell, (np.exp(theta[0]), theta[1]))
+        log_odds = _log_odds(ell, (np.exp(theta[0]), theta[1]), floor)
         log_odds = np.concatenate([np.zeros((len(ell), 1)), log_odds], axis=1)
         chosen = logsumexp(np.where(same, log_odds, -np.inf), axis=1)
         prior = 0.5 * np.sum(np.square((theta - start) / _ODDS_PRIOR))
