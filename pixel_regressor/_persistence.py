@@ -5,11 +5,19 @@ every field is checked for its type, its range and its agreement with the
 others; the Keras archive's members are size-checked from the zip's central
 directory before anything is decompressed; the loaded model must match the
 metadata. Every failure is a ``ValueError`` naming what is wrong.
+
+The fitted state has one check, whichever way an estimator is loaded
+(:func:`~pixel_regressor.load_model`, pickle, joblib, :func:`copy.deepcopy`
+and skops, which unpickle through ``__setstate__``):
+:func:`check_fitted_state` for the fitted attributes, before the model is
+opened, then :func:`check_model_matches` for the Keras model. Each fitted
+attribute is a row of :data:`_FITTED`, with its check.
 """
 
 import io
 import json
 import math
+import numbers
 import re
 import tempfile
 import zipfile
@@ -17,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "FORMAT",
+    "check_fitted_state",
     "check_keras_archive",
     "check_model_matches",
     "estimator_from_metadata",
@@ -46,24 +55,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TUPLE_PARAMS = ("filters", "image_shape")
 # Parameters that are not saved: objects, and the seed of the first fit.
 UNSAVED_PARAMS = ("callbacks", "random_state")
-_REQUIRED = {
-    "format",
-    "pixel_regressor_version",
-    "params",
-    "image_shape_",
-    "n_features_in_",
-    "n_outputs_",
-    "y_1d",
-    "history_",
-    "n_iter_",
-}
-_OPTIONAL = {
-    "feature_names_in_",
-    "model_sha256",
-    "std_coefficients_",
-    "miss_odds_",
-    "training_conditions_",
-}
+# The metadata's keys besides the fitted attributes (see _FITTED).
+_REQUIRED = {"format", "pixel_regressor_version", "params"}
+_OPTIONAL = {"model_sha256"}
+# The fitted attributes stored under another key than their name.
+_META_KEYS = {"_y_1d": "y_1d"}
 # The members Keras writes to a .keras archive; others are refused.
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
@@ -86,30 +82,23 @@ def metadata(estimator, model_sha256):
         "format": FORMAT,
         "pixel_regressor_version": __version__,
         "params": params,
-        "image_shape_": [int(n) for n in estimator.image_shape_],
-        "n_features_in_": int(estimator.n_features_in_),
-        "n_outputs_": int(estimator.n_outputs_),
-        "y_1d": bool(estimator._y_1d),
-        "history_": {
-            str(k): [float(v) for v in values]
-            for k, values in estimator.history_.items()
-        },
-        "n_iter_": int(estimator.n_iter_),
         "model_sha256": model_sha256,
     }
-    if hasattr(estimator, "feature_names_in_"):
-        meta["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
-    if hasattr(estimator, "std_coefficients_"):
-        meta["std_coefficients_"] = [
-            [float(v) for v in row] for row in estimator.std_coefficients_
-        ]
-    if hasattr(estimator, "miss_odds_"):
-        meta["miss_odds_"] = [float(v) for v in estimator.miss_odds_]
-    if hasattr(estimator, "training_conditions_"):
-        meta["training_conditions_"] = {
-            str(k): float(v) for k, v in estimator.training_conditions_.items()
-        }
+    for name, _, _ in _FITTED:
+        if hasattr(estimator, name):
+            meta[_META_KEYS.get(name, name)] = _as_json(getattr(estimator, name))
     return meta
+
+
+def _as_json(value):
+    """``value`` with its arrays, tuples and NumPy numbers as JSON's types."""
+    if isinstance(value, dict):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if hasattr(value, "tolist"):  # NumPy arrays and numbers
+        return value.tolist()
+    return value
 
 
 def keras_archive_bytes(model):
@@ -163,21 +152,28 @@ def read_metadata(path):
 
 
 def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int (Python's or NumPy's), not a boolean."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_number(value):
-    """A JSON number (an int or a float, not a boolean)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real number (an int or a float, not a boolean)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_int(meta, key, minimum):
-    value = meta[key]
+def _check_int(key, value, minimum):
     if not _is_int(value) or not minimum <= value <= _MAX_INT:
         raise ValueError(
             f"{key} must be an integer in [{minimum}, {_MAX_INT}], got {_short(value)}"
         )
-    return value
+    return int(value)
+
+
+def _within(value, bounds):
+    """Whether the number ``value`` lies in ``bounds``, to rounding."""
+    low, high = bounds
+    slack = 1e-9
+    return low - slack * abs(low) <= value <= high + slack * abs(high)
 
 
 def _short(value, limit=80):
@@ -238,45 +234,141 @@ def _params(estimator_class, params):
     return estimator
 
 
-def _std_coefficients(rows, n_outputs, kind):
-    """``std_coefficients_``: n_outputs rows of positive finite numbers, as
-    many as the head's ``std`` kind has (see ``_uncertainty.n_coefficients``)."""
+# ---------------------------------------------------------------------------
+# the fitted state
+# ---------------------------------------------------------------------------
+# Each check takes the attribute's value (as JSON or unpickling gives it) and
+# the attributes checked before it (and "head", the spec of the head the
+# model was built with), and returns the value the estimator keeps.
+
+
+def _as_list(value):
+    """An array as nested lists, so that one check reads JSON and arrays."""
+    if hasattr(value, "tolist") and not _is_number(value):
+        return value.tolist()
+    return value
+
+
+def _image_shape(shape, fitted):
+    shape = _as_list(shape)
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != 2
+        or not all(_is_int(n) and 1 <= n <= _MAX_INT for n in shape)
+    ):
+        raise ValueError(
+            f"image_shape_ must be two positive integers, got {_short(shape)}"
+        )
+    return tuple(int(n) for n in shape)
+
+
+def _n_features(n_features, fitted):
+    n_features = _check_int("n_features_in_", n_features, 1)
+    shape = fitted["image_shape_"]
+    if n_features != shape[0] * shape[1]:
+        raise ValueError(
+            f"n_features_in_ is {n_features}, but image_shape_ {list(shape)} has "
+            f"{shape[0] * shape[1]} pixels"
+        )
+    return n_features
+
+
+def _n_outputs(n_outputs, fitted):
+    return _check_int("n_outputs_", n_outputs, 1)
+
+
+def _y_1d(y_1d, fitted):
     import numpy as np
 
-    from ._uncertainty import n_coefficients
+    if not isinstance(y_1d, (bool, np.bool_)):
+        raise ValueError(f"y_1d must be true or false, got {_short(y_1d)}")
+    if y_1d and fitted["n_outputs_"] != 1:
+        raise ValueError(f"y_1d is true, but n_outputs_ is {fitted['n_outputs_']}")
+    return bool(y_1d)
 
-    n_terms = n_coefficients(kind)
+
+def _n_iter(n_iter, fitted):
+    return _check_int("n_iter_", n_iter, 0)
+
+
+def _history(history, fitted):
+    return _check_history(history, fitted["n_iter_"])
+
+
+def _feature_names(names, fitted):
+    import numpy as np
+
+    names = _as_list(names)
+    n_features = fitted["n_features_in_"]
+    if (
+        not isinstance(names, list)
+        or len(names) != n_features
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise ValueError(f"feature_names_in_ must be a list of {n_features} strings")
+    return np.asarray(names, dtype=object)
+
+
+def _std_of(key, fitted):
+    """The head's ``std`` kind; a ValueError if it has none."""
+    kind = fitted["head"].std
+    if kind is None:
+        raise ValueError(f"{key} is given, but the head has no std")
+    return kind
+
+
+def _std_coefficients(rows, fitted):
+    """``std_coefficients_``: n_outputs rows of numbers in the range of their
+    fit, as many as the head's ``std`` kind has (see
+    ``_uncertainty.n_coefficients``)."""
+    import numpy as np
+
+    from ._uncertainty import COEFFICIENT_RANGE, n_coefficients
+
+    n_terms = n_coefficients(_std_of("std_coefficients_", fitted))
+    n_outputs = fitted["n_outputs_"]
+    rows = _as_list(rows)
     if (
         not isinstance(rows, list)
         or len(rows) != n_outputs
         or not all(
             isinstance(row, list)
             and len(row) == n_terms
-            and all(_is_number(v) and math.isfinite(v) and v > 0 for v in row)
+            and all(
+                _is_number(v) and math.isfinite(v) and _within(v, COEFFICIENT_RANGE)
+                for v in row
+            )
             for row in rows
         )
     ):
+        low, high = COEFFICIENT_RANGE
         raise ValueError(
             f"std_coefficients_ must be {n_outputs} row(s) of {n_terms} positive "
-            "numbers (the variance's coefficients), "
-            f"got {_short(rows)}"
+            f"numbers in [{low:.3g}, {high:.3g}] (the variance's coefficients, "
+            f"as fitted), got {_short(rows)}"
         )
     return np.asarray(rows, dtype=np.float64)
 
 
-def _miss_odds(values):
-    """``miss_odds_``: ``[tau, beta]``, finite, ``tau`` > 0."""
+def _miss_odds(values, fitted):
+    """``miss_odds_``: ``[tau, beta]``, each in the range of its fit."""
     import numpy as np
 
+    from ._uncertainty import ODDS_RANGE
+
+    _std_of("miss_odds_", fitted)
+    values = _as_list(values)
     if (
         not isinstance(values, list)
         or len(values) != 2
         or not all(_is_number(v) and math.isfinite(v) for v in values)
-        or not values[0] > 0
+        or not all(_within(v, bounds) for v, bounds in zip(values, ODDS_RANGE))
     ):
+        (tau_low, tau_high), (beta_low, beta_high) = ODDS_RANGE
         raise ValueError(
-            "miss_odds_ must be [tau, beta], two finite numbers with tau > 0, "
-            f"got {_short(values)}"
+            f"miss_odds_ must be [tau, beta], two numbers with tau > 0 in "
+            f"[{tau_low:.3g}, {tau_high:.3g}] and beta in [{beta_low:.3g}, "
+            f"{beta_high:.3g}] (as fitted), got {_short(values)}"
         )
     return np.asarray(values, dtype=np.float64)
 
@@ -288,8 +380,7 @@ def _training_conditions(values, fitted):
     the widths positive."""
     from ._conditions import KEYS, OPTIONAL_KEYS
 
-    if fitted["head"].std is None:
-        raise ValueError("training_conditions_ is given, but the head has no std")
+    _std_of("training_conditions_", fitted)
     required = set(KEYS) - set(OPTIONAL_KEYS)
     ok = (
         isinstance(values, dict)
@@ -320,10 +411,71 @@ def _training_conditions(values, fitted):
     return values
 
 
+# The fitted attributes, in the order they are checked: (name, required,
+# check). Saving, load_model and unpickling all go through this table; a new
+# fitted attribute is one row and its check.
+_FITTED = (
+    ("image_shape_", True, _image_shape),
+    ("n_features_in_", True, _n_features),
+    ("n_outputs_", True, _n_outputs),
+    ("_y_1d", True, _y_1d),
+    ("n_iter_", True, _n_iter),
+    ("history_", True, _history),
+    ("feature_names_in_", False, _feature_names),
+    ("std_coefficients_", False, _std_coefficients),
+    ("miss_odds_", False, _miss_odds),
+    ("training_conditions_", False, _training_conditions),
+)
+_REQUIRED |= {_META_KEYS.get(name, name) for name, required, _ in _FITTED if required}
+_OPTIONAL |= {_META_KEYS.get(n, n) for n, required, _ in _FITTED if not required}
+
+
+def _fitted_head(estimator):
+    """The spec of the head ``estimator``'s model was built with."""
+    from .models import HEADS
+
+    name = vars(estimator).get("_built_head", estimator.head)
+    if not isinstance(name, str) or name not in HEADS:
+        raise ValueError(
+            f"_built_head (the head the model was built with, else head) must be "
+            f"one of {sorted(HEADS)}, got {_short(name)}"
+        )
+    return HEADS[name]
+
+
+def check_fitted_state(estimator):
+    """Check every fitted attribute of ``estimator``, in place.
+
+    The one check of a loaded estimator's fitted state, before its Keras
+    model is opened (:func:`check_model_matches` checks that): each
+    attribute of :data:`_FITTED` is present if required, of its type, in
+    its range and consistent with the others and with the head the model
+    was built with; it is replaced by the value its check returns (arrays
+    as NumPy arrays, shapes as tuples).
+
+    Raises
+    ------
+    ValueError
+        Naming the first attribute that is missing or wrong.
+    """
+    state = vars(estimator)
+    fitted = {"head": _fitted_head(estimator)}
+    for name, required, check in _FITTED:
+        if name not in state:
+            if required:
+                raise ValueError(f"the fitted attribute {name} is missing")
+            continue
+        fitted[name] = check(state[name], fitted)
+    for name, value in fitted.items():
+        if name != "head":
+            setattr(estimator, name, value)
+
+
 def estimator_from_metadata(estimator_class, meta):
     """An estimator of ``estimator_class`` holding the checked ``meta``.
 
-    Everything but the Keras model: the caller loads it, checks it with
+    Everything but the Keras model, its fitted state checked by
+    :func:`check_fitted_state`: the caller loads the model, checks it with
     :func:`check_model_matches` and wraps it.
     """
     if not isinstance(meta, dict):
@@ -355,65 +507,11 @@ def estimator_from_metadata(estimator_class, meta):
         raise ValueError("model_sha256 must be 64 lowercase hex digits")
 
     estimator = _params(estimator_class, meta["params"])
-
-    shape = meta["image_shape_"]
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 2
-        or not all(_is_int(n) and 1 <= n <= _MAX_INT for n in shape)
-    ):
-        raise ValueError(
-            f"image_shape_ must be two positive integers, got {_short(shape)}"
-        )
-    n_features = _check_int(meta, "n_features_in_", 1)
-    if n_features != shape[0] * shape[1]:
-        raise ValueError(
-            f"n_features_in_ is {n_features}, but image_shape_ {shape} has "
-            f"{shape[0] * shape[1]} pixels"
-        )
-    n_outputs = _check_int(meta, "n_outputs_", 1)
-    y_1d = meta["y_1d"]
-    if not isinstance(y_1d, bool):
-        raise ValueError(f"y_1d must be true or false, got {_short(y_1d)}")
-    if y_1d and n_outputs != 1:
-        raise ValueError(f"y_1d is true, but n_outputs_ is {n_outputs}")
-    n_iter = _check_int(meta, "n_iter_", 0)
-    history = _check_history(meta["history_"], n_iter)
-    if "feature_names_in_" in meta:
-        names = meta["feature_names_in_"]
-        if (
-            not isinstance(names, list)
-            or len(names) != n_features
-            or not all(isinstance(n, str) for n in names)
-        ):
-            raise ValueError(
-                f"feature_names_in_ must be a list of {n_features} strings"
-            )
-        import numpy as np
-
-        estimator.feature_names_in_ = np.asarray(names, dtype=object)
-
-    kind = estimator._head().std
-    for key in ("std_coefficients_", "miss_odds_", "training_conditions_"):
-        if key in meta and kind is None:
-            raise ValueError(f"{key} is given, but the head has no std")
-    if "std_coefficients_" in meta:
-        estimator.std_coefficients_ = _std_coefficients(
-            meta["std_coefficients_"], n_outputs, kind
-        )
-    if "miss_odds_" in meta:
-        estimator.miss_odds_ = _miss_odds(meta["miss_odds_"])
-    if "training_conditions_" in meta:
-        estimator.training_conditions_ = _training_conditions(
-            meta["training_conditions_"], {"head": estimator._head()}
-        )
-
-    estimator.image_shape_ = tuple(shape)
-    estimator.n_features_in_ = n_features
-    estimator.n_outputs_ = n_outputs
-    estimator._y_1d = y_1d
-    estimator.history_ = history
-    estimator.n_iter_ = n_iter
+    for name, _, _ in _FITTED:
+        key = _META_KEYS.get(name, name)
+        if key in meta:
+            setattr(estimator, name, meta[key])
+    check_fitted_state(estimator)
     return estimator
 
 
@@ -495,8 +593,16 @@ def load_keras_bytes(data):
         return load_keras_archive(path)
 
 
-def check_model_matches(estimator, model, *, any_image_size):
-    """Check that the Keras ``model`` is the one ``estimator`` describes."""
+def check_model_matches(estimator, model):
+    """Check that the Keras ``model`` is the one ``estimator`` describes.
+
+    Its input and output shapes, its layers (the head's own, by name and
+    class, and none of another head's: see ``HeadSpec.layers``), the shape
+    of its read-out and the finiteness of its weights. ``estimator``'s
+    fitted state is checked beforehand (:func:`check_fitted_state`).
+    """
+    head = _fitted_head(estimator)
+    any_image_size = head.any_image_size
     try:
         inputs, outputs = list(model.inputs), list(model.outputs)
     except (AttributeError, TypeError, ValueError):
@@ -506,6 +612,7 @@ def check_model_matches(estimator, model, *, any_image_size):
             f"the model has {len(inputs)} inputs and {len(outputs)} outputs, "
             "not 1 and 1"
         )
+    _check_layers(model, head)
     in_shape, out_shape = tuple(inputs[0].shape), tuple(outputs[0].shape)
     if len(out_shape) != 2 or out_shape[1] != estimator.n_outputs_:
         raise ValueError(
@@ -525,6 +632,39 @@ def check_model_matches(estimator, model, *, any_image_size):
             f"the model's input shape is {in_shape}, but the estimator's "
             f"image_shape_ is {estimator.image_shape_}"
         )
+    _check_weights(model, head, estimator.n_outputs_)
+
+
+def _check_layers(model, head):
+    """The head's layers are ``model``'s, and no other head's."""
+    from .models import HEADS
+
+    classes = {layer.name: type(layer).__name__ for layer in model.layers}
+    for name in sorted({name for spec in HEADS.values() for name in spec.layers}):
+        expected, found = head.layers.get(name), classes.get(name)
+        if expected != found:
+            has = f"a {found} layer {name!r}" if found else f"no layer {name!r}"
+            should = f"a {expected}" if expected else "none"
+            raise ValueError(
+                f"the model has {has}, where a head={head.name!r} network has "
+                f"{should}: it is not the network of head={head.name!r}"
+            )
+
+
+def _check_weights(model, head, n_outputs):
+    """``model``'s read-out maps ``(row, col)`` to ``n_outputs`` targets, and
+    its weights are finite."""
+    import numpy as np
+
+    if "readout" in head.layers:
+        shapes = [tuple(w.shape) for w in model.get_layer("readout").weights]
+        if shapes != [(2, n_outputs), (n_outputs,)]:
+            raise ValueError(
+                f"the model's read-out has weights of shapes {shapes}, not "
+                f"[(2, {n_outputs}), ({n_outputs},)] (n_outputs_={n_outputs})"
+            )
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        raise ValueError("the model's weights are not all finite")
 
 
 def monitor_of(history):

@@ -150,6 +150,108 @@ def _warn_if_not_counts(images):
         )
 
 
+# The images the deviations are calibrated on, at most: a fit's, evenly
+# spaced; partial_fit's, the most recent (see _RecentImages).
+_CALIBRATION_IMAGES = 10_000
+# partial_fit's recent training images, at most this many and this many bytes.
+_RECENT_IMAGES = 2000
+_RECENT_BYTES = 16 << 20
+# partial_fit refits the calibration once its recent images are this many (or
+# more than the calibration in place was fitted on).
+_RECENT_MIN = 200
+
+
+def _calibration_sample(data, max_images):
+    """At most ``max_images`` training images and targets of ``data`` with a
+    positive weight, evenly spaced (of a ``PyDataset``, its first batches)."""
+    if data.dataset is not None:
+        batches, count = [], 0
+        for index in range(len(data.dataset)):
+            images, targets = data.dataset[index][:2]
+            batches.append((np.asarray(images), np.asarray(targets)))
+            count += len(images)
+            if count >= max_images:
+                break
+        images = np.concatenate([b[0] for b in batches])[:max_images]
+        targets = np.concatenate([b[1] for b in batches])[:max_images]
+        images = images.reshape(len(images), *images.shape[1:3], 1)
+        return images, targets.reshape(len(targets), -1)
+    rows = np.arange(len(data.images))
+    if data.sample_weight is not None:
+        rows = rows[data.sample_weight > 0]
+    if len(rows) > max_images:
+        rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
+    return data.images[rows], data.targets[rows]
+
+
+class _RecentImages:
+    """partial_fit's most recent training images and targets, bounded.
+
+    At most :data:`_RECENT_IMAGES` images and :data:`_RECENT_BYTES` bytes of
+    them, the oldest dropped first: the deviations' calibration is refitted
+    on them (see :meth:`BrightPixelRegressor._calibrate`), never on one chunk
+    alone. ``fitted_on`` is how many images the calibration in place was
+    fitted on. Never changed in place (a failed call puts the earlier one
+    back), and never pickled or saved.
+    """
+
+    def __init__(self, images, targets, fitted_on):
+        self.images, self.targets, self.fitted_on = images, targets, fitted_on
+
+    @property
+    def capacity(self):
+        """The most images the bounds allow, of this size and dtype."""
+        per_image = max(1, self.images[:1].nbytes)
+        return max(1, min(_RECENT_IMAGES, _RECENT_BYTES // per_image))
+
+    def added(self, images, targets):
+        """These recent images with ``images`` and ``targets`` after them."""
+        if len(self.images):
+            images = np.concatenate([self.images, images])
+            targets = np.concatenate([self.targets, targets])
+        recent = _RecentImages(images, targets, self.fitted_on)
+        keep = recent.capacity
+        return _RecentImages(images[-keep:], targets[-keep:], self.fitted_on)
+
+    def needs_refit(self):
+        """Whether to refit the calibration on these images: they are more
+        than it was fitted on, or at least :data:`_RECENT_MIN`."""
+        n = len(self.images)
+        return n > self.fitted_on or n >= min(_RECENT_MIN, self.capacity)
+
+
+class _Snapshot:
+    """What a training call changes of a fitted estimator, to put back when
+    it fails: the model's weights, its optimizer's state, the wrapper's
+    history and the estimator's attributes (fitted and private; they are
+    replaced, never changed in place, by training)."""
+
+    def __init__(self, estimator):
+        self.attributes = dict(vars(estimator))
+        model = estimator.model_
+        self.weights = model.get_weights()
+        self.optimizer = [np.array(v) for v in model.optimizer.variables]
+        self.history = {
+            k: list(v)
+            for k, v in getattr(estimator.keras_regressor_, "history_", {}).items()
+        }
+
+    def restore(self, estimator):
+        vars(estimator).clear()
+        vars(estimator).update(self.attributes)
+        model = estimator.model_
+        model.set_weights(self.weights)
+        variables = model.optimizer.variables
+        for variable, value in zip(variables, self.optimizer):
+            variable.assign(value)
+        # Slots the failed call built start at zero, as Adam's do.
+        for variable in variables[len(self.optimizer) :]:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        estimator.keras_regressor_.history_ = collections.defaultdict(
+            list, {k: list(v) for k, v in self.history.items()}
+        )
+
+
 # model_ -> the model of its Gaussian fit's covariance (head="spot_fit").
 _COVARIANCE_MODELS = weakref.WeakKeyDictionary()
 
@@ -731,44 +833,60 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
             image_shape=image_shape,
         )
         start = time.perf_counter()
-        with _seeded(seed):
-            if reset:
-                # fit trains a known number of epochs; partial_fit is open-ended.
-                epochs = None if partial else self._settings()["epochs"]
-                self._initialize(data, seed, epochs)
-            self._train(data, seed, partial=partial)
-        if self._fitted_head().predicts_std:
-            self._fit_std(data)
+        # A failed call on a fitted model leaves it as it was; a failed first
+        # fit (or any fit, which starts anew) leaves the estimator unfitted.
+        snapshot = None if reset else _Snapshot(self)
+        try:
+            with _seeded(seed):
+                if reset:
+                    # fit trains a known number of epochs; partial_fit is
+                    # open-ended.
+                    epochs = None if partial else self._settings()["epochs"]
+                    self._initialize(data, seed, epochs)
+                self._train(data, seed, partial=partial, continues=not reset)
+            if self._fitted_head().predicts_std:
+                self._calibrate(data, partial=partial)
+        except BaseException:
+            if snapshot is None:
+                self._forget_fit()
+            else:
+                snapshot.restore(self)
+            raise
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def _fit_std(self, data, max_images=10_000):
-        """Fit ``std_coefficients_`` to the errors on the training images.
+    def _calibrate(self, data, *, partial):
+        """Fit the deviations' calibration (:meth:`_fit_std`) after training.
 
-        At most ``max_images`` of them, evenly spaced (of a ``PyDataset``, its
-        first batches), with a positive weight.
+        A fit's on (at most :data:`_CALIBRATION_IMAGES` of) its training
+        images. partial_fit's on the most recent training images of this
+        and earlier calls (:class:`_RecentImages`): a chunk of a few images
+        cannot calibrate alone. After a load or a copy, whose recent images
+        are not kept, the calibration in place is kept until
+        :data:`_RECENT_MIN` new images have come.
         """
+        images, targets = _calibration_sample(data, _CALIBRATION_IMAGES)
+        if not partial:
+            self._fit_std(images, targets)
+            self._recent = _RecentImages(images, targets, len(images)).added(
+                images[:0], targets[:0]
+            )
+            return
+        recent = getattr(self, "_recent", None)
+        if recent is None:
+            calibrated = hasattr(self, "std_coefficients_")
+            recent = _RecentImages(images[:0], targets[:0], _RECENT_MIN * calibrated)
+        recent = recent.added(images, targets)
+        if recent.needs_refit():
+            self._fit_std(recent.images, recent.targets)
+            recent = _RecentImages(recent.images, recent.targets, len(recent.images))
+        self._recent = recent
+
+    def _fit_std(self, images, targets):
+        """Fit ``std_coefficients_`` to the errors on training ``images``
+        (chosen by :meth:`_calibrate`) and their ``targets``."""
         from . import _uncertainty
 
-        if data.dataset is not None:
-            batches, count = [], 0
-            for index in range(len(data.dataset)):
-                images, targets = data.dataset[index][:2]
-                batches.append((np.asarray(images), np.asarray(targets)))
-                count += len(images)
-                if count >= max_images:
-                    break
-            images = np.concatenate([b[0] for b in batches])[:max_images]
-            targets = np.concatenate([b[1] for b in batches])[:max_images]
-            images = images.reshape(len(images), *images.shape[1:3], 1)
-            targets = targets.reshape(len(targets), -1)
-        else:
-            rows = np.arange(len(data.images))
-            if data.sample_weight is not None:
-                rows = rows[data.sample_weight > 0]
-            if len(rows) > max_images:
-                rows = rows[np.linspace(0, len(rows) - 1, max_images).astype(int)]
-            images, targets = data.images[rows], data.targets[rows]
         errors = self._predict_batch(images) - targets
         readout = self._readout_weights()
         stats, places = _uncertainty.statistics(images, return_places=True)
@@ -870,8 +988,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         self.keras_regressor_ = regressor
         self.model_ = regressor.model_
 
-    def _train(self, data, seed=None, *, partial):
+    def _train(self, data, seed=None, *, partial, continues=False):
         """Train through the scikeras wrapper; extend ``history_``.
+
+        ``continues``: the model was fitted before this call (a diverged
+        loss then keeps it, see :meth:`_fit`).
 
         ``keras_regressor_.fit`` (its ``epochs``) starts the history anew,
         ``keras_regressor_.partial_fit`` (one epoch) continues it. Arrays
@@ -900,16 +1021,21 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         finite = np.isfinite(self.history_.get("loss", [])[start_epoch:])
         if not finite.all():
             epoch = start_epoch + int(np.argmin(finite)) + 1
-            self._forget_fit()
+            # _fit puts the model back, or forgets it, as the message says.
+            outcome = (
+                "The estimator is left unfitted"
+                if not continues
+                else "The estimator keeps the model it had before this call"
+            )
             raise ValueError(
                 f"Training diverged: the loss became NaN or infinite at epoch "
-                f"{epoch}. The estimator is left unfitted; try a smaller "
-                "learning_rate."
+                f"{epoch}. {outcome}; try a smaller learning_rate (or smaller "
+                "sample weights)."
             )
 
     def _forget_fit(self):
         """Drop every fitted attribute: the estimator is unfitted again."""
-        private_state = ("_y_1d", "_built_head")
+        private_state = ("_y_1d", "_built_head", "_recent")
         for name in list(vars(self)):
             public_fitted = name.endswith("_") and not name.startswith("__")
             if public_fitted or name in private_state:
@@ -1156,6 +1282,7 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         state = dict(super().__getstate__())
         model = state.pop("model_", None)
         state.pop("keras_regressor_", None)
+        state.pop("_recent", None)  # partial_fit's recent images: not kept
         if model is not None:
             state["_keras_archive"] = _persistence.keras_archive_bytes(model)
         return state
@@ -1163,20 +1290,35 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
     def __setstate__(self, state):
         """Restore a pickled state; reload the model from its archive.
 
-        The archive is checked and loaded in Keras's safe mode, and
+        The fitted state is checked as :func:`load_model` checks it (by
+        :func:`~pixel_regressor._persistence.check_fitted_state`, then the
+        model by :func:`~pixel_regressor._persistence.check_model_matches`):
+        pickle, joblib, :func:`copy.deepcopy` and skops all come here. The
+        archive is checked and loaded in Keras's safe mode, and
         ``keras_regressor_`` is rebuilt around it holding ``history_``, as
         after :func:`load_model`.
         """
         state = dict(state)
         archive = state.pop("_keras_archive", None)
+        state.pop("_recent", None)
         super().__setstate__(state)
         if archive is None:
+            fitted = sorted(
+                k for k in state if k.endswith("_") and not k.startswith("__")
+            )
+            if fitted:
+                raise ValueError(
+                    f"The pickled estimator holds fitted attributes {fitted[:5]} "
+                    "but no model."
+                )
             return
         try:
+            _persistence.check_fitted_state(self)
+        except ValueError as exc:
+            raise ValueError(f"The pickled estimator is not valid: {exc}") from None
+        try:
             model = _persistence.load_keras_bytes(archive)
-            _persistence.check_model_matches(
-                self, model, any_image_size=self._head().any_image_size
-            )
+            _persistence.check_model_matches(self, model)
         except ValueError as exc:
             raise ValueError(
                 f"The pickled Keras model could not be loaded: {exc}"
@@ -1323,9 +1465,7 @@ def load_model(path):
                 "or modified)"
             )
         model = _persistence.load_keras_archive(model_file)
-        _persistence.check_model_matches(
-            estimator, model, any_image_size=estimator._head().any_image_size
-        )
+        _persistence.check_model_matches(estimator, model)
     except ValueError as exc:
         raise ValueError(f"{model_file} could not be loaded: {exc}") from None
     # The same scikeras wrapper as after fit, holding the saved history, so
