@@ -78,6 +78,9 @@ def metadata(estimator, model_sha256):
         for k, v in estimator.get_params().items()
         if k not in UNSAVED_PARAMS
     }
+    # The head the network was built with: set_params(head=...) after fitting
+    # changes the parameter, not the network, and the saved pair must agree.
+    params["head"] = estimator._fitted_head().name
     meta = {
         "format": FORMAT,
         "pixel_regressor_version": __version__,

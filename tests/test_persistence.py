@@ -788,3 +788,14 @@ def test_a_head_changed_after_fitting_still_copies(fitted, data, tmp_path):
     again = _round_trip(estimator, "pickle", tmp_path)
     assert again.head == "spot"
     np.testing.assert_array_equal(again.predict(X), fitted["spot_fit"].predict(X))
+
+
+def test_a_head_changed_after_fitting_saves_the_model_s_own(fitted, data, tmp_path):
+    # The saved head is the network's: the parameter changed after fitting
+    # would name another head's layers, and the load would refuse its own save.
+    X, _ = data
+    estimator = _with(fitted["spot_fit"], head="spot")
+    estimator.save(tmp_path / "model")
+    again = load_model(tmp_path / "model")
+    assert again.head == "spot_fit"
+    np.testing.assert_array_equal(again.predict(X), fitted["spot_fit"].predict(X))
