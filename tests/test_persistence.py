@@ -294,9 +294,12 @@ def test_spot_save_without_miss_odds_uses_the_matched_filters(
 
     assert fitted["spot"].miss_odds_.shape == (2,)
     assert saved_spot["meta"]["miss_odds_"] == list(fitted["spot"].miss_odds_)
-    meta = {k: v for k, v in saved_spot["meta"].items() if k != "miss_odds_"}
+    # (nor the training conditions, recorded later still)
+    dropped = ("miss_odds_", "training_conditions_")
+    meta = {k: v for k, v in saved_spot["meta"].items() if k not in dropped}
     loaded = load_model(_write_save(tmp_path / "model", meta, saved_spot["model"]))
     assert not hasattr(loaded, "miss_odds_")
+    assert not hasattr(loaded, "training_conditions_")
     X, _ = pixel_regressor.make_bright_spot_dataset(
         30, image_size=SIDE, photons=40, random_state=3
     )
