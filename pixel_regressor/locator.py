@@ -238,8 +238,14 @@ def _expected_blob_variance(psf_sigma):
 
 
 def _estimate_psf_sigma(frames, n_frames, batch_frames, false_alarm_rate):
-    """The PSF width from the blobs of the brightest isolated detections."""
+    """The PSF width from the blobs of the brightest isolated detections.
+
+    Returns ``(sigma, (low, high))``: the median width, and the 10th and
+    90th percentiles of the detections' widths (None when too few blobs are
+    measured), which the training crops cover.
+    """
     sigma = 1.3
+    spread = None
     stop = min(n_frames, max(batch_frames, 1))
     batch = _detection.read_batch(frames, 0, stop)
     for _ in range(3):
@@ -275,13 +281,31 @@ def _estimate_psf_sigma(frames, n_frames, batch_frames, false_alarm_rate):
             break
         # The blob is the spot (sigma**2 + 1/12) smoothed by the filter
         # (sigma_f**2): solve for the spot's width.
+        widths = np.sqrt(np.clip(variance - sigma**2 - 1.0 / 12.0, 0.25, 100.0))
+        spread = None
+        if len(widths) >= 10:
+            spread = tuple(float(v) for v in np.percentile(widths, [10, 90]))
         spot = float(np.median(variance)) - sigma**2 - 1.0 / 12.0
         new = math.sqrt(min(max(spot, 0.25), 100.0))
         if abs(new - sigma) < 0.01:
             sigma = new
             break
         sigma = new
-    return sigma
+    return sigma, spread
+
+
+def _training_widths(sigma, spread):
+    """The PSF widths of the training crops: ``array([low, high])``.
+
+    At least 0.85-1.15 times the median width, widened to the measured
+    widths' 10th-90th percentiles (a movie's spots differ in width: focus,
+    depth, colour), at most 0.6-1.6 times the median.
+    """
+    low, high = 0.85 * sigma, 1.15 * sigma
+    if spread is not None:
+        low = max(min(low, spread[0]), 0.6 * sigma)
+        high = min(max(high, spread[1]), 1.6 * sigma)
+    return np.array([low, high])
 
 
 def _nearest_other(frame, row, col):
@@ -386,6 +410,11 @@ class SpotLocator(BaseEstimator):
 
     psf_sigma_ : float
         The PSF width used, measured when ``psf_sigma="auto"``.
+
+    psf_sigma_range_ : ndarray of shape (2,)
+        The PSF widths of the training crops: 0.85-1.15 times
+        ``psf_sigma_``, widened to the 10th-90th percentiles of the widths
+        measured (``psf_sigma="auto"``), at most 0.6-1.6 times it.
 
     threshold_ : float
         The detection threshold, in noise units, of ``false_alarm_rate``.
@@ -570,11 +599,12 @@ class SpotLocator(BaseEstimator):
         if self.psf_sigma == "auto":
             if n_frames == 0:
                 raise ValueError("psf_sigma='auto' needs at least one frame.")
-            self.psf_sigma_ = _estimate_psf_sigma(
+            self.psf_sigma_, spread = _estimate_psf_sigma(
                 frames, n_frames, self.batch_frames, self.false_alarm_rate
             )
         else:
-            self.psf_sigma_ = float(self.psf_sigma)
+            self.psf_sigma_, spread = float(self.psf_sigma), None
+        self.psf_sigma_range_ = _training_widths(self.psf_sigma_, spread)
         self.threshold_ = _detection.false_alarm_threshold(
             self.false_alarm_rate, self.psf_sigma_
         )
@@ -609,7 +639,7 @@ class SpotLocator(BaseEstimator):
                 density=_TRAINING_DENSITY,
                 photons=tuple(float(v) for v in self.photons),
                 background=tuple(float(v) for v in self.background),
-                psf_sigma=(0.85 * sigma, 1.15 * sigma),
+                psf_sigma=tuple(float(v) for v in self.psf_sigma_range_),
                 random_state=generator,
             )
             found = self._detect(frames)

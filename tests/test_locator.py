@@ -167,7 +167,7 @@ def test_psf_width_is_measured():
     locator = SpotLocator(psf_sigma="auto")
     from pixel_regressor.locator import _estimate_psf_sigma
 
-    assert _estimate_psf_sigma(frames, 8, 64, 1e-6) == pytest.approx(1.6, abs=0.15)
+    assert _estimate_psf_sigma(frames, 8, 64, 1e-6)[0] == pytest.approx(1.6, abs=0.15)
     assert locator.psf_sigma == "auto"
 
 
