@@ -1439,10 +1439,10 @@ def _load_locator(args):
         raise CommandError(
             f"cannot load the model in {str(directory)!r}: {exc}"
         ) from None
-    head = model._fitted_head().name
-    if head not in ("spot", "spot_fit"):
+    head = model._fitted_head()
+    if head.scene != "spots":
         raise CommandError(
-            f"the model in {str(directory)!r} has head={head!r}; locating spots "
+            f"the model in {str(directory)!r} has head={head.name!r}; locating spots "
             "needs a saved SpotLocator, or a spot model (head spot or spot_fit)"
         )
     return SpotLocator(model, **overrides), True
