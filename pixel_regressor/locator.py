@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import detection as _detection
+from .models import get_head
 
 try:
     from .exceptions import OutsideTrainingWarning as _OUTSIDE_TRAINING
@@ -562,11 +563,11 @@ class SpotLocator(BaseEstimator):
             fitted = True
         except NotFittedError:
             fitted = False
-        head = inner._fitted_head().name if fitted else inner.head
-        if head not in ("spot", "spot_fit"):
+        head = inner._fitted_head() if fitted else get_head(inner.head)
+        if head.scene != "spots":
             raise ValueError(
                 "estimator must have head='spot' or head='spot_fit' (a table of "
-                f"positions with deviations), got head={head!r}."
+                f"positions with deviations), got head={head.name!r}."
             )
         if fitted:
             return inner, False
