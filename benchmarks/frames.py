@@ -265,7 +265,7 @@ RUNNERS = {
 
 
 # ----------------------------------------------------------------------
-def scores(truth, locs):
+def scores(truth, locs, shape=SHAPE):
     """Jaccard, RMSE over the bound, efficiency and the locator's z spread."""
     from pixel_regressor.metrics import (
         localization_efficiency,
@@ -289,7 +289,7 @@ def scores(truth, locs):
     matched = truth.iloc[t]
     d_row = locs["row"].to_numpy()[k] - matched["row"].to_numpy()
     d_col = locs["col"].to_numpy()[k] - matched["col"].to_numpy()
-    crlb = spot_bounds(matched)
+    crlb = spot_bounds(matched, shape)
     rmse = math.sqrt(np.mean(np.concatenate([d_row, d_col]) ** 2))
     bound = math.sqrt(np.mean(crlb**2))
     result.update(
@@ -328,7 +328,7 @@ def scores(truth, locs):
     return result
 
 
-def spot_bounds(spots):
+def spot_bounds(spots, shape=SHAPE):
     """Each spot's bound, alone in the ``CRLB_SHAPE`` window around it, the
     window cut by the frame's edges (a spot at the edge loses pixels):
     ``(n, 2)``."""
@@ -336,9 +336,9 @@ def spot_bounds(spots):
 
     half = np.array(CRLB_SHAPE) // 2
     centre = np.round(spots[["row", "col"]].to_numpy()).astype(int)
-    centre = np.clip(centre, 0, np.array(SHAPE) - 1)
+    centre = np.clip(centre, 0, np.array(shape) - 1)
     low = np.maximum(centre - half, 0)
-    high = np.minimum(centre + half, np.array(SHAPE) - 1)
+    high = np.minimum(centre + half, np.array(shape) - 1)
     shapes = high - low + 1
     position = spots[["row", "col"]].to_numpy() - low
     position = np.clip(position, -0.5, shapes - 0.5)
@@ -502,7 +502,7 @@ def large_frames(config, locator, methods, tuned, log):
 
             locs, seconds = timed(runner, frames)
             seconds = min(seconds, timed(runner, frames)[1])
-            result = scores(truth, locs)
+            result = scores(truth, locs, LARGE_SHAPE)
             result["frames_per_s"] = len(frames) / seconds
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             result = {"error": f"{type(exc).__name__}: {exc}"}
