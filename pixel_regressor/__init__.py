@@ -23,6 +23,7 @@ _LAZY = {
     "make_bright_spot_dataset": "datasets",
     "adu_to_photons": "datasets",
     "make_spot_frames": "datasets",
+    "SampledPSF": "_psf",
     "calibrate_camera": "calibration",
     "measure_spot_conditions": "calibration",
     "BrightPixelSequence": "streaming",

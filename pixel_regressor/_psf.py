@@ -13,6 +13,11 @@ falls inside ``[r - 0.5, r + 0.5]``, a difference of two ``erf``. Pixel
 position is a pixel centre, and ``photons`` counts every photon of the spot,
 also those that fall outside the image.
 
+A PSF that is not a Gaussian comes as an oversampled image,
+:class:`SampledPSF`: the functions whose ``psf`` parameter is a width take
+one in its place, and ``E_row[r] * E_col[c]`` becomes its integral over the
+pixel.
+
 Observed images are ``Poisson(mu)`` (plus Gaussian read noise in
 :func:`~pixel_regressor.make_bright_spot_dataset`). This module gives
 ``mu`` (:func:`expected_counts`), its derivatives with respect to ``(row,
@@ -81,7 +86,7 @@ def _pixel_share_derivatives(centres, n_pixels, psf_sigma):
     return density[:, :-1] - density[:, 1:]
 
 
-def expected_counts(shape, positions, psf_sigma, photons, background):
+def expected_counts(shape, positions, psf, photons, background):
     """Expected counts ``mu`` of spots at ``positions``.
 
     Parameters
@@ -90,8 +95,8 @@ def expected_counts(shape, positions, psf_sigma, photons, background):
         ``(height, width)`` of the images.
     positions : ndarray of shape (m, 2)
         ``(row, col)`` of each spot.
-    psf_sigma : float or ndarray of shape (m,)
-        Width of the Gaussian PSF, in pixels.
+    psf : float, ndarray of shape (m,) or SampledPSF
+        Width of the Gaussian PSF, in pixels, or a :class:`SampledPSF`.
     photons, background : float or ndarray of shape (m,)
         Expected photons of each spot, and expected background counts per
         pixel.
@@ -102,18 +107,22 @@ def expected_counts(shape, positions, psf_sigma, photons, background):
     """
     height, width = shape
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
-    rows = pixel_shares(positions[:, 0], height, psf_sigma)
-    cols = pixel_shares(positions[:, 1], width, psf_sigma)
     photons = np.broadcast_to(np.asarray(photons, dtype=np.float64), len(positions))
     background = np.broadcast_to(
         np.asarray(background, dtype=np.float64), len(positions)
     )
-    mu = (photons[:, None] * rows)[:, :, None] * cols[:, None, :]
+    if isinstance(psf, SampledPSF):
+        mu = psf.pixel_shares(shape, positions)
+        mu *= photons[:, None, None]
+    else:
+        rows = pixel_shares(positions[:, 0], height, psf)
+        cols = pixel_shares(positions[:, 1], width, psf)
+        mu = (photons[:, None] * rows)[:, :, None] * cols[:, None, :]
     mu += background[:, None, None]
     return mu
 
 
-def expected_counts_and_derivatives(shape, positions, psf_sigma, photons, background):
+def expected_counts_and_derivatives(shape, positions, psf, photons, background):
     """``mu`` and its derivatives with respect to (row, col, photons, background).
 
     Parameters are those of :func:`expected_counts`.
@@ -129,14 +138,21 @@ def expected_counts_and_derivatives(shape, positions, psf_sigma, photons, backgr
     m = len(positions)
     photons = np.broadcast_to(np.asarray(photons, dtype=np.float64), m)
     background = np.broadcast_to(np.asarray(background, dtype=np.float64), m)
-    rows = pixel_shares(positions[:, 0], height, psf_sigma)
-    cols = pixel_shares(positions[:, 1], width, psf_sigma)
-    d_rows = _pixel_share_derivatives(positions[:, 0], height, psf_sigma)
-    d_cols = _pixel_share_derivatives(positions[:, 1], width, psf_sigma)
     jacobian = np.empty((m, 4, height, width))
-    np.multiply(rows[:, :, None], cols[:, None, :], out=jacobian[:, 2])
-    np.multiply(d_rows[:, :, None], cols[:, None, :], out=jacobian[:, 0])
-    np.multiply(rows[:, :, None], d_cols[:, None, :], out=jacobian[:, 1])
+    if isinstance(psf, SampledPSF):
+        (
+            jacobian[:, 2],
+            jacobian[:, 0],
+            jacobian[:, 1],
+        ) = psf.pixel_shares_and_derivatives(shape, positions)
+    else:
+        rows = pixel_shares(positions[:, 0], height, psf)
+        cols = pixel_shares(positions[:, 1], width, psf)
+        d_rows = _pixel_share_derivatives(positions[:, 0], height, psf)
+        d_cols = _pixel_share_derivatives(positions[:, 1], width, psf)
+        np.multiply(rows[:, :, None], cols[:, None, :], out=jacobian[:, 2])
+        np.multiply(d_rows[:, :, None], cols[:, None, :], out=jacobian[:, 0])
+        np.multiply(rows[:, :, None], d_cols[:, None, :], out=jacobian[:, 1])
     jacobian[:, :2] *= photons[:, None, None, None]
     jacobian[:, 3] = 1.0
     mu = photons[:, None, None] * jacobian[:, 2] + background[:, None, None]
@@ -144,7 +160,7 @@ def expected_counts_and_derivatives(shape, positions, psf_sigma, photons, backgr
 
 
 def fisher_information(
-    shape, positions, psf_sigma, photons, background, read_noise=0.0, excess=1.0
+    shape, positions, psf, photons, background, read_noise=0.0, excess=1.0
 ):
     """Fisher information of (row, col, photons, background), per position.
 
@@ -160,7 +176,7 @@ def fisher_information(
     information : ndarray of shape (m, 4, 4)
     """
     mu, jacobian = expected_counts_and_derivatives(
-        shape, positions, psf_sigma, photons, background
+        shape, positions, psf, photons, background
     )
     # A read noise whose variance overflows leaves no information: weight 0.
     with np.errstate(over="ignore"):
@@ -176,12 +192,13 @@ def fisher_information(
 
 
 def position_crlb(
-    shape, positions, psf_sigma, photons, background, read_noise=0.0, excess=1.0
+    shape, positions, psf, photons, background, read_noise=0.0, excess=1.0
 ):
     """Cramer-Rao standard deviations of (row, col), shape ``(m, 2)``.
 
-    ``psf_sigma``, ``photons`` and ``background`` are numbers or one per
-    position (shape ``(m,)``). All four parameters are unknown: the bound is
+    ``psf`` (a Gaussian's width, or a :class:`SampledPSF`), ``photons`` and
+    ``background`` are numbers or one per position (shape ``(m,)``; one
+    :class:`SampledPSF` for all). All four parameters are unknown: the bound is
     the square root of the first two diagonal entries of the inverse Fisher
     information, inverted scaled to a unit diagonal (the parameters' units
     differ by orders of magnitude). Where the information is singular (a
@@ -192,10 +209,13 @@ def position_crlb(
     """
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     m = len(positions)
-    psf_sigma, photons, background = (
+    sampled = isinstance(psf, SampledPSF)
+    photons, background = (
         np.broadcast_to(np.asarray(value, dtype=np.float64), m)
-        for value in (psf_sigma, photons, background)
+        for value in (photons, background)
     )
+    if not sampled:
+        psf = np.broadcast_to(np.asarray(psf, dtype=np.float64), m)
     height, width = shape
     chunk = max(1, (1 << 18) // (height * width))
     out = np.empty_like(positions)
@@ -204,7 +224,7 @@ def position_crlb(
         information = fisher_information(
             shape,
             positions[part],
-            psf_sigma[part],
+            psf if sampled else psf[part],
             photons[part],
             background[part],
             read_noise,
@@ -236,6 +256,253 @@ def _position_variances(information):
         scale[kept, :2] ** 2
     )
     return variances
+
+
+class SampledPSF:
+    """A point-spread function given as an oversampled image.
+
+    A measured bead, or a model of a microscope's optics (a vectorial PSF,
+    an astigmatic or defocused one), sampled ``oversampling`` times finer
+    than the camera's pixels. It replaces the Gaussian PSF of
+    :func:`~pixel_regressor.make_bright_spot_dataset`,
+    :func:`~pixel_regressor.make_spot_frames` and
+    :func:`~pixel_regressor.localization_crlb` (their ``psf`` parameter).
+
+    The image is piecewise constant: sample ``(i, j)`` holds the share of
+    the spot's photons that falls in its square, ``1 / oversampling`` pixels
+    wide. A spot at ``(row, col)`` puts the centre of the image (the middle
+    of its middle sample for odd sizes) at ``(row, col)``. The share of a
+    camera pixel is the integral of the samples over the pixel, exact: the
+    cumulative sum of the samples, interpolated bilinearly
+    (:func:`scipy.ndimage.map_coordinates`) at the pixel's corners. Light that
+    falls outside the image is lost, as for a crop of a real PSF. The
+    derivatives with respect to the position are those of the same
+    integral with the samples' density interpolated linearly between sample
+    centres; both are accurate to second order in the sample size.
+
+    Parameters
+    ----------
+    image : array-like of shape (sample_rows, sample_cols)
+        The PSF's samples: finite, non-negative, with a positive sum.
+    oversampling : int
+        Samples per camera pixel along each axis, >= 1.
+    normalize : bool, default=True
+        Divide the samples by their sum, so that the image holds every photon
+        of the spot. False keeps the samples as shares of the spot's photons
+        (their sum at most 1: the rest falls outside the image).
+
+    Attributes
+    ----------
+    image : ndarray of shape (sample_rows, sample_cols) of float64
+        The samples, normalised if ``normalize`` (read-only).
+    oversampling : int
+        Samples per camera pixel.
+    sigma : float
+        Width of the isotropic Gaussian, in camera pixels, closest in least
+        squares to the samples (centre, amplitude and width free): the
+        Gaussian a fit to these spots would find, for detection code and for
+        comparisons with the Gaussian model; at most :attr:`extent`.
+    extent : float
+        Half the image's larger side, in camera pixels: no light reaches
+        farther from the spot's centre.
+
+    Examples
+    --------
+    A Gaussian of 1.3 pixels, sampled five times finer than the pixels:
+
+    >>> import numpy as np
+    >>> from scipy.special import erf
+    >>> from pixel_regressor import SampledPSF
+    >>> edges = (np.arange(76) - 38) / 5
+    >>> axis = np.diff(erf(edges / (1.3 * np.sqrt(2)))) / 2
+    >>> psf = SampledPSF(np.outer(axis, axis), oversampling=5)
+    >>> round(psf.sigma, 3), psf.extent
+    (1.3, 7.5)
+
+    The expected share of each pixel of a 15x15 crop, for a spot at its centre:
+
+    >>> shares = psf.pixel_shares((15, 15), [[7.0, 7.0]])
+    >>> shares.shape, round(float(shares.sum()), 4)
+    ((1, 15, 15), 1.0)
+    """
+
+    def __init__(self, image, oversampling, *, normalize=True):
+        import numbers
+
+        if isinstance(oversampling, bool) or not isinstance(
+            oversampling, numbers.Integral
+        ):
+            raise TypeError(
+                f"oversampling must be an int >= 1, got "
+                f"{type(oversampling).__name__} {oversampling!r}."
+            )
+        if oversampling < 1:
+            raise ValueError(f"oversampling must be an int >= 1, got {oversampling!r}.")
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be a bool, got {normalize!r}.")
+        try:
+            samples = np.array(image, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"image must be a 2-D array of numbers, got {type(image).__name__}."
+            ) from None
+        if samples.ndim != 2 or min(samples.shape) < 1:
+            raise ValueError(
+                f"image must be a non-empty 2-D array, got shape {samples.shape}."
+            )
+        if not np.all(np.isfinite(samples)):
+            raise ValueError("image must hold finite values (no NaN or infinity).")
+        if samples.min() < 0:
+            raise ValueError(
+                f"image must be non-negative, got a sample of {samples.min():g}."
+            )
+        total = samples.sum()
+        if not total > 0:
+            raise ValueError("image must have a positive sum: it holds no light.")
+        if normalize:
+            samples /= total
+        elif total > 1 + 1e-6:
+            raise ValueError(
+                f"image sums to {total:g} > 1: with normalize=False its samples "
+                "are shares of the spot's photons, at most 1 in all. Pass "
+                "normalize=True to scale it."
+            )
+        samples.flags.writeable = False
+        self.image = samples
+        self.oversampling = int(oversampling)
+        # The cumulative integral, C[a, b] = sum of samples[:a, :b], and the
+        # strips whose linear interpolation gives its derivatives (padded
+        # with a zero sample on each side: no light beyond the image).
+        self._integral = np.zeros((samples.shape[0] + 1, samples.shape[1] + 1))
+        np.cumsum(np.cumsum(samples, axis=0), axis=1, out=self._integral[1:, 1:])
+        self._row_strips = np.pad(np.diff(self._integral, axis=0), ((1, 1), (0, 0)))
+        self._col_strips = np.pad(np.diff(self._integral, axis=1), ((0, 0), (1, 1)))
+        self._sigma = None
+
+    def __repr__(self):
+        rows, cols = self.image.shape
+        return f"SampledPSF(<{rows}x{cols} samples>, oversampling={self.oversampling})"
+
+    def __eq__(self, other):
+        if not isinstance(other, SampledPSF):
+            return NotImplemented
+        return self.oversampling == other.oversampling and np.array_equal(
+            self.image, other.image
+        )
+
+    __hash__ = None
+
+    @property
+    def extent(self):
+        return max(self.image.shape) / (2 * self.oversampling)
+
+    @property
+    def sigma(self):
+        if self._sigma is None:
+            self._sigma = self._gaussian_width()
+        return self._sigma
+
+    def _gaussian_width(self):
+        """Least-squares fit of an isotropic Gaussian to the samples."""
+        from scipy.optimize import least_squares
+
+        samples = self.image
+        rows, cols = np.indices(samples.shape, dtype=np.float64)
+        total = samples.sum()
+        row0 = float((rows * samples).sum() / total)
+        col0 = float((cols * samples).sum() / total)
+        peak = float(samples.max())
+        # Start from the width of a Gaussian of the same peak and sum.
+        largest = max(samples.shape) / 2
+        width = min(np.sqrt(total / (2 * np.pi * peak)), 0.5 * largest)
+
+        def residuals(theta):
+            amplitude, row, col, s = theta
+            r2 = (rows - row) ** 2 + (cols - col) ** 2
+            return (amplitude * np.exp(-0.5 * r2 / s**2) - samples).ravel()
+
+        fit = least_squares(
+            residuals,
+            [peak, row0, col0, width],
+            # At most half the image's larger side (a flat image has no
+            # Gaussian).
+            bounds=([0, -np.inf, -np.inf, 1e-3], [np.inf, np.inf, np.inf, largest]),
+            x_scale=[peak, 1.0, 1.0, width],
+        )
+        # Each sample is the integral over its square, 1 / oversampling px
+        # wide: the sampled Gaussian is wider by that square's variance.
+        variance = fit.x[3] ** 2 - 1.0 / 12.0
+        return float(np.sqrt(max(variance, 1e-6)) / self.oversampling)
+
+    def _edges(self, positions, n_pixels, axis):
+        """The pixel edges of each spot, in sample units of the image's
+        integral: shape ``(m, n_pixels + 1)``."""
+        edges = np.arange(n_pixels + 1, dtype=np.float64) - 0.5
+        centre = self.image.shape[axis] / 2
+        return (edges - positions[:, axis, None]) * self.oversampling + centre
+
+    @staticmethod
+    def _at(table, rows, cols):
+        """``table`` interpolated bilinearly at every ``(rows[m, a], cols[m,
+        b])``, clamped at its edges: shape ``(m, len(a), len(b))``."""
+        from scipy.ndimage import map_coordinates
+
+        m, n_rows = rows.shape
+        n_cols = cols.shape[1]
+        grid = np.empty((2, m, n_rows, n_cols))
+        grid[0] = rows[:, :, None]
+        grid[1] = cols[:, None, :]
+        return map_coordinates(table, grid, order=1, mode="nearest")
+
+    @staticmethod
+    def _corners(values):
+        """Pixel integrals from the integral at the pixels' corners."""
+        return np.diff(np.diff(values, axis=1), axis=2)
+
+    def pixel_shares(self, shape, positions):
+        """Share of the spot's photons that falls in each camera pixel.
+
+        Parameters
+        ----------
+        shape : tuple of (int, int)
+            ``(height, width)`` of the images.
+        positions : array-like of shape (m, 2)
+            ``(row, col)`` of each spot; pixel ``(r, c)`` covers ``[r - 0.5,
+            r + 0.5] x [c - 0.5, c + 0.5]``.
+
+        Returns
+        -------
+        shares : ndarray of shape (m, height, width) of float64
+        """
+        positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        rows = self._edges(positions, shape[0], 0)
+        cols = self._edges(positions, shape[1], 1)
+        shares = self._corners(self._at(self._integral, rows, cols))
+        # Differences of a cumulative sum can round below zero.
+        return np.maximum(shares, 0.0, out=shares)
+
+    def pixel_shares_and_derivatives(self, shape, positions):
+        """:meth:`pixel_shares` and their derivatives with respect to the
+        spot's row and column.
+
+        Returns
+        -------
+        shares : ndarray of shape (m, height, width)
+        d_row, d_col : ndarray of shape (m, height, width)
+        """
+        positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        rows = self._edges(positions, shape[0], 0)
+        cols = self._edges(positions, shape[1], 1)
+        shares = self._corners(self._at(self._integral, rows, cols))
+        np.maximum(shares, 0.0, out=shares)
+        # d/d row of the integral at an edge u: -oversampling times the
+        # density along the edge, linearly interpolated between sample
+        # centres (the strips are padded by one sample: index u + 0.5).
+        d_row = self._corners(self._at(self._row_strips, rows + 0.5, cols))
+        d_col = self._corners(self._at(self._col_strips, rows, cols + 0.5))
+        d_row *= -self.oversampling
+        d_col *= -self.oversampling
+        return shares, d_row, d_col
 
 
 def initial_guesses(image, psf_sigma, n_starts=3, half_window=3):

@@ -406,9 +406,8 @@ Synthetic bright-spot dataset
 :Number of Attributes: {n_features} ({height} x {width} image of pixel values)
 :Attribute Information: pixel_{{row}}_{{col}}, the count of one pixel, row-major
 :Target: (row, col), the continuous position of the spot's centre, in pixels
-:Spot: {photons} expected photons, blurred by a Gaussian PSF of standard
-       deviation {psf_sigma} px, on a background of {background} expected
-       counts per pixel
+:Spot: {photons} expected photons, blurred by {psf_text}, on a background
+       of {background} expected counts per pixel
 :Noise: Poisson (photon noise){read_noise_text}{hot_pixels_text}{camera_text}
 
 Expected counts are ``mu = background + photons * PSF integrated over each
@@ -456,6 +455,35 @@ def _check_range(value, name, check):
         raise TypeError(f"{text}, got {value!r}.")
     value = check(value, name)
     return value, value
+
+
+def _check_psf(psf, psf_sigma):
+    """The PSF of a generator: ``(sigma_range, psf)``.
+
+    A :class:`~pixel_regressor.SampledPSF` replaces the Gaussian, whose width
+    must then be left at None; its width range is then the sampled PSF's
+    effective width (for the default margin and the truth's ``psf_sigma``).
+    """
+    if psf is None:
+        sigma = _DEFAULT_PSF_SIGMA if psf_sigma is None else psf_sigma
+        return _check_range(sigma, "psf_sigma", _check_positive), None
+    from ._psf import SampledPSF
+
+    if not isinstance(psf, SampledPSF):
+        raise TypeError(
+            f"psf must be a SampledPSF or None, got {type(psf).__name__} {psf!r}."
+        )
+    if psf_sigma is not None:
+        raise ValueError(
+            f"psf and psf_sigma={psf_sigma!r} were both given: a SampledPSF "
+            "replaces the Gaussian PSF of width psf_sigma. Leave psf_sigma at "
+            "None."
+        )
+    return (psf.sigma, psf.sigma), psf
+
+
+# The Gaussian PSF's width when neither psf_sigma nor psf is given, in pixels.
+_DEFAULT_PSF_SIGMA = 1.3
 
 
 def _draw_range(generator, low, high, n, log):
@@ -681,7 +709,8 @@ def make_bright_spot_dataset(
     n_samples=100,
     *,
     image_size=32,
-    psf_sigma=1.3,
+    psf_sigma=None,
+    psf=None,
     photons=1000.0,
     background=10.0,
     read_noise=0.0,
@@ -722,6 +751,10 @@ def make_bright_spot_dataset(
     electrons (the high-gain model), which doubles the variance of the
     signal (an excess noise factor of ``sqrt(2)``).
 
+    A PSF that is not a Gaussian (a measured bead, a vectorial model, a
+    defocused or astigmatic spot) comes as an oversampled image, a
+    :class:`~pixel_regressor.SampledPSF` passed as ``psf``.
+
     No unbiased estimator locates the spot better than
     :func:`~pixel_regressor.localization_crlb`.
 
@@ -733,10 +766,22 @@ def make_bright_spot_dataset(
     image_size : int or tuple of (int, int), default=32
         Image size: an int for square images, or ``(height, width)``.
 
-    psf_sigma : float or tuple of (float, float), default=1.3
+    psf_sigma : float or tuple of (float, float), default=None
         Standard deviation of the Gaussian PSF, in pixels. Must be positive
         and finite. A ``(low, high)`` pair draws each image's width
-        uniformly in ``[low, high]``.
+        uniformly in ``[low, high]``. None means 1.3, or the width of
+        ``psf`` when it is given.
+
+    psf : SampledPSF, default=None
+        A PSF given as an oversampled image
+        (:class:`~pixel_regressor.SampledPSF`: a measured bead, a vectorial
+        or defocused model), in place of the Gaussian: ``E_row[r] *
+        E_col[c]`` becomes the PSF integrated over pixel ``(r, c)``. The
+        PSF's centre is the spot's position. ``psf_sigma`` must then be left
+        at None (a ValueError otherwise); the Bunch's ``psf_sigma`` holds the
+        PSF's effective width, :attr:`SampledPSF.sigma`, which also sets the
+        default margin. Photons, background, camera, noise, hot pixels and
+        targets are drawn as for the Gaussian.
 
     photons : float or tuple of (float, float), default=1000.0
         Expected number of photons of the spot (all of them, also those that
@@ -827,7 +872,9 @@ def make_bright_spot_dataset(
         photons, background, psf_sigma : ndarray of shape (n_samples,) of \
 float64
             Each image's expected photons, background per pixel and PSF
-            width.
+            width (the effective width of ``psf`` when it is given).
+        psf : SampledPSF or None
+            The ``psf`` parameter.
         hot_pixel_positions : ndarray of shape (n_samples, hot_pixels, 2) of int
             ``(row, col)`` of each hot pixel.
         feature_names : list of str
@@ -893,10 +940,23 @@ dtype, random_state
     ... )
     >>> X.dtype, round(float(X.mean() - 100) / (0.5 * 100 * (1000 / 256 + 10)), 1)
     (dtype('uint16'), 1.0)
+
+    A spot that is not a Gaussian: a ring of light five pixels across, as a
+    defocused spot, sampled four times finer than the pixels (its effective
+    width is the Gaussian closest to it):
+
+    >>> from pixel_regressor import SampledPSF
+    >>> r = np.hypot(*np.mgrid[-20:21, -20:21] / 4)
+    >>> ring = SampledPSF(np.exp(-((r - 2.5) ** 2) / 0.5), oversampling=4)
+    >>> spots = make_bright_spot_dataset(
+    ...     200, image_size=24, psf=ring, return_X_y=False, random_state=0
+    ... )
+    >>> round(ring.sigma, 2), round(spots.margin, 2)  # margin: 3 widths
+    (2.62, 7.86)
     """
     n_samples = _check_int(n_samples, "n_samples")
     height, width = check_image_shape(image_size, "image_size", allow_int=True)
-    sigma_range = _check_range(psf_sigma, "psf_sigma", _check_positive)
+    sigma_range, psf = _check_psf(psf, psf_sigma)
     photon_range = _check_range(photons, "photons", _check_positive)
     background_range = _check_range(background, "background", _check_nonnegative)
     if background_range[0] < background_range[1] and background_range[0] == 0:
@@ -962,7 +1022,7 @@ dtype, random_state
         spot = _psf.expected_counts(
             (height, width),
             positions[start:stop],
-            sigmas[start:stop],
+            sigmas[start:stop] if psf is None else psf,
             spot_photons[start:stop],
             0.0,
         ).reshape(stop - start, n_pixels)
@@ -1007,7 +1067,12 @@ dtype, random_state
             height=height,
             width=width,
             photons=_range_text(*photon_range, log=True),
-            psf_sigma=_range_text(*sigma_range, log=False),
+            psf_text=(
+                "a Gaussian PSF of standard\n       deviation "
+                f"{_range_text(*sigma_range, log=False)} px"
+                if psf is None
+                else f"{psf!r}, of effective width {psf.sigma:.3g} px"
+            ),
             background=_range_text(*background_range, log=True),
             margin=f"{margin:g}",
             read_noise_text=(
@@ -1034,6 +1099,7 @@ dtype, random_state
         ),
         image_shape=(height, width),
         psf_sigma=sigmas,
+        psf=psf,
         background=backgrounds,
         read_noise=read_noise,
         gain=gain,
@@ -1197,15 +1263,17 @@ def _camera_counts(spot, level, table, generator, *, read_noise, gain, offset, e
     return counts
 
 
-def _render_spots(shape, frame, positions, sigmas, photons, n_frames, half):
+def _render_spots(shape, frame, positions, sigmas, photons, n_frames, half, psf=None):
     """Expected spot counts of ``n_frames`` frames, flattened to ``(n_frames,
     height * width)``.
 
     Spot ``i`` lies in frame ``frame[i]`` (0 to ``n_frames - 1``). Each spot
     is integrated over the pixels of a ``(2 * half + 2)``-pixel square window
-    around it with :func:`pixel_shares`, so memory grows with the number of
-    spots times the window, never with spots times frames; the window's
-    pixels outside the frame are dropped.
+    around it with :func:`pixel_shares` (or ``psf``, a
+    :class:`~pixel_regressor.SampledPSF`, in place of the Gaussians of
+    widths ``sigmas``), so memory grows with the number of spots times the
+    window, never with spots times frames; the window's pixels outside the
+    frame are dropped.
     """
     from ._psf import pixel_shares
 
@@ -1220,10 +1288,14 @@ def _render_spots(shape, frame, positions, sigmas, photons, n_frames, half):
         stop = min(start + per_pass, len(frame))
         corner = np.floor(positions[start:stop]).astype(np.intp) - half
         local = positions[start:stop] - corner  # in [half, half + 1)
-        rows = pixel_shares(local[:, 0], side, sigmas[start:stop])
-        cols = pixel_shares(local[:, 1], side, sigmas[start:stop])
-        rows *= photons[start:stop, None]
-        values = rows[:, :, None] * cols[:, None, :]
+        if psf is None:
+            rows = pixel_shares(local[:, 0], side, sigmas[start:stop])
+            cols = pixel_shares(local[:, 1], side, sigmas[start:stop])
+            rows *= photons[start:stop, None]
+            values = rows[:, :, None] * cols[:, None, :]
+        else:
+            values = psf.pixel_shares((side, side), local)
+            values *= photons[start:stop, None, None]
         r = corner[:, :1] + offsets  # the window's rows, (m, side)
         c = corner[:, 1:] + offsets
         r_in = (r >= 0) & (r < height)
@@ -1242,7 +1314,8 @@ def make_spot_frames(
     density=4.0,
     photons=1000.0,
     background=10.0,
-    psf_sigma=1.3,
+    psf_sigma=None,
+    psf=None,
     read_noise=0.0,
     gain=1.0,
     offset=0.0,
@@ -1296,9 +1369,19 @@ def make_spot_frames(
         ``low > 0``, draws each frame's background log-uniformly in ``[low,
         high]``.
 
-    psf_sigma : float or tuple of (float, float), default=1.3
+    psf_sigma : float or tuple of (float, float), default=None
         Standard deviation of the Gaussian PSF, in pixels, > 0. A ``(low,
         high)`` pair draws each spot's width uniformly in ``[low, high]``.
+        None means 1.3, or the width of ``psf`` when it is given.
+
+    psf : SampledPSF, default=None
+        A PSF given as an oversampled image
+        (:class:`~pixel_regressor.SampledPSF`) in place of the Gaussian, as
+        in :func:`make_bright_spot_dataset`: ``psf_sigma`` must then be left
+        at None (a ValueError otherwise), each spot is rendered over the
+        whole PSF image, and the truth's ``psf_sigma`` holds the PSF's
+        effective width, :attr:`SampledPSF.sigma`. Everything else is drawn
+        as for the Gaussian.
 
     read_noise : float, default=0.0
         Standard deviation of the Gaussian read noise, in electrons, >= 0.
@@ -1346,7 +1429,7 @@ def make_spot_frames(
         ``truth`` above, ``background`` and ``n_spots`` (ndarrays of shape
         ``(n_frames,)``: each frame's background and number of spots, also
         for frames without a spot), ``image_shape``, and the parameters
-        ``density``, ``read_noise``, ``gain``, ``offset``, ``em_gain``,
+        ``psf``, ``density``, ``read_noise``, ``gain``, ``offset``, ``em_gain``,
         ``dtype`` and ``random_state``.
 
     See Also
@@ -1391,7 +1474,7 @@ def make_spot_frames(
             "A background range is drawn log-uniformly: its low end must be > 0, "
             f"got background={background!r}."
         )
-    sigma_range = _check_range(psf_sigma, "psf_sigma", _check_positive)
+    sigma_range, psf = _check_psf(psf, psf_sigma)
     read_noise = _check_nonnegative(read_noise, "read_noise")
     gain, offset, em_gain = _check_camera(gain, offset, em_gain)
     dtype = _check_dtype(dtype, 0.0)
@@ -1421,7 +1504,10 @@ def make_spot_frames(
         and 0 < level <= _POISSON_TABLE_MAX
         else None
     )
-    half = int(np.ceil(_WINDOW_SIGMAS * sigma_range[1]))
+    if psf is None:
+        half = int(np.ceil(_WINDOW_SIGMAS * sigma_range[1]))
+    else:  # the whole PSF image
+        half = int(np.ceil(psf.extent))
     frames = np.empty((n_frames, height, width), dtype=dtype)
     flat = frames.reshape(n_frames, n_pixels)
     # Frames per pass: a few noise chunks' worth of pixels.
@@ -1438,6 +1524,7 @@ def make_spot_frames(
             spot_photons[spots],
             stop - start,
             half,
+            psf,
         )
         counts = _camera_counts(
             spot,
@@ -1477,6 +1564,7 @@ def make_spot_frames(
         background=backgrounds,
         n_spots=n_spots.astype(np.intp),
         image_shape=(height, width),
+        psf=psf,
         density=density,
         read_noise=read_noise,
         gain=gain,

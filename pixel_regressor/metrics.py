@@ -606,7 +606,7 @@ def _check_per_spot(value, name, check):
 def localization_crlb(
     image_shape,
     *,
-    psf_sigma,
+    psf_sigma=None,
     photons,
     background,
     read_noise=0.0,
@@ -614,6 +614,7 @@ def localization_crlb(
     offset=0.0,
     em_gain=1.0,
     position=None,
+    psf=None,
 ):
     """Cramer-Rao lower bound on the position error of a blurred spot.
 
@@ -638,8 +639,9 @@ def localization_crlb(
         Image size: an int for square images, or ``(height, width)``, at
         least 2 pixels along each side.
 
-    psf_sigma : float or ndarray of shape (m,)
-        Standard deviation of the Gaussian PSF, in pixels, > 0.
+    psf_sigma : float or ndarray of shape (m,), default=None
+        Standard deviation of the Gaussian PSF, in pixels, > 0. Required
+        unless ``psf`` is given.
 
     photons : float or ndarray of shape (m,)
         Expected photons of the spot, > 0.
@@ -675,6 +677,15 @@ def localization_crlb(
         image's centre, ``((height - 1) / 2, (width - 1) / 2)``, for every
         spot. Positions lie inside the image, within ``[-0.5, height - 0.5] x
         [-0.5, width - 0.5]`` (the pixels' outer edges).
+
+    psf : SampledPSF, default=None
+        A PSF given as an oversampled image
+        (:class:`~pixel_regressor.SampledPSF`), in place of the Gaussian:
+        the bound of the images that
+        :func:`~pixel_regressor.make_bright_spot_dataset` draws with this
+        ``psf``, the derivatives of ``mu_k`` those of the PSF integrated
+        over each pixel. ``psf_sigma`` must then be None: give one of the
+        two.
 
     Returns
     -------
@@ -749,6 +760,19 @@ def localization_crlb(
     ...     gain=0.5, offset=100, em_gain=100,
     ... ).round(4)
     array([0.0796, 0.0796])
+
+    The bound of a PSF that is not a Gaussian, here a spot stretched along
+    the rows, sampled five times finer than the pixels: worse along the rows
+    than along the columns.
+
+    >>> import numpy as np
+    >>> from pixel_regressor import SampledPSF
+    >>> rows, cols = np.mgrid[-40:41, -40:41] / 5
+    >>> stretched = SampledPSF(
+    ...     np.exp(-0.5 * (rows / 2.0) ** 2 - 0.5 * (cols / 1.3) ** 2), 5
+    ... )
+    >>> localization_crlb(32, psf=stretched, photons=1000, background=10).round(4)
+    array([0.0921, 0.0607])
     """
     height, width = check_image_shape(image_shape, allow_int=True)
     if min(height, width) < 2:
@@ -757,12 +781,35 @@ def localization_crlb(
             f"to exist, got {(height, width)}: along a side of one pixel, the "
             "spot's position cannot be told apart from its photons."
         )
-    psf_sigma = _check_per_spot(psf_sigma, "psf_sigma", _check_positive)
+    from . import _psf
+
+    if psf is None:
+        if psf_sigma is None:
+            raise TypeError(
+                "localization_crlb needs the PSF: psf_sigma (a Gaussian's width) "
+                "or psf (a SampledPSF)."
+            )
+        psf_sigma = _check_per_spot(psf_sigma, "psf_sigma", _check_positive)
+        model = psf_sigma
+    elif not isinstance(psf, _psf.SampledPSF):
+        raise TypeError(
+            f"psf must be a SampledPSF or None, got {type(psf).__name__} {psf!r}."
+        )
+    elif psf_sigma is not None:
+        raise ValueError(
+            f"psf and psf_sigma={psf_sigma!r} were both given: give one of them, "
+            "a SampledPSF replaces the Gaussian of width psf_sigma."
+        )
+    else:
+        model = psf
     photons = _check_per_spot(photons, "photons", _check_positive)
     background = _check_per_spot(background, "background", _check_nonnegative)
     read_noise = _check_nonnegative(read_noise, "read_noise")
     _, _, em_gain = _check_camera(gain, offset, em_gain)
-    counts = {len(v) for v in (psf_sigma, photons, background) if np.ndim(v)}
+    per_spot = (
+        (photons, background) if psf is not None else (psf_sigma, photons, background)
+    )
+    counts = {len(v) for v in per_spot if np.ndim(v)}
     if len(counts) > 1:
         raise ValueError(
             "psf_sigma, photons and background given per spot must have the "
@@ -794,12 +841,10 @@ def localization_crlb(
             positions = np.repeat(positions, counts.pop(), axis=0)
         _check_inside(positions, height, width)
 
-    from . import _psf
-
     crlb = _psf.position_crlb(
         (height, width),
         positions,
-        psf_sigma,
+        model,
         photons,
         background,
         read_noise / em_gain,
@@ -817,7 +862,10 @@ def localization_crlb(
                 ("background", background),
                 ("read_noise", read_noise),
             )
+            if value is not None
         )
+        if psf is not None:
+            values = f"psf={psf!r}, {values}"
         which = "these parameters" if len(positions) == 1 else f"spot {i}"
         raise ValueError(
             f"There is no Cramer-Rao bound for {which} (position ({row:g}, "

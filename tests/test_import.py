@@ -36,6 +36,7 @@ PUBLIC_NAMES = {
     "read_localizations",
     "write_localizations",
     "make_spot_frames",
+    "SampledPSF",
     "calibrate_camera",
     "measure_spot_conditions",
     "match_localizations",
@@ -104,6 +105,18 @@ def test_generating_spots_and_their_bound_leave_keras_and_tensorflow_out():
         "frames, truth = make_spot_frames(2, shape=16, random_state=0)"
     )
     assert "numpy" in loaded
+    assert not loaded & {"tensorflow", "keras", "scikeras", "jax", "torch"}
+
+
+def test_sampled_psfs_leave_keras_and_tensorflow_out():
+    loaded = _loaded_after(
+        "import numpy as np; "
+        "from pixel_regressor import SampledPSF, make_bright_spot_dataset; "
+        "psf = SampledPSF(np.ones((9, 9)), 3); "
+        "X, y = make_bright_spot_dataset(3, image_size=12, psf=psf); "
+        "from pixel_regressor import localization_crlb; "
+        "localization_crlb(12, psf=psf, photons=100, background=1)"
+    )
     assert not loaded & {"tensorflow", "keras", "scikeras", "jax", "torch"}
 
 
