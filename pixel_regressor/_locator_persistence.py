@@ -15,6 +15,7 @@ the locator's own validation, and the spot model is loaded and checked by
 :func:`pixel_regressor.load_model`.
 """
 
+import dataclasses
 import json
 import keyword
 import math
@@ -65,17 +66,80 @@ def _plain(value, name):
         }
     if isinstance(value, (tuple, list)):
         return [_plain(v, name) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _plain(v, f"{name}[{k!r}]") for k, v in value.items()}}
+    for tag, kind in _records().items():
+        if isinstance(value, kind):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(kind)}
+            if "spots" in fields:
+                spots = fields["spots"]
+                fields["spots"] = {
+                    column: spots[column].to_numpy() for column in spots.columns
+                }
+            return {tag: _plain(fields, name)["dict"]}
     raise TypeError(
         f"SpotLocator.save cannot save {name} of type {type(value).__name__}."
     )
 
 
+def _records():
+    """The fitted attributes' record types, by their tag in the file."""
+    from .calibration import CameraCalibration, SpotConditions
+
+    return {"camera_calibration": CameraCalibration, "spot_conditions": SpotConditions}
+
+
+def _record(tag, data, name):
+    """A :func:`_records` instance back: exactly its fields, each checked."""
+    import pandas as pd
+
+    kind = _records()[tag]
+    names = {f.name for f in dataclasses.fields(kind)}
+    if not isinstance(data, dict) or set(data) != names:
+        raise ValueError(f"{name} does not hold the fields of a {kind.__name__}")
+    fields = {key: _value(value, f"{name}.{key}") for key, value in data.items()}
+    for key, value in fields.items():
+        if key == "method":
+            ok = isinstance(value, str)
+        elif key in ("n_frames", "n_tiles", "n_spots"):
+            ok = _persistence._is_int(value) and value >= 0
+        elif key in ("photons", "background", "psf_sigma"):
+            ok = (
+                isinstance(value, list)
+                and len(value) == 3
+                and all(_persistence._is_number(v) and math.isfinite(v) for v in value)
+            )
+            value = tuple(float(v) for v in value) if ok else value
+        elif key == "camera":
+            ok = isinstance(value, (dict, _records()["camera_calibration"]))
+        elif key == "spots":
+            ok = isinstance(value, dict) and all(
+                isinstance(v, np.ndarray) and v.ndim == 1 for v in value.values()
+            )
+            ok = ok and len({len(v) for v in value.values()}) <= 1
+            value = pd.DataFrame(value) if ok else value
+        else:
+            ok = _persistence._is_number(value) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        if not ok:
+            raise ValueError(f"{name}.{key} is not a valid {kind.__name__} field")
+        fields[key] = value
+    return kind(**fields)
+
+
 def _value(data, name):
-    """A saved value back, checked: numbers, strings, lists and arrays."""
+    """A saved value back, checked: numbers, strings, lists, arrays, dicts and
+    the records of :func:`_records`."""
     if data is None or isinstance(data, (bool, str, int, float)):
         return data
     if isinstance(data, list):
         return [_value(v, name) for v in data]
+    if isinstance(data, dict) and len(data) == 1:
+        ((tag, inner),) = data.items()
+        if tag == "dict" and isinstance(inner, dict):
+            return {k: _value(v, f"{name}[{k!r}]") for k, v in inner.items()}
+        if tag in _records():
+            return _record(tag, inner, name)
     if isinstance(data, dict) and set(data) == {"float"}:
         if data["float"] not in _NONFINITE:
             raise ValueError(f"{name} holds an odd float {data['float']!r}")
@@ -210,6 +274,59 @@ def _meta(meta_file):
     return meta
 
 
+def _array(fitted, name, shape, *, nan=False):
+    value = fitted.get(name)
+    ok = isinstance(value, np.ndarray) and value.shape == shape
+    if ok:
+        finite = np.isfinite(value) | (np.isnan(value) if nan else False)
+        ok = bool(finite.all()) and bool((value[~np.isnan(value)] >= 0).all())
+    if not ok:
+        raise ValueError(f"{name} is not a non-negative array of shape {shape}")
+
+
+def _check_calibration(fitted):
+    """The camera and calibration attributes, checked in place; a save that
+    predates them (frames as they are, the model's own deviations) gets
+    their neutral values."""
+    from .calibration import CameraCalibration, _as_camera
+    from .locator import _STD_BIN_EDGES
+
+    bins = len(_STD_BIN_EDGES) + 2
+    fitted.setdefault("camera_", None)
+    fitted.setdefault("conditions_", None)
+    fitted.setdefault("std_scale_", np.ones(bins))
+    fitted.setdefault("detection_ranges_", None)
+    camera = fitted["camera_"]
+    if isinstance(camera, dict):
+        fitted["camera_"] = _as_camera(camera, None, None)
+    elif isinstance(camera, CameraCalibration):
+        if not (
+            camera.gain > 0 and camera.em_gain >= 1 and math.isfinite(camera.offset)
+        ):
+            raise ValueError("camera_ holds a gain, em_gain or offset out of range")
+    elif camera is not None:
+        raise ValueError("camera_ is not a camera")
+    conditions = fitted["conditions_"]
+    if conditions is not None and type(conditions).__name__ != "SpotConditions":
+        raise ValueError("conditions_ is not a SpotConditions")
+    _array(fitted, "std_scale_", (bins,))
+    if not (fitted["std_scale_"] > 0).all():
+        raise ValueError("std_scale_ holds a factor that is not positive")
+    if fitted["detection_ranges_"] is not None:
+        _array(fitted, "detection_ranges_", (4, 2), nan=True)
+    for name in ("photons_range_", "background_range_"):
+        value = fitted.get(name)
+        if value is None:
+            continue
+        if not (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(_persistence._is_number(v) and 0 < v < math.inf for v in value)
+        ):
+            raise ValueError(f"{name} is not a (low, high) pair of positive numbers")
+        fitted[name] = tuple(float(v) for v in value)
+
+
 def load(path):
     """A fitted :class:`SpotLocator` from a directory written by :func:`save`."""
     from .estimator import load_model
@@ -259,6 +376,7 @@ def load(path):
                 f"psf_sigma_ {fitted['psf_sigma_']} differs from psf_sigma "
                 f"{locator.psf_sigma}"
             )
+        _check_calibration(fitted)
     except RecursionError:
         raise ValueError(f"{meta_file} is corrupt: it is nested too deeply.") from None
     except (TypeError, ValueError) as exc:

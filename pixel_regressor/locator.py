@@ -23,12 +23,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import detection as _detection
+from .exceptions import OutsideTrainingWarning
 from .models import get_head
-
-try:
-    from .exceptions import OutsideTrainingWarning as _OUTSIDE_TRAINING
-except ImportError:  # pragma: no cover - older versions warn nothing
-    _OUTSIDE_TRAINING = None
 
 __all__ = ["LOCATION_COLUMNS", "SpotLocator", "load_locator", "truth_per_frame"]
 
@@ -55,9 +51,30 @@ _MERGED_EXCESS = 0.6
 # Training spots this close (in PSF widths) to another make an ambiguous
 # target: the crop is left out of training.
 _AMBIGUOUS_SIGMAS = 2.0
-# Frames of the simulated training movie, and its density per 32x32 px.
+# Frames of the simulated training movie, and its density per 32x32 px when
+# the frames do not tell (fewer than _MIN_CHECKED detections); a measured
+# density is held within _DENSITY_LIMITS.
 _TRAINING_SHAPE = (64, 64)
 _TRAINING_DENSITY = 6.0
+_DENSITY_LIMITS = (1.0, 12.0)
+# The deviations are recalibrated on a simulated movie of this many spots,
+# in bins of the distance to the nearest other detection (in PSF widths;
+# one more bin for merged blobs); a bin of fewer than _MIN_BIN matched
+# localisations takes the pooled factor.
+_CALIBRATION_SPOTS = 4000
+_STD_BIN_EDGES = (2.0, 3.0, 4.5, 6.0)
+_MIN_BIN = 50
+_STD_FACTOR_LIMITS = (0.1, 10.0)
+# locate warns of a condition held by more than _WARN_SHARE of the
+# detections checked for it, when at least _MIN_CHECKED are.
+_WARN_SHARE = 0.02
+_MIN_CHECKED = 20
+# Slack around the calibrated ranges: background (factor, then photons per
+# pixel), the brightest photons (factor), widths (share).
+_BACKGROUND_SLACK = (1.25, 1.0)
+_PHOTONS_SLACK = 1.5
+_WIDTH_SLACK = 0.1
+_DISPERSION_SLACK = 1.3
 
 
 def _empty_table():
@@ -238,68 +255,52 @@ def _expected_blob_variance(psf_sigma):
     return 2.0 * psf_sigma**2 + 1.0 / 12.0
 
 
-def _estimate_psf_sigma(frames, n_frames, batch_frames, false_alarm_rate):
-    """The PSF width from the blobs of the brightest isolated detections.
+def _blob_widths(covariance, psf_sigma):
+    """Each spot's width (pixels) from its matched-filtered blob's covariance.
 
-    Returns ``(sigma, (low, high))``: the median width, and the 10th and
-    90th percentiles of the detections' widths (None when too few blobs are
-    measured), which the training crops cover.
+    The blob is the spot (``width**2 + 1/12`` per axis) smoothed by the
+    filter (``psf_sigma**2``): the geometric mean of the blob's variances
+    less the filter's and the pixel's.
     """
-    sigma = 1.3
-    spread = None
-    stop = min(n_frames, max(batch_frames, 1))
-    batch = _detection.read_batch(frames, 0, stop)
-    for _ in range(3):
-        threshold = _detection.false_alarm_threshold(false_alarm_rate, sigma)
-        found = _detection.detect_batch(
-            batch, sigma, threshold, _background_size(sigma)
-        )
-        frame, row, col = found["frame"], found["row"], found["col"]
-        _, height, width = batch.shape
-        margin = int(math.ceil(3 * sigma))
-        keep = (
-            (found["score"] > 2 * threshold)
-            & (row >= margin)
-            & (row < height - margin)
-            & (col >= margin)
-            & (col < width - margin)
-        )
-        keep &= _nearest_other(frame, row, col) > 6 * sigma
-        if keep.sum() < 3:
-            break
-        covariance = _log_hessian_widths(
-            found["filtered"], frame[keep], row[keep], col[keep]
-        )
-        variance = np.sqrt(
-            np.clip(
-                covariance[:, 0, 0] * covariance[:, 1, 1] - covariance[:, 0, 1] ** 2,
-                0,
-                None,
-            )
-        )
-        variance = variance[np.isfinite(variance)]
-        if not len(variance):
-            break
-        # The blob is the spot (sigma**2 + 1/12) smoothed by the filter
-        # (sigma_f**2): solve for the spot's width.
-        widths = np.sqrt(np.clip(variance - sigma**2 - 1.0 / 12.0, 0.25, 100.0))
-        spread = None
-        if len(widths) >= 10:
-            spread = tuple(float(v) for v in np.percentile(widths, [10, 90]))
-        spot = float(np.median(variance)) - sigma**2 - 1.0 / 12.0
-        new = math.sqrt(min(max(spot, 0.25), 100.0))
-        if abs(new - sigma) < 0.01:
-            sigma = new
-            break
-        sigma = new
-    return sigma, spread
+    det = covariance[:, 0, 0] * covariance[:, 1, 1] - covariance[:, 0, 1] ** 2
+    variance = np.sqrt(np.clip(det, 0, None))
+    return np.sqrt(np.clip(variance - psf_sigma**2 - 1.0 / 12.0, 0.0625, 100.0))
+
+
+def _dispersion(found):
+    """Each frame's filtered noise squared over its median background (per
+    frame of the batch): for a camera in photoelectrons, about the excess
+    noise factor plus the read noise's share, times the filter's constant.
+    A wrong offset or gain moves it. NaN where a frame has no noise."""
+    noise = found["noise"]
+    level = np.median(found["background_map"], axis=(1, 2)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = noise.astype(np.float64) ** 2 / level
+    return np.where(np.isfinite(ratio) & (level > 0), ratio, np.nan)
+
+
+def _std_factor(error2, model_var, excess):
+    """The factor ``s`` of the model's deviations for which the z-scores
+    ``error / sqrt(s**2 model_var + excess)`` have a mean square of 1,
+    within 0.1-10 (a merged blob's excess alone may cover its error)."""
+    from scipy.optimize import brentq
+
+    def excess_mean_square(s):
+        return float(np.mean(error2 / (s**2 * model_var + excess))) - 1.0
+
+    low, high = _STD_FACTOR_LIMITS
+    if excess_mean_square(low) <= 0:
+        return low
+    if excess_mean_square(high) >= 0:
+        return high
+    return float(brentq(excess_mean_square, low, high, xtol=1e-4))
 
 
 def _training_widths(sigma, spread):
     """The PSF widths of the training crops: ``array([low, high])``.
 
     At least 0.85-1.15 times the median width, widened to the measured
-    widths' 10th-90th percentiles (a movie's spots differ in width: focus,
+    widths' 5th-95th percentiles (a movie's spots differ in width: focus,
     depth, colour), at most 0.6-1.6 times the median.
     """
     low, high = 0.85 * sigma, 1.15 * sigma
@@ -365,11 +366,25 @@ class SpotLocator(BaseEstimator):
         and trained by ``fit`` on simulated crops; None trains
         ``BrightPixelRegressor(head="spot")``.
 
+    camera : "auto", None, dict or CameraCalibration, default="auto"
+        The camera whose units the frames are in. ``"auto"`` measures it on
+        the frames (:func:`~pixel_regressor.calibration.calibrate_camera`:
+        offset, gain, an EMCCD's excess noise, read noise; it needs 10
+        frames or more whose background varies) when ``fit`` trains the
+        spot model; with a fitted model, the frames are passed as they are.
+        None: the frames are passed as they are (photon counts, when ``fit``
+        trains). A dict of ``gain``, ``offset``, ``em_gain`` and
+        ``read_noise`` (as :func:`make_spot_frames` takes them), or a
+        :class:`~pixel_regressor.calibration.CameraCalibration`: that
+        camera. With a camera, frames are converted to photoelectrons before
+        detection, and the table's ``photons`` and ``background`` are in
+        photoelectrons.
+
     psf_sigma : "auto" or float, default="auto"
         Width (standard deviation, pixels) of the PSF, for the matched filter
-        and the training crops. ``"auto"`` measures it in ``fit`` on the
-        brightest isolated detections of the first ``batch_frames`` frames
-        (from the curvature of their filtered blobs).
+        and the training crops. ``"auto"`` measures it in ``fit``: the median
+        of the Gaussian maximum-likelihood fits of the frames' isolated
+        spots (:func:`~pixel_regressor.calibration.measure_spot_conditions`).
 
     false_alarm_rate : float, default=1e-6
         Expected false detections per pixel in pure Gaussian noise (1e-6 is
@@ -380,12 +395,16 @@ class SpotLocator(BaseEstimator):
     box_size : int, default=11
         Side of the crops, odd, at least 5.
 
-    photons : tuple of (float, float), default=(100.0, 10000.0)
-        Range of the spots' photons in the training crops (when ``fit``
-        trains the model).
+    photons : "auto" or tuple of (float, float), default="auto"
+        Range of the spots' photons (photoelectrons) in the training crops,
+        when ``fit`` trains the model. ``"auto"``: from half the 5th to
+        twice the 95th percentile of the photons of the frames' isolated
+        spots.
 
-    background : tuple of (float, float), default=(1.0, 100.0)
-        Range of the background per pixel in the training crops.
+    background : "auto" or tuple of (float, float), default="auto"
+        Range of the background per pixel (photoelectrons) in the training
+        crops. ``"auto"``: from half the 5th to 1.5 times the 95th
+        percentile of the isolated spots' backgrounds.
 
     training_size : int, default=20000
         Number of simulated spots to train on (when ``fit`` trains).
@@ -409,13 +428,46 @@ class SpotLocator(BaseEstimator):
     estimator_ : BrightPixelRegressor
         The fitted spot model.
 
+    camera_ : CameraCalibration, dict or None
+        The camera the frames are converted to photoelectrons with: measured
+        (``camera="auto"``), given, or None (frames passed as they are).
+        Print it to read the figures.
+
+    conditions_ : SpotConditions or None
+        The isolated spots' photons, background and width measured on the
+        frames (None when none was measured): print it to read them.
+
     psf_sigma_ : float
         The PSF width used, measured when ``psf_sigma="auto"``.
 
     psf_sigma_range_ : ndarray of shape (2,)
         The PSF widths of the training crops: 0.85-1.15 times
-        ``psf_sigma_``, widened to the 10th-90th percentiles of the widths
+        ``psf_sigma_``, widened to the 5th-95th percentiles of the widths
         measured (``psf_sigma="auto"``), at most 0.6-1.6 times it.
+
+    photons_range_, background_range_ : tuple of (float, float) or None
+        The training crops' photons and background per pixel (None when
+        the spot model was given fitted).
+
+    density_ : float or None
+        The training movie's spots per 32x32 px: the detections per 32x32
+        px of the first ``batch_frames`` frames, held within 1-12 (6 when
+        fewer than 20 are found).
+
+    std_scale_ : ndarray of shape (6,)
+        Factors of the model's deviations, by distance to the nearest other
+        detection (below 2, 2-3, 3-4.5, 4.5-6 and above 6 PSF widths, and
+        merged blobs), that make the z-scores' mean square 1 on a simulated
+        movie of the fitted kind (ones when the model was given fitted). A
+        merged blob's deviation is its scaled model deviation widened by its
+        excess width, which is not scaled.
+
+    detection_ranges_ : ndarray of shape (4, 2) or None
+        The 0.5th and 99.5th percentiles of the true detections' background
+        and photons, the 1st and 99th of the bright isolated ones' widths,
+        and the 0.5th and 99.5th of the frames' noise over their background,
+        on that simulated movie, which :meth:`locate`
+        warns of leaving (None when the model was given fitted).
 
     threshold_ : float
         The detection threshold, in noise units, of ``false_alarm_rate``.
@@ -437,15 +489,15 @@ class SpotLocator(BaseEstimator):
     - ``row``, ``col`` (float): the spot's centre in frame pixels (pixel
       ``(r, c)`` covers ``[r - 0.5, r + 0.5] x [c - 0.5, c + 0.5]``, as for
       :func:`make_spot_frames`);
-    - ``row_std``, ``col_std`` (float): the model's calibrated standard
-      deviations, in pixels;
+    - ``row_std``, ``col_std`` (float): the model's standard deviations, in
+      pixels, recalibrated by ``std_scale_``;
     - ``score`` (float): the detection's matched-filter peak in units of its
       frame's noise;
     - ``photons`` (float): the spot's signal above the background, from the
-      matched filter's peak, in the frames' units (photons for photon
-      counts);
-    - ``background`` (float): the local background per pixel, in the
-      frames' units;
+      matched filter's peak, in photoelectrons (with a camera; otherwise in
+      the frames' units);
+    - ``background`` (float): the local background per pixel, in the same
+      units;
     - ``close_pair`` (bool): two spots too close to separate, merged into
       this one or within three PSF widths of it.
 
@@ -453,10 +505,16 @@ class SpotLocator(BaseEstimator):
     a detection gives an empty DataFrame with these columns.
 
     The training crops are cut, by the same detection and the same padding,
-    from simulated frames of 64x64 pixels at 6 spots per 32x32 px (spots
-    anywhere, edges and overlaps included): as the locator meets them, the
-    spot within a pixel of the centre, neighbours around it, some brighter.
-    The model's deviations are calibrated on them.
+    from simulated frames of 64x64 pixels of the fitted camera, conditions
+    and density (spots anywhere, edges and overlaps included): as the
+    locator meets them, the spot within a pixel of the centre, neighbours
+    around it, some brighter. The model's deviations are calibrated on
+    them, then recalibrated (``std_scale_``) on another simulated movie of
+    the same kind, matched to its truth.
+
+    With every default, ``fit`` needs nothing but the movie: ``SpotLocator(
+    ).fit(frames).locate(frames)`` calibrates the camera, measures the
+    spots, trains and locates.
 
     Examples
     --------
@@ -464,12 +522,15 @@ class SpotLocator(BaseEstimator):
     >>> from pixel_regressor import BrightPixelRegressor, SpotLocator
     >>> from pixel_regressor import make_spot_frames
     >>> frames, truth = make_spot_frames(
-    ...     30, shape=(48, 48), density=3, photons=(500, 3000), random_state=0
+    ...     30, shape=(48, 48), density=3, photons=(500, 3000),
+    ...     background=(10, 50), gain=2.2, offset=100, random_state=0,
     ... )
     >>> locator = SpotLocator(
     ...     BrightPixelRegressor(head="spot", filters=(4,), epochs=2),
-    ...     psf_sigma=1.3, training_size=500, random_state=0,
+    ...     training_size=500, random_state=0,
     ... ).fit(frames)
+    >>> round(locator.camera_.gain, 1), round(locator.psf_sigma_, 1)
+    (2.2, 1.3)
     >>> table = locator.locate(frames[:2])
     >>> list(table.columns)
     ['frame', 'row', 'col', 'row_std', 'col_std', 'score', 'photons', \
@@ -478,11 +539,12 @@ class SpotLocator(BaseEstimator):
 
     _parameter_constraints = {
         "estimator": [object, None],
+        "camera": [StrOptions({"auto"}), dict, None, object],
         "psf_sigma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "false_alarm_rate": [Interval(Real, 0, None, closed="neither")],
         "box_size": [Interval(Integral, 5, None, closed="left")],
-        "photons": [tuple, list],
-        "background": [tuple, list],
+        "photons": [StrOptions({"auto"}), tuple, list],
+        "background": [StrOptions({"auto"}), tuple, list],
         "training_size": [Interval(Integral, 1, None, closed="left")],
         "batch_frames": [Interval(Integral, 1, None, closed="left")],
         "radius": [Interval(Real, 0, None, closed="neither")],
@@ -494,11 +556,12 @@ class SpotLocator(BaseEstimator):
         self,
         estimator=None,
         *,
+        camera="auto",
         psf_sigma="auto",
         false_alarm_rate=1e-6,
         box_size=11,
-        photons=(100.0, 10000.0),
-        background=(1.0, 100.0),
+        photons="auto",
+        background="auto",
         training_size=20000,
         batch_frames=64,
         radius=2.0,
@@ -506,6 +569,7 @@ class SpotLocator(BaseEstimator):
         random_state=None,
     ):
         self.estimator = estimator
+        self.camera = camera
         self.psf_sigma = psf_sigma
         self.false_alarm_rate = false_alarm_rate
         self.box_size = box_size
@@ -529,18 +593,32 @@ class SpotLocator(BaseEstimator):
     def _check_ranges(self):
         for name in ("photons", "background"):
             value = getattr(self, name)
+            if isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(
+                        f'{name} must be "auto" or a (low, high) pair of numbers, '
+                        f"got {value!r}."
+                    )
+                continue
             if len(value) != 2 or not all(
                 isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
                 for v in value
             ):
                 raise ValueError(
-                    f"{name} must be a (low, high) pair of numbers, got {value!r}."
+                    f'{name} must be "auto" or a (low, high) pair of numbers, got '
+                    f"{value!r}."
                 )
             low, high = value
             if not 0 < low <= high:
                 raise ValueError(f"{name} must satisfy 0 < low <= high, got {value!r}.")
         if self.box_size % 2 == 0:
             raise ValueError(f"box_size must be odd, got {self.box_size!r}.")
+        camera = self.camera
+        if isinstance(camera, str) and camera != "auto":
+            raise ValueError(
+                f'camera must be "auto", None, a dict or a CameraCalibration, got '
+                f"{camera!r}."
+            )
 
     def _spot_model(self):
         """``(model, needs_training)`` from the ``estimator`` parameter."""
@@ -575,15 +653,26 @@ class SpotLocator(BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, frames, truth=None):
-        """Measure the PSF if asked, and train the spot model if needed.
+        """Calibrate on the frames, and train the spot model if needed.
+
+        With the defaults, everything is measured on the frames themselves
+        (no truth): the camera (:func:`~pixel_regressor.calibration.
+        calibrate_camera`), the isolated spots' photons, background and PSF
+        width (:func:`~pixel_regressor.calibration.measure_spot_conditions`)
+        and the density of detections. A movie of that camera, those
+        conditions and that density is simulated, its crops cut as
+        :meth:`locate` cuts them, the spot model trained on them, and the
+        deviations recalibrated on another simulated movie of the same
+        kind.
 
         Parameters
         ----------
         frames : array-like of shape (n_frames, height, width)
-            Frames of the movie to locate, or of one like it: a NumPy array,
-            a memory map, or any object with ``len()`` and slicing that
-            yields frames. Read for ``psf_sigma="auto"`` only (its first
-            ``batch_frames`` frames).
+            Frames of the movie to locate, or of one like it, in the camera's
+            units: a NumPy array, a memory map, or any object with ``len()``
+            and slicing that yields frames. Only a sample is read (at most
+            200 frames for the calibrations, ``batch_frames`` for the
+            density).
 
         truth : object, default=None
             Not used; accepted so that model selection can pass the truth
@@ -593,16 +682,32 @@ class SpotLocator(BaseEstimator):
         -------
         self : SpotLocator
             The fitted locator.
+
+        Raises
+        ------
+        ValueError
+            If the camera or the spots' conditions cannot be measured on the
+            frames (the message says which parameter to give instead), or a
+            parameter is out of range.
         """
+        from sklearn.utils import check_random_state
+
         self._check_ranges()
         n_frames = _detection.check_frames(frames)[0]
         model, train = self._spot_model()
-        if self.psf_sigma == "auto":
-            if n_frames == 0:
-                raise ValueError("psf_sigma='auto' needs at least one frame.")
-            self.psf_sigma_, spread = _estimate_psf_sigma(
-                frames, n_frames, self.batch_frames, self.false_alarm_rate
-            )
+        auto_width = self.psf_sigma == "auto"
+        auto_conditions = train and "auto" in (self.photons, self.background)
+        if n_frames == 0 and (train or auto_width):
+            raise ValueError("fit needs at least one frame.")
+        generator = check_random_state(self.random_state)
+        self.camera_ = self._measure_camera(frames, train, generator)
+        conditions = None
+        if auto_width or auto_conditions:
+            conditions = self._measure_conditions(frames, generator)
+        self.conditions_ = conditions
+        if auto_width:
+            self.psf_sigma_ = float(conditions.psf_sigma[1])
+            spread = (conditions.psf_sigma[0], conditions.psf_sigma[2])
         else:
             self.psf_sigma_, spread = float(self.psf_sigma), None
         self.psf_sigma_range_ = _training_widths(self.psf_sigma_, spread)
@@ -610,39 +715,138 @@ class SpotLocator(BaseEstimator):
             self.false_alarm_rate, self.psf_sigma_
         )
         self.box_size_ = int(self.box_size)
+        self.std_scale_ = np.ones(len(_STD_BIN_EDGES) + 2)
+        self.photons_range_ = self.background_range_ = None
+        self.density_ = self.detection_ranges_ = None
         if train:
-            crops, targets = self._training_crops()
+            self.photons_range_ = self._training_range("photons", conditions)
+            self.background_range_ = self._training_range("background", conditions)
+            self.density_ = self._measure_density(frames, n_frames)
+            crops, targets = self._training_crops(generator)
             if isinstance(self.random_state, Integral) and model.random_state is None:
                 model.set_params(random_state=int(self.random_state))
             model.fit(crops, targets)
         self.estimator_ = model
+        if train:
+            self._calibrate(generator)
         return self
 
-    def _training_crops(self):
-        """Crops cut as :meth:`locate` cuts them, from a simulated movie."""
-        from sklearn.utils import check_random_state
+    # ------------------------------------------------------------------
+    # What fit measures on the frames
+    def _measure_camera(self, frames, train, generator):
+        """The camera the frames are converted to photoelectrons with, or None."""
+        from .calibration import _as_camera, calibrate_camera
 
+        camera = self.camera
+        if camera is None or (isinstance(camera, str) and not train):
+            return None
+        if isinstance(camera, str):
+            sigma = 1.3 if self.psf_sigma == "auto" else float(self.psf_sigma)
+            try:
+                return calibrate_camera(frames, psf_sigma=sigma, random_state=generator)
+            except ValueError as exc:
+                raise ValueError(
+                    f"camera='auto' could not calibrate the camera on these frames: "
+                    f"{exc} Give camera=None for frames in photon counts, or the "
+                    "camera as a dict of gain, offset, em_gain and read_noise."
+                ) from None
+        return _as_camera(camera, frames, None)
+
+    def _measure_conditions(self, frames, generator):
+        from .calibration import measure_spot_conditions
+
+        try:
+            return measure_spot_conditions(
+                frames,
+                camera={} if self.camera_ is None else self.camera_,
+                psf_sigma=None if self.psf_sigma == "auto" else float(self.psf_sigma),
+                random_state=generator,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                "SpotLocator.fit measures the spots' width, photons and background "
+                f"on the frames' isolated spots: {exc} Or give psf_sigma, photons "
+                "and background."
+            ) from None
+
+    def _training_range(self, name, conditions):
+        """The training crops' range of ``photons`` or ``background``.
+
+        Given, or the measured 5th-95th percentiles widened (the faintest
+        spots are missed by the measurement, and a movie holds more than its
+        sample): photons from half the 5th to twice the 95th percentile,
+        background from half the 5th to 1.5 times the 95th (at least 0.5
+        photons per pixel).
+        """
+        value = getattr(self, name)
+        if not isinstance(value, str):
+            return tuple(float(v) for v in value)
+        low, _, high = getattr(conditions, name)
+        if name == "photons":
+            low, high = 0.5 * low, 2.0 * high
+        else:
+            low, high = 0.5 * low, 1.5 * high
+        low = max(low, 0.5)
+        return (float(low), float(max(high, 2 * low)))
+
+    def _measure_density(self, frames, n_frames):
+        """Detections per 32x32 px on the first batch, within the limits."""
+        batch = self._to_photons(
+            _detection.read_batch(frames, 0, min(n_frames, self.batch_frames))
+        )
+        found = len(self._detect(batch)["frame"])
+        if found < _MIN_CHECKED:
+            return _TRAINING_DENSITY
+        density = found * 1024.0 / batch.size
+        return float(np.clip(density, *_DENSITY_LIMITS))
+
+    def _to_photons(self, batch):
+        """A batch in the camera's units to photoelectrons (``camera_``)."""
+        if self.camera_ is None:
+            return batch
+        from .calibration import _camera_figures
+
+        offset, adu_per_photon, _ = _camera_figures(self.camera_)
+        return ((batch - np.float32(offset)) / np.float32(adu_per_photon)).astype(
+            np.float32, copy=False
+        )
+
+    def _simulate(self, n_frames, generator):
+        """A simulated movie of the fitted conditions, in photoelectrons."""
+        from .calibration import CameraCalibration
         from .datasets import make_spot_frames
 
-        generator = check_random_state(self.random_state)
+        camera = self.camera_
+        if isinstance(camera, CameraCalibration):
+            camera = camera.camera()
+        camera = dict(camera or {})
+        frames, truth = make_spot_frames(
+            n_frames,
+            shape=_TRAINING_SHAPE,
+            density=self.density_,
+            photons=self.photons_range_,
+            background=self.background_range_,
+            psf_sigma=tuple(float(v) for v in self.psf_sigma_range_),
+            random_state=generator,
+            **camera,
+        )
+        # The simulated camera's own offset and gain (its offset at least 0).
+        adu = camera.get("gain", 1.0) * camera.get("em_gain", 1.0)
+        frames -= np.float32(camera.get("offset", 0.0))
+        frames /= np.float32(adu)
+        return frames, truth
+
+    def _training_crops(self, generator):
+        """Crops cut as :meth:`locate` cuts them, from a simulated movie."""
         sigma = self.psf_sigma_
-        height, width = _TRAINING_SHAPE
-        per_frame = _TRAINING_DENSITY * height * width / 1024
+        per_frame = self.density_ * _TRAINING_SHAPE[0] * _TRAINING_SHAPE[1] / 1024
         crops, targets = [], []
         count = 0
         while count < self.training_size:
             n_frames = max(
                 1, int(math.ceil((self.training_size - count) / (0.8 * per_frame)))
             )
-            frames, truth = make_spot_frames(
-                n_frames,
-                shape=_TRAINING_SHAPE,
-                density=_TRAINING_DENSITY,
-                photons=tuple(float(v) for v in self.photons),
-                background=tuple(float(v) for v in self.background),
-                psf_sigma=tuple(float(v) for v in self.psf_sigma_range_),
-                random_state=generator,
-            )
+            frames, truth = self._simulate(n_frames, generator)
             found = self._detect(frames)
             if not len(found["frame"]):
                 continue
@@ -654,6 +858,65 @@ class SpotLocator(BaseEstimator):
         crops = np.concatenate(crops)[: self.training_size]
         targets = np.concatenate(targets)[: self.training_size]
         return crops, targets
+
+    def _calibrate(self, generator):
+        """Deviations' factors and the detections' ranges, on a simulated movie.
+
+        The movie is another of the training's kind; its localisations are
+        matched to its truth within ``radius``, and in each bin of distance
+        to the nearest other detection the deviations are scaled so that
+        the z-scores' mean square is 1. The ranges of the true detections'
+        background, photons and (bright, isolated) widths are kept for
+        :meth:`locate`'s warning.
+        """
+        from .metrics import match_localizations
+
+        per_frame = self.density_ * _TRAINING_SHAPE[0] * _TRAINING_SHAPE[1] / 1024
+        n_frames = max(1, int(math.ceil(_CALIBRATION_SPOTS / per_frame)))
+        frames, truth = self._simulate(n_frames, generator)
+        parts = [
+            self._locate_batch(frames[start:stop], start)
+            for start, stop in _detection.batches(n_frames, self.batch_frames)
+        ]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return
+        found = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        locs = np.column_stack([found["frame"], found["row"], found["col"]])
+        true_index, loc_index, _ = match_localizations(truth, locs, radius=self.radius)
+        if len(loc_index) < _MIN_BIN:
+            return
+        true = np.column_stack([truth["row"], truth["col"]])[true_index]
+        error2 = (np.column_stack([found["row"], found["col"]])[loc_index] - true) ** 2
+        model_var = found["_model_var"][loc_index]
+        excess = found["_excess"][loc_index]
+        bins = found["_bin"][loc_index]
+        pooled = _std_factor(error2, model_var, excess)
+        scale = np.full(len(self.std_scale_), pooled)
+        for b in range(len(scale)):
+            inside = bins == b
+            if inside.sum() >= _MIN_BIN:
+                scale[b] = _std_factor(
+                    error2[inside], model_var[inside], excess[inside]
+                )
+        self.std_scale_ = scale
+
+        def span(values, share=0.5):
+            if len(values) < _MIN_BIN:
+                return [np.nan, np.nan]
+            return np.percentile(values, [share, 100 - share]).tolist()
+
+        bright = found["_isolated_bright"][loc_index]
+        dispersion = found["_dispersion"]
+        self.detection_ranges_ = np.array(
+            [
+                span(found["background"][loc_index]),
+                span(found["photons"][loc_index]),
+                # The 1st-99th: the few pairs merged with no other near.
+                span(found["_width"][loc_index][bright], 1.0),
+                span(dispersion[np.isfinite(dispersion)]),
+            ]
+        )
 
     # ------------------------------------------------------------------
     def _detect(self, batch):
@@ -681,6 +944,9 @@ class SpotLocator(BaseEstimator):
         return np.where(fill, level, crops).astype(np.float32, copy=False)
 
     def _locate_batch(self, batch, start):
+        """The localisations of one batch (in photoelectrons when a camera is
+        known), with the private columns ``_bin``, ``_width`` and
+        ``_isolated_bright`` for the calibration and the warnings."""
         found = self._detect(batch)
         n = len(found["frame"])
         if n == 0:
@@ -690,8 +956,7 @@ class SpotLocator(BaseEstimator):
         with warnings.catch_warnings():
             # Crops of noise blobs (the false alarms a threshold allows) are
             # expected here: their scores tell them apart.
-            if _OUTSIDE_TRAINING is not None:
-                warnings.simplefilter("ignore", _OUTSIDE_TRAINING)
+            warnings.simplefilter("ignore", OutsideTrainingWarning)
             positions, std = self.estimator_.predict(crops, return_std=True)
         positions = np.asarray(positions, dtype=np.float64).reshape(n, 2)
         std = np.asarray(std, dtype=np.float64).reshape(n, 2)
@@ -710,8 +975,21 @@ class SpotLocator(BaseEstimator):
             None,
         )
         excess = np.where(merged[:, None] & np.isfinite(excess), excess, 0.0)
-        std = np.sqrt(std**2 + excess)
         near = _nearest_other(found["frame"], found["row"], found["col"])
+        bins = np.searchsorted(_STD_BIN_EDGES, near / self.psf_sigma_, side="right")
+        bins[merged] = len(_STD_BIN_EDGES) + 1
+        scale = self.std_scale_[bins][:, None]
+        model_var = std**2
+        std = np.sqrt(scale**2 * model_var + excess)
+        width = np.full(n, np.nan)
+        if finite.any():
+            width[finite] = _blob_widths(covariance[finite], self.psf_sigma_)
+        # Merged or not: a movie of wider spots than fitted reads as merged.
+        isolated_bright = (
+            finite
+            & (near > _STD_BIN_EDGES[-2] * self.psf_sigma_)
+            & (found["score"] > 2 * self.threshold_)
+        )
         return {
             "frame": found["frame"] + start,
             "row": found["row"] - half + positions[:, 0],
@@ -722,7 +1000,81 @@ class SpotLocator(BaseEstimator):
             "photons": found["photons"],
             "background": found["background"],
             "close_pair": merged | (near < 3 * self.psf_sigma_),
+            "_bin": bins,
+            "_model_var": model_var,
+            "_excess": excess,
+            "_width": width,
+            "_isolated_bright": isolated_bright,
+            "_dispersion": _dispersion(found),
         }
+
+    def _outside(self, found):
+        """Per condition, ``(outside, checked)`` counts of one batch's detections."""
+        counts = np.zeros((4, 2), dtype=np.int64)
+        ranges = self.detection_ranges_
+        if ranges is None or found is None:
+            return counts
+        dispersion = found["_dispersion"]
+        factor, extra = _BACKGROUND_SLACK
+        checks = [
+            (
+                found["background"],
+                ranges[0, 0] / factor - extra,
+                ranges[0, 1] * factor + extra,
+            ),
+            (found["photons"], -np.inf, ranges[1, 1] * _PHOTONS_SLACK),
+            (
+                found["_width"][found["_isolated_bright"]],
+                ranges[2, 0] * (1 - _WIDTH_SLACK),
+                ranges[2, 1] * (1 + _WIDTH_SLACK),
+            ),
+            (
+                dispersion[np.isfinite(dispersion)],
+                ranges[3, 0] / _DISPERSION_SLACK,
+                ranges[3, 1] * _DISPERSION_SLACK,
+            ),
+        ]
+        for k, (values, low, high) in enumerate(checks):
+            if np.isnan([low, high]).any():
+                continue
+            counts[k] = ((values < low) | (values > high)).sum(), len(values)
+        return counts
+
+    def _warn_outside(self, counts):
+        """One :class:`OutsideTrainingWarning` naming the conditions held."""
+        ranges = self.detection_ranges_
+        if ranges is None:
+            return
+        unit = "photoelectrons" if self.camera_ is not None else "frame units"
+        factor, extra = _BACKGROUND_SLACK
+        described = [
+            f"a background outside the calibrated {ranges[0, 0] / factor - extra:.3g}"
+            f"-{ranges[0, 1] * factor + extra:.3g} {unit} per pixel (another "
+            "camera offset or gain, or other illumination)",
+            f"spots brighter than the calibrated "
+            f"{ranges[1, 1] * _PHOTONS_SLACK:.3g} {unit}",
+            f"spot widths outside the calibrated "
+            f"{ranges[2, 0] * (1 - _WIDTH_SLACK):.2f}"
+            f"-{ranges[2, 1] * (1 + _WIDTH_SLACK):.2f} px (another focus or "
+            "optics), among bright isolated spots",
+            f"frames whose noise over their background is outside the calibrated "
+            f"{ranges[3, 0] / _DISPERSION_SLACK:.3g}"
+            f"-{ranges[3, 1] * _DISPERSION_SLACK:.3g} (another camera gain, offset "
+            "or excess noise)",
+        ]
+        held = [
+            f"{outside / checked:.0%} of {checked}: {text}"
+            for (outside, checked), text in zip(counts, described)
+            if checked >= _MIN_CHECKED and outside > _WARN_SHARE * checked
+        ]
+        if held:
+            warnings.warn(
+                "This movie leaves the conditions the locator was calibrated on: "
+                f"{'; '.join(held)}. Positions and deviations may be off: fit the "
+                "locator on this movie.",
+                OutsideTrainingWarning,
+                stacklevel=3,
+            )
 
     def locate(self, frames):
         """Localise every spot of every frame.
@@ -731,10 +1083,10 @@ class SpotLocator(BaseEstimator):
         ----------
         frames : array-like of shape (n_frames, height, width) or \
                 (height, width)
-            The frames, in any real dtype and scale: a NumPy array, a memory
-            map, or any object with ``len()`` and slicing that yields frames
-            (a lazy TIFF reader). Read ``batch_frames`` at a time. A 2-D
-            array is one frame.
+            The frames, in the units ``fit`` saw (the camera's): a NumPy
+            array, a memory map, or any object with ``len()`` and slicing
+            that yields frames (a lazy TIFF reader). Read ``batch_frames`` at
+            a time. A 2-D array is one frame.
 
         Returns
         -------
@@ -744,17 +1096,29 @@ class SpotLocator(BaseEstimator):
             ``col_std``, ``score``, ``photons``, ``background`` and
             ``close_pair``. Empty, with these columns, when nothing is
             found.
+
+        Warns
+        -----
+        OutsideTrainingWarning
+            When more than 2 % of the detections lie outside what ``fit``
+            calibrated on (their background, their brightness, the width of
+            the bright isolated ones), or of the frames (their noise over
+            their background: another camera), for a locator whose ``fit``
+            trained the spot model.
         """
         import pandas as pd
 
         check_is_fitted(self)
         n_frames = _detection.check_frames(frames)[0]
         tables = []
+        counts = np.zeros((4, 2), dtype=np.int64)
         for start, stop in _detection.batches(n_frames, self.batch_frames):
-            batch = _detection.read_batch(frames, start, stop)
+            batch = self._to_photons(_detection.read_batch(frames, start, stop))
             found = self._locate_batch(batch, start)
+            counts += self._outside(found)
             if found is not None:
                 tables.append(_as_table(found))
+        self._warn_outside(counts)
         if not tables:
             return _empty_table()
         return pd.concat(tables, ignore_index=True)
@@ -871,7 +1235,8 @@ def load_locator(path):
     ... )
     >>> locator = SpotLocator(
     ...     BrightPixelRegressor(head="spot", filters=(4,), epochs=1),
-    ...     psf_sigma=1.3, training_size=200, random_state=0,
+    ...     camera=None, psf_sigma=1.3, photons=(500, 3000), background=(5, 20),
+    ...     training_size=200, random_state=0,
     ... ).fit(frames)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     _ = locator.save(folder)

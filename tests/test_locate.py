@@ -35,7 +35,10 @@ def saved(movie, tmp_path_factory):
     frames, _ = movie
     locator = SpotLocator(
         BrightPixelRegressor(head="spot", filters=(4,), epochs=1),
+        camera=None,
         psf_sigma=1.3,
+        photons=(500.0, 3000.0),
+        background=(5.0, 20.0),
         training_size=300,
         batch_frames=3,
         random_state=0,

@@ -1,5 +1,7 @@
 """SpotLocator: every spot of every frame, as a table of localisations."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,6 +40,7 @@ def locator():
     frames = np.zeros((1, 32, 32))
     return SpotLocator(
         BrightPixelRegressor(head="spot", filters=(4,), epochs=2),
+        camera=None,
         psf_sigma=1.3,
         photons=(500.0, 3000.0),
         background=(5.0, 20.0),
@@ -152,7 +155,7 @@ def test_truth_per_frame_splits_the_table():
         truth_per_frame(np.zeros((3, 3)), 3)
 
 
-def test_psf_width_is_measured():
+def test_psf_width_is_measured(locator):
     frames, _ = make_spot_frames(
         8,
         shape=(96, 96),
@@ -161,14 +164,11 @@ def test_psf_width_is_measured():
         psf_sigma=1.6,
         random_state=2,
     )
-    frozen = FrozenEstimator(BrightPixelRegressor(head="spot"))
-    with pytest.raises(NotFittedError):
-        frozen.estimator.predict(frames[:1])
-    locator = SpotLocator(psf_sigma="auto")
-    from pixel_regressor.locator import _estimate_psf_sigma
-
-    assert _estimate_psf_sigma(frames, 8, 64, 1e-6)[0] == pytest.approx(1.6, abs=0.15)
-    assert locator.psf_sigma == "auto"
+    # A fitted model: only the width is measured, on the frames as they are.
+    again = SpotLocator(locator.estimator_, psf_sigma="auto").fit(frames)
+    assert again.psf_sigma_ == pytest.approx(1.6, rel=0.05)
+    assert again.camera_ is None and again.conditions_.n_spots >= 5
+    assert again.std_scale_.tolist() == [1.0] * 6 and again.detection_ranges_ is None
 
 
 def test_unfitted_and_bad_parameters_are_refused(locator):
@@ -185,6 +185,12 @@ def test_unfitted_and_bad_parameters_are_refused(locator):
         SpotLocator(photons=(10, 1), psf_sigma=1.3).fit(frames)
     with pytest.raises(ValueError, match="false_alarm_rate"):
         SpotLocator(false_alarm_rate=0).fit(frames)
+    with pytest.raises(ValueError, match="camera"):
+        SpotLocator(camera="sCMOS", psf_sigma=1.3).fit(frames)
+    with pytest.raises(ValueError, match="background"):
+        SpotLocator(background="measured", psf_sigma=1.3).fit(frames)
+    with pytest.raises(ValueError, match="gain"):
+        SpotLocator(camera={"gain": -1}, photons=(1, 2), psf_sigma=1.3).fit(frames)
     with pytest.raises(TypeError, match="frames"):
         locator.locate("movie.tif")
 
@@ -192,3 +198,126 @@ def test_unfitted_and_bad_parameters_are_refused(locator):
 def test_a_fitted_estimator_is_used_as_it_is(locator):
     again = SpotLocator(locator.estimator_, psf_sigma=1.3).fit(np.zeros((1, 8, 8)))
     assert again.estimator_ is locator.estimator_
+
+
+@pytest.fixture(scope="module")
+def camera_movie():
+    """An sCMOS-like movie the locator is not told about: 2.2 ADU/e-, offset 100."""
+    return make_spot_frames(
+        40,
+        shape=(64, 64),
+        density=3,
+        photons=(500, 3000),
+        background=(10, 50),
+        psf_sigma=1.4,
+        gain=2.2,
+        offset=100,
+        read_noise=1.0,
+        random_state=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def calibrated(camera_movie):
+    """A locator fitted on the movie alone: camera, conditions, training."""
+    frames, _ = camera_movie
+    return SpotLocator(
+        BrightPixelRegressor(head="spot", filters=(4,), epochs=2),
+        training_size=600,
+        random_state=0,
+    ).fit(frames)
+
+
+def test_fit_calibrates_itself_from_the_frames(calibrated, camera_movie):
+    frames, truth = camera_movie
+    locator = calibrated
+    assert locator.camera_.gain == pytest.approx(2.2, rel=0.1)
+    assert abs(locator.camera_.offset - 100) < 3
+    assert locator.psf_sigma_ == pytest.approx(1.4, rel=0.05)
+    low, high = locator.photons_range_
+    assert low < 500 and high > 3000
+    assert locator.background_range_[0] < 10 < 50 < locator.background_range_[1]
+    assert 1 <= locator.density_ <= 4
+    # Printable figures.
+    assert "gain=2.2" in repr(locator.camera_) and "psf_sigma" in repr(
+        locator.conditions_
+    )
+    table = locator.locate(frames)
+    # Photons and background in photoelectrons, not ADU.
+    from pixel_regressor.metrics import jaccard_index, match_localizations
+
+    assert jaccard_index(truth, table, radius=2.0) > 0.8
+    true_index, loc_index, _ = match_localizations(truth, table, radius=2.0)
+    ratio = table.photons.to_numpy()[loc_index] / truth.photons.to_numpy()[true_index]
+    assert 0.7 < np.median(ratio) < 1.3
+    assert 8 < table.background.median() < 55
+
+
+def test_deviations_are_recalibrated_on_a_simulated_movie(calibrated, camera_movie):
+    locator = calibrated
+    scale = locator.std_scale_
+    assert scale.shape == (6,) and np.all(scale > 0) and np.any(scale != 1)
+    assert locator.detection_ranges_.shape == (4, 2)
+    # On the movie itself, the z-scores' spread is about 1.
+    frames, truth = camera_movie
+    from pixel_regressor.metrics import match_localizations
+
+    table = locator.locate(frames)
+    true_index, loc_index, _ = match_localizations(truth, table, radius=2.0)
+    z = np.concatenate(
+        [
+            (table.row.to_numpy()[loc_index] - truth.row.to_numpy()[true_index])
+            / table.row_std.to_numpy()[loc_index],
+            (table.col.to_numpy()[loc_index] - truth.col.to_numpy()[true_index])
+            / table.col_std.to_numpy()[loc_index],
+        ]
+    )
+    assert 0.75 < np.std(z) < 1.33
+
+
+def test_a_movie_outside_the_calibration_warns(calibrated, camera_movie):
+    from pixel_regressor.exceptions import OutsideTrainingWarning
+
+    frames, _ = camera_movie
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calibrated.locate(frames)
+    # Another offset: the background and the noise over it move.
+    with pytest.warns(OutsideTrainingWarning, match="noise over their background"):
+        calibrated.locate(frames + 300)
+    wider, _ = make_spot_frames(
+        40,
+        shape=(64, 64),
+        density=1,
+        photons=(2000, 3000),
+        background=(10, 50),
+        psf_sigma=2.4,
+        gain=2.2,
+        offset=100,
+        read_noise=1.0,
+        random_state=4,
+    )
+    with pytest.warns(OutsideTrainingWarning, match="spot widths outside"):
+        calibrated.locate(wider)
+
+
+def test_a_camera_that_cannot_be_measured_is_refused():
+    # One background level: the gain cannot be told from the offset.
+    frames, _ = make_spot_frames(
+        12, shape=(48, 48), density=2, photons=2000, background=20, random_state=5
+    )
+    with pytest.raises(ValueError, match="camera=None"):
+        SpotLocator(training_size=10).fit(frames)
+
+
+def test_a_calibrated_locator_is_saved_and_loaded(calibrated, camera_movie, tmp_path):
+    from pixel_regressor import load_locator
+
+    calibrated.save(tmp_path / "locator")
+    again = load_locator(tmp_path / "locator")
+    assert again.camera_ == calibrated.camera_
+    assert again.conditions_.psf_sigma == calibrated.conditions_.psf_sigma
+    pd.testing.assert_frame_equal(again.conditions_.spots, calibrated.conditions_.spots)
+    np.testing.assert_array_equal(again.std_scale_, calibrated.std_scale_)
+    frames, _ = camera_movie
+    pd.testing.assert_frame_equal(again.locate(frames), calibrated.locate(frames))
