@@ -645,6 +645,94 @@ class GaussianFit(keras.layers.Layer):
         start = ops.cast(start, self.compute_dtype)
         if training:
             return start, ops.zeros_like(ops.concatenate([start, start[:, :1]], 1))
+        fit = self._fit(images, start)
+        theta, initial = fit["theta"], fit["initial"]
+        position = theta[:, :2]
+        ok = ops.logical_and(
+            ops.all(ops.abs(position - start) <= self.max_shift, axis=1),
+            ops.all(ops.isfinite(theta), axis=1),
+        )
+        position = ops.where(ok[:, None], position, start)
+        # The position block of the inverse information times the
+        # dispersion: in the image's own units whatever its scale.
+        scaled, root, _, dispersion = fit["information"](
+            ops.where(ok[:, None], theta, initial)
+        )
+        inverse = ops.inv(scaled + 1e-6 * ops.eye(5, dtype=scaled.dtype)) / (
+            root[:, :, None] * root[:, None, :]
+        )
+        fitted = (
+            ops.stack([inverse[:, 0, 0], inverse[:, 1, 1], inverse[:, 0, 1]], axis=1)
+            * dispersion[:, None]
+        )
+        # At most the variance of a position uniform over the square (a
+        # start on noise has next to no information).
+        side = 2 * self.radius + 1
+        most = float(side * side) / 12.0
+        variances = ops.where(
+            ops.isfinite(fitted[:, :2]), ops.clip(fitted[:, :2], 0.0, most), most
+        )
+        bound = ops.sqrt(variances[:, 0] * variances[:, 1])
+        correlation = ops.where(ops.isfinite(fitted[:, 2]), fitted[:, 2], 0.0)
+        correlation = ops.clip(correlation, -bound, bound)
+        return position, ops.concatenate([variances, correlation[:, None]], axis=1)
+
+    def residuals(self, images, start):
+        """Pearson residuals of the fit from ``start``, on its square.
+
+        Parameters
+        ----------
+        images : array of shape (batch, height, width, 1)
+        start : array of shape (batch, 2)
+            First positions, ``(row, col)`` in image pixels.
+
+        Returns
+        -------
+        residuals : array of shape (batch, side, side)
+            ``(x - mu) / sqrt(mu)`` of each pixel of the square of side ``2 *
+            radius + 1`` around each start's pixel, in the fit's scale (the
+            square's mean is 1), 0 where the pixel is left out.
+        used : array of shape (batch, side, side)
+            1 where the pixel enters the fit (inside the image, not hot), 0
+            elsewhere.
+        converged : array of shape (batch,)
+            Whether the fit is finite and stayed within ``max_shift`` of
+            ``start``, as :meth:`call` requires of a fit it keeps.
+        theta : array of shape (batch, 5)
+            The fitted ``(row, col, width, signal, background)``, in the
+            images' pixels and units.
+        """
+        start = ops.cast(start, self.compute_dtype)
+        fit = self._fit(images, start)
+        theta = fit["theta"]
+        side = 2 * self.radius + 1
+        mu, _ = self._model(theta, fit["first"], side)
+        used = fit["use"]
+        residuals = used * (fit["data"] - mu) / ops.sqrt(mu)
+        converged = ops.logical_and(
+            ops.all(ops.abs(theta[:, :2] - start) <= self.max_shift, axis=1),
+            ops.all(ops.isfinite(residuals), axis=1),
+        )
+        shape = (-1, side, side)
+        units = ops.concatenate(
+            [ops.ones_like(theta[:, :3]), ops.repeat(fit["scale"][:, None], 2, 1)], 1
+        )
+        return (
+            ops.reshape(ops.where(used > 0, residuals, 0.0), shape),
+            ops.reshape(used, shape),
+            converged,
+            theta * units,
+        )
+
+    def _fit(self, images, start):
+        """The fit of every image from ``start``: a dict of ``theta`` and
+        ``initial`` (``(batch, 5)``: ``(row, col, width, signal,
+        background)``, fitted and first), ``information`` (a function of
+        ``theta``: the Jacobi-scaled Fisher information, its scale, the score
+        and the dispersion), ``data`` and ``use`` (``(batch, side ** 2)``:
+        the square's values, scaled, and which enter the fit), ``scale``
+        (``(batch,)``: the square's mean, by which they are divided) and
+        ``first`` (the square's first row and column)."""
         x = ops.cast(images, self.compute_dtype)[..., 0]
         shape = ops.shape(x)
         height, width = shape[1], shape[2]
@@ -743,20 +831,6 @@ class GaussianFit(keras.layers.Layer):
             scaled = fisher / (root[:, :, None] * root[:, None, :])
             return scaled, root, score, dispersion
 
-        def covariance(theta):
-            """The position block of the inverse information times the
-            dispersion: in the image's own units whatever its scale."""
-            scaled, root, _, dispersion = information(theta)
-            inverse = ops.inv(scaled + 1e-6 * eye) / (
-                root[:, :, None] * root[:, None, :]
-            )
-            return (
-                ops.stack(
-                    [inverse[:, 0, 0], inverse[:, 1, 1], inverse[:, 0, 1]], axis=1
-                )
-                * dispersion[:, None]
-            )
-
         initial = theta
         for _ in range(self.iterations):
             scaled, root, score, _ = information(theta)
@@ -764,23 +838,15 @@ class GaussianFit(keras.layers.Layer):
             step = ops.solve(scaled + 1e-3 * eye, (score / root)[..., None])[..., 0]
             step = ops.clip(step / root, -steps, steps)
             theta = ops.clip(theta + step, low_bounds, high_bounds)
-        position = theta[:, :2]
-        ok = ops.logical_and(
-            ops.all(ops.abs(position - start) <= self.max_shift, axis=1),
-            ops.all(ops.isfinite(theta), axis=1),
-        )
-        position = ops.where(ok[:, None], position, start)
-        fitted = covariance(ops.where(ok[:, None], theta, initial))
-        # At most the variance of a position uniform over the square (a
-        # start on noise has next to no information).
-        most = float(side * side) / 12.0
-        variances = ops.where(
-            ops.isfinite(fitted[:, :2]), ops.clip(fitted[:, :2], 0.0, most), most
-        )
-        bound = ops.sqrt(variances[:, 0] * variances[:, 1])
-        correlation = ops.where(ops.isfinite(fitted[:, 2]), fitted[:, 2], 0.0)
-        correlation = ops.clip(correlation, -bound, bound)
-        return position, ops.concatenate([variances, correlation[:, None]], axis=1)
+        return {
+            "theta": theta,
+            "initial": initial,
+            "information": information,
+            "data": d,
+            "use": w,
+            "scale": scale,
+            "first": first,
+        }
 
     @staticmethod
     def _model(theta, first, side):

@@ -837,6 +837,11 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
         # fit (or any fit, which starts anew) leaves the estimator unfitted.
         snapshot = None if reset else _Snapshot(self)
         try:
+            # A head whose model of the images does not hold refuses them
+            # before training (head="spot_fit": spots that are not Gaussians).
+            check = self._head().check_images
+            if check is not None:
+                check(data.images)
             with _seeded(seed):
                 if reset:
                     # fit trains a known number of epochs; partial_fit is

@@ -244,3 +244,77 @@ def test_background_subtracted_images_are_warned_of(fitted):
     # what the warning is about: the likelihood of counts loses accuracy
     assert np.sqrt(np.mean((subtracted - y) ** 2) / np.mean(crlb**2)) > 1.15
     assert np.all(_ratio(fitted.predict(X) - y, crlb) < 1.12)  # no warning
+
+
+# ---------------------------------------------------------------------------
+# spots that are not Gaussians
+
+
+def _defocused_psf():
+    """A Gaussian of 1.2 px blurred by a disk of radius 2 px, and shifted
+    half a pixel along the rows: a spot out of focus, a little asymmetric."""
+    from scipy.signal import fftconvolve
+    from scipy.special import erf
+
+    from pixel_regressor import SampledPSF
+
+    oversampling = 5
+    n = 8 * 2 * oversampling + 1
+    edges = (np.arange(n + 1) - n / 2) / oversampling
+    axis = np.diff(erf(edges / (1.2 * np.sqrt(2)))) / 2
+    r = np.hypot(*np.mgrid[:n, :n] - (n - 1) / 2) / oversampling
+    disk = (r <= 2.0) * (1.0 + 0.5 * (np.mgrid[:n, :n][0] > n // 2))
+    return SampledPSF(fftconvolve(np.outer(axis, axis), disk, mode="same"), 5)
+
+
+def test_spots_that_are_not_gaussians_are_refused_before_training():
+    from pixel_regressor.models import gaussian_misfit
+
+    psf = _defocused_psf()
+    X, y = make_bright_spot_dataset(
+        300, image_size=SIDE, psf=psf, photons=(1000, 3000), random_state=0
+    )
+    misfit, reference, n_fits = gaussian_misfit(X.reshape(-1, SIDE, SIDE))
+    assert n_fits > 250 and misfit > reference + 2
+    model = BrightPixelRegressor("spot_fit", epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="head='spot'"):
+        model.fit(X, y)
+    assert not hasattr(model, "model_")  # refused before any training
+    # the spot head learns the spot's shape: it takes them
+    BrightPixelRegressor("spot", epochs=1, random_state=0).fit(X[:64], y[:64])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"photons": 300, "background": 100, "psf_sigma": 0.8},
+        {"photons": 10_000, "background": 1, "psf_sigma": 2.5},
+        {"photons": (300, 10_000), "background": (1, 100), "psf_sigma": (0.8, 2.5)},
+        {"photons": 1000, "gain": 2.0, "offset": 100, "read_noise": 2.0},
+        {"photons": 1000, "em_gain": 100, "gain": 0.5, "hot_pixels": 1},
+    ],
+)
+def test_gaussian_spots_pass_the_check(params):
+    from pixel_regressor.models import check_gaussian_spots, gaussian_misfit
+
+    X, _ = make_bright_spot_dataset(256, image_size=32, random_state=1, **params)
+    images = X.reshape(-1, 32, 32, 1)
+    misfit, reference, n_fits = gaussian_misfit(images)
+    assert abs(misfit - reference) < 0.8
+    check_gaussian_spots(images)  # no error
+
+
+def test_a_gaussian_given_as_a_sampled_psf_trains_a_spot_fit_model():
+    from scipy.special import erf
+
+    from pixel_regressor import SampledPSF
+
+    n = 81  # a Gaussian of 1.3 px, sampled five times per pixel
+    edges = (np.arange(n + 1) - n / 2) / 5
+    axis = np.diff(erf(edges / (1.3 * np.sqrt(2)))) / 2
+    psf = SampledPSF(np.outer(axis, axis), 5)
+    X, y = make_bright_spot_dataset(
+        300, image_size=SIDE, psf=psf, photons=2000, random_state=2
+    )
+    model = BrightPixelRegressor("spot_fit", epochs=1, random_state=0).fit(X, y)
+    assert model.predict(X[:5]).shape == (5, 2)
