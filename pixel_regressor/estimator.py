@@ -315,7 +315,10 @@ class BrightPixelRegressor(RegressorMixin, BaseEstimator):
       found. The images should be photon counts or proportional to them (a
       camera's offset removed, :func:`adu_to_photons`; ``predict`` warns
       when most images look background-subtracted); 1.5-3x slower to
-      predict than ``"spot"``.
+      predict than ``"spot"``. Training spots that are not Gaussians
+      (a defocused or vectorial PSF, a measured bead) are refused with a
+      ValueError before training: its polish would be biased on them, and
+      ``"spot"`` learns their shape.
 
     Parameters
     ----------
