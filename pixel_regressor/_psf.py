@@ -394,10 +394,12 @@ class SampledPSF:
 
     @property
     def extent(self):
+        """Half the image's larger side, in camera pixels."""
         return max(self.image.shape) / (2 * self.oversampling)
 
     @property
     def sigma(self):
+        """Width of the closest isotropic Gaussian, in camera pixels."""
         if self._sigma is None:
             self._sigma = self._gaussian_width()
         return self._sigma
