@@ -61,6 +61,8 @@ _COLUMN_DTYPES = {
 
 # Passes of the noise measured without the pixels near spots.
 _NOISE_PASSES = 4
+# The most pixels of a frame its noise is measured on.
+_NOISE_SAMPLE = 8192
 
 # Below this many noise units a threshold stops meaning "detection".
 _LOWEST_THRESHOLD = 1.0
@@ -231,13 +233,17 @@ def frame_noise(filtered, psf_sigma=None):
     deviation drops by less than 5 % keeps the plain one.
     """
     n = len(filtered)
-    # Every other pixel: the filtered noise is correlated over a few pixels.
-    sample = filtered[:, ::2, ::2]
+    # Every other pixel (the filtered noise is correlated over a few
+    # pixels), or sparser in a large frame: at most about _NOISE_SAMPLE
+    # pixels, whose robust deviation is within about 1 % of the frame's.
+    _, height, width = filtered.shape
+    step = max(2, math.ceil(math.sqrt(height * width / _NOISE_SAMPLE)))
+    sample = filtered[:, ::step, ::step]
     plain = np.array([_robust_std(frame.ravel()) for frame in sample])
     noise = plain.copy()
     if psf_sigma is not None:
-        # About two PSF widths, on the sample's grid (every other pixel).
-        side = 2 * max(1, round(psf_sigma)) + 1
+        # About two PSF widths, on the sample's grid.
+        side = 2 * max(1, round(2 * psf_sigma / step)) + 1
         for _ in range(_NOISE_PASSES):
             finite = np.where(noise > 0, noise, np.inf)
             # 4 noise units: pure noise rarely gets there, and keeps its own.
@@ -292,14 +298,31 @@ def edge_factor(shape, psf_sigma):
 
 
 def find_maxima(filtered, noise, threshold, psf_sigma):
-    """Local maxima above ``threshold`` noise units: ``(frame, row, col)``."""
+    """Local maxima above ``threshold`` noise units: ``(frame, row, col)``.
+
+    A pixel is a maximum when no pixel of the ``neighbourhood`` square
+    around it is higher (``scipy.ndimage.maximum_filter``'s rule, with the
+    frame's edge pixels repeated beyond it). Only the pixels above the
+    threshold, a small share of a frame, are compared with their
+    neighbours.
+    """
     side = neighbourhood(psf_sigma)
-    peaks = ndimage.maximum_filter(filtered, size=(1, side, side), mode="nearest")
     level = (threshold * noise)[:, None, None] * edge_factor(
         filtered.shape[1:], psf_sigma
     )[None]
     level = level.astype(np.float32)
-    return np.nonzero((filtered == peaks) & (filtered > level))
+    frame, row, col = np.nonzero(filtered > level)
+    _, height, width = filtered.shape
+    value = filtered[frame, row, col]
+    keep = np.ones(len(frame), dtype=bool)
+    half = side // 2
+    for dr in range(-half, half + 1):
+        r = np.clip(row + dr, 0, height - 1)
+        for dc in range(-half, half + 1):
+            if dr or dc:
+                c = np.clip(col + dc, 0, width - 1)
+                keep &= filtered[frame, r, c] <= value
+    return frame[keep], row[keep], col[keep]
 
 
 def signal_factor(psf_sigma):
