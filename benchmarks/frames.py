@@ -16,11 +16,12 @@ Poisson noise, at three densities: 1, 4 and 12 spots per 32x32 px on average
 Methods, each end to end on the test movie (detection and localisation, the
 frames already in memory):
 
-- ``locator``: :class:`pixel_regressor.SpotLocator` with its defaults, fitted
-  once, without truth, on a separate training movie of ``--training-frames``
-  frames at 4 spots per 32x32 px (``fit`` measures the PSF's width there and
-  trains its spot head on crops it simulates); ``locate`` gives every row its
-  ``row_std`` and ``col_std``. Not tuned per density.
+- ``locator``: :class:`pixel_regressor.SpotLocator` with its defaults,
+  fitted without truth on each test movie itself, as a user fits it
+  (``fit`` calibrates the camera, measures the spots' width, photons,
+  background and density there, and trains its spot head on crops of a movie
+  it simulates to match); ``locate`` gives every row its ``row_std`` and
+  ``col_std``. No parameter tuned.
 - ``trackpy``: ``trackpy.batch`` (``diameter`` and ``minmass`` tuned).
 - ``photutils_dao``: ``photutils.detection.DAOStarFinder`` on each frame less
   its median, its own centroids (``threshold`` in units of the frame's MAD
@@ -51,8 +52,8 @@ std`` over the matched spots, both axes pooled, all and without those flagged
 ``close_pair``.
 
 Also frames/s on ``--large-frames`` (default 20) 512x512 frames with about
-50 spots each, the locator beside Picasso (its parameters of the lowest
-density), best of two runs.
+50 spots each, the locator (fitted at the lowest density) beside Picasso (its
+parameters of the lowest density), best of two runs.
 
 Writes ``benchmarks/results/frames.json`` (``frames_quick.json`` with
 ``--quick``) and renders it to Markdown beside it. ``--quick`` (4 test
@@ -84,7 +85,6 @@ BACKGROUND = (10.0, 50.0)
 PSF_SIGMA = (1.0, 1.6)
 RADIUS = 2.0
 PIXEL_SIZE = 100.0
-TRAINING_DENSITY = 4.0
 CRLB_SHAPE = (15, 15)
 LARGE_SHAPE = (512, 512)
 LARGE_SPOTS = 50
@@ -95,7 +95,6 @@ MODES = {
     "full": {
         "test_frames": 40,
         "validation_frames": 10,
-        "training_frames": 30,
         "training_size": None,
         "epochs": None,
         "large_frames": 20,
@@ -103,7 +102,6 @@ MODES = {
     "quick": {
         "test_frames": 4,
         "validation_frames": 3,
-        "training_frames": 4,
         "training_size": 2000,
         "epochs": 2,
         "large_frames": 2,
@@ -131,7 +129,7 @@ GRIDS = {
 }
 
 LABELS = {
-    "locator": "SpotLocator (defaults, fitted once)",
+    "locator": "SpotLocator (defaults, fitted on the movie)",
     "trackpy": "trackpy `batch`",
     "photutils_dao": "photutils `DAOStarFinder`",
     "photutils_2dg": "photutils `DAOStarFinder` + `centroid_2dg`",
@@ -379,10 +377,10 @@ def tune(method, frames, truth, log, base=None):
     return best_params, tried
 
 
-def fit_locator(config, log):
+def fit_locator(config, frames, log):
+    """A locator with its defaults, fitted (without truth) on ``frames``."""
     from pixel_regressor import BrightPixelRegressor, SpotLocator
 
-    frames, _ = movie(config["training_frames"], TRAINING_DENSITY, seed=1)
     params = {}
     if config["training_size"] is not None:
         params["training_size"] = config["training_size"]
@@ -391,10 +389,20 @@ def fit_locator(config, log):
         estimator = BrightPixelRegressor(head="spot", epochs=config["epochs"])
     locator = SpotLocator(estimator, random_state=0, **params)
     locator, seconds = timed(locator.fit, frames)
-    log(f"locator fitted in {seconds:.0f} s, psf_sigma_={locator.psf_sigma_:.3f}")
+    log(
+        f"locator fitted in {seconds:.0f} s, psf_sigma_={locator.psf_sigma_:.3f}, "
+        f"density_={locator.density_:.2f}, gain {locator.camera_.adu_per_photon:.3f}"
+    )
     return locator, {
         "fit_s": seconds,
         "psf_sigma_": locator.psf_sigma_,
+        "psf_sigma_range_": [float(v) for v in locator.psf_sigma_range_],
+        "photons_range_": list(locator.photons_range_),
+        "background_range_": list(locator.background_range_),
+        "density_": locator.density_,
+        "adu_per_photon": locator.camera_.adu_per_photon,
+        "offset": locator.camera_.offset,
+        "std_scale_": [float(v) for v in locator.std_scale_],
         "threshold_": locator.threshold_,
         "params": {k: repr(v) for k, v in locator.get_params(deep=False).items()},
     }
@@ -418,9 +426,7 @@ def run(config, methods=METHODS, log=print):
         except ImportError as exc:
             skipped["trackpy"] = f"{type(exc).__name__}: {exc}"
             methods.remove("trackpy")
-    locator, locator_info = None, None
-    if "locator" in methods:
-        locator, locator_info = fit_locator(config, log)
+    locator, locator_info, first = None, {}, None
     # numba compiles on the first call: not timed
     warm, _ = movie(2, 4.0, seed=2)
     if "picasso" in methods:
@@ -436,6 +442,9 @@ def run(config, methods=METHODS, log=print):
             config["test_frames"], density, seed=200 + int(density)
         )
         results[key], tuned[key] = {}, {}
+        if "locator" in methods:
+            locator, locator_info[key] = fit_locator(config, test_frames, log)
+            first = first or locator
         for method in methods:
             try:
                 if method == "locator":
@@ -461,7 +470,7 @@ def run(config, methods=METHODS, log=print):
             log(f"density {key} {method}: " + _brief(result))
     large = {}
     if config["large_frames"]:
-        large = large_frames(config, locator, methods, tuned, log)
+        large = large_frames(config, first, methods, tuned, log)
     return {
         "results": results,
         "tuned": tuned,
@@ -611,12 +620,16 @@ def render(document):
         f"radius {RADIUS:g} px; efficiency with "
         f"{PIXEL_SIZE:g} nm pixels. The bound: each matched spot's own, alone in "
         "the 15x15 window around it (cut by the frame's edges). The locator: "
-        "fitted once, without truth, on "
-        f"{config['training_frames']} frames at {TRAINING_DENSITY:g} spots per "
-        "32x32 px "
-        f"(fit {_f((document['locator'] or {}).get('fit_s'), '.0f')} s, psf_sigma_ "
-        f"{_f((document['locator'] or {}).get('psf_sigma_'), '.3f')}); the peers "
-        "tuned per density on the validation movie for their best Jaccard.",
+        "its defaults, fitted without truth on each test movie (fit "
+        + ", ".join(
+            f"{_f(info.get('fit_s'), '.0f')} s, psf_sigma_ "
+            f"{_f(info.get('psf_sigma_'), '.3f')}, density_ "
+            f"{_f(info.get('density_'), '.2f')}"
+            for info in (document.get("locator") or {}).values()
+            if isinstance(info, dict)
+        )
+        + "); the peers tuned per density on the validation movie for their "
+        "best Jaccard.",
         "",
         "| density (per 32x32 px) | method | Jaccard | RMSE (px) | RMSE / bound "
         "| efficiency | frames/s | z spread (all / single / robust) |",
@@ -705,7 +718,6 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--test-frames", type=int, default=None)
     parser.add_argument("--validation-frames", type=int, default=None)
-    parser.add_argument("--training-frames", type=int, default=None)
     parser.add_argument("--large-frames", type=int, default=None)
     parser.add_argument(
         "--methods",
@@ -730,7 +742,7 @@ def main(argv=None):
         return 0
     mode = "quick" if args.quick else "full"
     config = dict(MODES[mode])
-    for name in ("test_frames", "validation_frames", "training_frames", "large_frames"):
+    for name in ("test_frames", "validation_frames", "large_frames"):
         if getattr(args, name) is not None:
             config[name] = getattr(args, name)
     out = args.out or RESULTS / ("frames_quick.json" if args.quick else "frames.json")

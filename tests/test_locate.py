@@ -158,3 +158,31 @@ def test_locate_errors(saved, tmp_path, capsys, arguments, status, match):
     )
     assert code == status
     assert match in capsys.readouterr().err
+
+
+def test_from_a_tiff_to_a_calibrated_table_in_three_lines(tmp_path):
+    from pixel_regressor.io import read_frames
+    from pixel_regressor.metrics import jaccard_index
+
+    frames, truth = make_spot_frames(
+        16,
+        shape=(48, 48),
+        density=3,
+        photons=(800, 3000),
+        background=(10, 50),
+        gain=2.2,
+        offset=100,
+        random_state=7,
+    )
+    tifffile.imwrite(tmp_path / "movie.tif", frames.astype(np.uint16))
+
+    movie = read_frames(tmp_path / "movie.tif")
+    locator = SpotLocator(
+        BrightPixelRegressor(head="spot", filters=(4,), epochs=1),
+        training_size=300,
+        random_state=0,
+    ).fit(movie)
+    table = locator.locate(movie)
+
+    assert locator.camera_.gain == pytest.approx(2.2, rel=0.15)
+    assert jaccard_index(truth, table, radius=2.0) > 0.7
