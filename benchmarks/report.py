@@ -5,11 +5,11 @@ Usage::
     python benchmarks/report.py [benchmarks/results/latest.json]
 
 Prints the Markdown and writes it beside the JSON file, with the suffix
-``.md`` (``benchmarks/results/latest.md`` by default); with
-``--readme README.md`` it also writes the summary table into the README. The
-report holds a summary table (each result, its reference, the ratio, the
-target and whether it is met) followed by the detail of each measurement:
-training, accuracy, throughput, data generation, import and scaling. It needs
+``.md`` (``benchmarks/results/latest.md`` by default), which the
+documentation's benchmarks page shows. The report holds a summary table
+(each result, its reference, the ratio, the target and whether it is met)
+followed by the detail of each measurement: training, accuracy, throughput,
+data generation, import and scaling. It needs
 the standard library only.
 """
 
@@ -404,59 +404,12 @@ def write_markdown(json_path, md_path=None):
     return markdown
 
 
-README_START = "<!-- results table -->"
-README_END = "<!-- end results table -->"
-
-
-def render_readme_table(document):
-    """A short table for README.md: the rows that carry a target."""
-    machine = document.get("machine", {})
-    date = str(machine.get("date", ""))[:10]
-    rows = [
-        [row["name"], row["ours"], row["reference"], row["target"], _met(row["met"])]
-        for row in document.get("rows", [])
-        if row["met"] is not None
-    ]
-    met = sum(row[-1] == "met" for row in rows)
-    intro = (
-        f"Measured by `{document.get('command', 'python benchmarks/run.py')}` on "
-        f"{date}: {machine.get('cpu_model', 'unknown CPU')}, "
-        f"{machine.get('cpu_count', '?')} cores, Keras backend "
-        f"{machine.get('keras_backend', '?')}, "
-        f"{met} of {len(rows)} targets met. Details in "
-        "[benchmarks/results/latest.md](benchmarks/results/latest.md)."
-    )
-    header = ["What", "Ours", "Reference", "Target", "Met"]
-    return intro + "\n\n" + _table(header, rows)
-
-
-def update_readme(json_path, readme):
-    """Replace the table between the README's results markers."""
-    readme = Path(readme)
-    text = readme.read_text()
-    start, end = text.index(README_START), text.index(README_END)
-    table = render_readme_table(json.loads(Path(json_path).read_text()))
-    readme.write_text(
-        text[: start + len(README_START)] + "\n\n" + table + "\n\n" + text[end:]
-    )
-    return table
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="?", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--md", type=Path, default=None, help="Markdown file to write")
-    parser.add_argument(
-        "--readme",
-        type=Path,
-        default=None,
-        help="also write the summary table into this README, between the "
-        f"{README_START!r} and {README_END!r} markers",
-    )
     args = parser.parse_args(argv)
     sys.stdout.write(write_markdown(args.json, args.md))
-    if args.readme:
-        update_readme(args.json, args.readme)
 
 
 if __name__ == "__main__":
