@@ -510,7 +510,7 @@ def test_a_diverging_first_partial_fit_leaves_the_estimator_unfitted(spots):
     from sklearn.exceptions import NotFittedError
 
     X, y = spots
-    reg = BrightPixelRegressor("spot", random_state=0)
+    reg = BrightPixelRegressor("spot", filters=(4,), random_state=0)
     with pytest.raises(ValueError, match="diverged.*unfitted"):
         reg.partial_fit(X[:50], y[:50], sample_weight=np.full(50, 3e38))
     with pytest.raises(NotFittedError):
