@@ -66,6 +66,15 @@ def _plain(value, name):
         }
     if isinstance(value, (tuple, list)):
         return [_plain(v, name) for v in value]
+    from ._psf import SampledPSF
+
+    if isinstance(value, SampledPSF):
+        return {
+            "sampled_psf": {
+                "image": _plain(value.image, name),
+                "oversampling": value.oversampling,
+            }
+        }
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": {k: _plain(v, f"{name}[{k!r}]") for k, v in value.items()}}
     for tag, kind in _records().items():
@@ -140,6 +149,15 @@ def _value(data, name):
             return {k: _value(v, f"{name}[{k!r}]") for k, v in inner.items()}
         if tag in _records():
             return _record(tag, inner, name)
+        if tag == "sampled_psf":
+            from ._psf import SampledPSF
+
+            if not isinstance(inner, dict) or set(inner) != {"image", "oversampling"}:
+                raise ValueError(f"{name} is not a saved SampledPSF")
+            # Its own checks: a finite, non-negative 2-D image of sum <= 1.
+            return SampledPSF(
+                _value(inner["image"], name), inner["oversampling"], normalize=False
+            )
     if isinstance(data, dict) and set(data) == {"float"}:
         if data["float"] not in _NONFINITE:
             raise ValueError(f"{name} holds an odd float {data['float']!r}")

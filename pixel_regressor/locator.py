@@ -388,6 +388,14 @@ class SpotLocator(BaseEstimator):
         of the Gaussian maximum-likelihood fits of the frames' isolated
         spots (:func:`~pixel_regressor.calibration.measure_spot_conditions`).
 
+    psf : SampledPSF or None, default=None
+        The PSF of the training crops, when it is not a Gaussian: a
+        :class:`~pixel_regressor.SampledPSF` (a measured bead, a vectorial
+        or defocused model). The training movie's spots have this PSF, the
+        matched filter its effective width (``psf_sigma`` must then be
+        ``"auto"``, which takes ``psf.sigma``). None: Gaussian spots of the
+        measured or given width.
+
     false_alarm_rate : float, default=1e-6
         Expected false detections per pixel in pure Gaussian noise (1e-6 is
         4.8 noise units at a width of 1.3 px, 0.26 per 512x512 frame). Low
@@ -445,7 +453,8 @@ class SpotLocator(BaseEstimator):
     psf_sigma_range_ : ndarray of shape (2,)
         The PSF widths of the training crops: 0.85-1.15 times
         ``psf_sigma_``, widened to the 5th-95th percentiles of the widths
-        measured (``psf_sigma="auto"``), at most 0.6-1.6 times it.
+        measured (``psf_sigma="auto"``), at most 0.6-1.6 times it
+        (``psf.sigma`` twice with a ``psf``).
 
     photons_range_, background_range_ : tuple of (float, float) or None
         The training crops' photons and background per pixel (None when
@@ -543,6 +552,7 @@ class SpotLocator(BaseEstimator):
         "estimator": [object, None],
         "camera": [StrOptions({"auto"}), dict, None, object],
         "psf_sigma": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "psf": [None, object],
         "false_alarm_rate": [Interval(Real, 0, None, closed="neither")],
         "box_size": [Interval(Integral, 5, None, closed="left")],
         "photons": [StrOptions({"auto"}), tuple, list],
@@ -560,6 +570,7 @@ class SpotLocator(BaseEstimator):
         *,
         camera="auto",
         psf_sigma="auto",
+        psf=None,
         false_alarm_rate=1e-6,
         box_size=11,
         photons="auto",
@@ -573,6 +584,7 @@ class SpotLocator(BaseEstimator):
         self.estimator = estimator
         self.camera = camera
         self.psf_sigma = psf_sigma
+        self.psf = psf
         self.false_alarm_rate = false_alarm_rate
         self.box_size = box_size
         self.photons = photons
@@ -615,6 +627,18 @@ class SpotLocator(BaseEstimator):
                 raise ValueError(f"{name} must satisfy 0 < low <= high, got {value!r}.")
         if self.box_size % 2 == 0:
             raise ValueError(f"box_size must be odd, got {self.box_size!r}.")
+        if self.psf is not None:
+            from ._psf import SampledPSF
+
+            if not isinstance(self.psf, SampledPSF):
+                raise TypeError(
+                    f"psf must be a SampledPSF or None, got {type(self.psf).__name__}."
+                )
+            if self.psf_sigma != "auto":
+                raise ValueError(
+                    "psf_sigma must be 'auto' when psf is given (the width is "
+                    f"psf.sigma), got psf_sigma={self.psf_sigma!r}."
+                )
         camera = self.camera
         if isinstance(camera, str) and camera != "auto":
             raise ValueError(
@@ -697,7 +721,7 @@ class SpotLocator(BaseEstimator):
         self._check_ranges()
         n_frames = _detection.check_frames(frames)[0]
         model, train = self._spot_model()
-        auto_width = self.psf_sigma == "auto"
+        auto_width = self.psf_sigma == "auto" and self.psf is None
         auto_conditions = train and "auto" in (self.photons, self.background)
         if n_frames == 0 and (train or auto_width):
             raise ValueError("fit needs at least one frame.")
@@ -707,12 +731,16 @@ class SpotLocator(BaseEstimator):
         if auto_width or auto_conditions:
             conditions = self._measure_conditions(frames, generator)
         self.conditions_ = conditions
-        if auto_width:
+        if self.psf is not None:
+            self.psf_sigma_, spread = float(self.psf.sigma), None
+        elif auto_width:
             self.psf_sigma_ = float(conditions.psf_sigma[1])
             spread = (conditions.psf_sigma[0], conditions.psf_sigma[2])
         else:
             self.psf_sigma_, spread = float(self.psf_sigma), None
         self.psf_sigma_range_ = _training_widths(self.psf_sigma_, spread)
+        if self.psf is not None:
+            self.psf_sigma_range_ = np.array([self.psf_sigma_, self.psf_sigma_])
         self.threshold_ = _detection.false_alarm_threshold(
             self.false_alarm_rate, self.psf_sigma_
         )
@@ -743,7 +771,7 @@ class SpotLocator(BaseEstimator):
         if camera is None or (isinstance(camera, str) and not train):
             return None
         if isinstance(camera, str):
-            sigma = 1.3 if self.psf_sigma == "auto" else float(self.psf_sigma)
+            sigma = self._given_width() or 1.3
             try:
                 return calibrate_camera(frames, psf_sigma=sigma, random_state=generator)
             except ValueError as exc:
@@ -754,6 +782,12 @@ class SpotLocator(BaseEstimator):
                 ) from None
         return _as_camera(camera, frames, None)
 
+    def _given_width(self):
+        """The PSF width given (``psf_sigma``, or ``psf.sigma``), or None."""
+        if self.psf is not None:
+            return float(self.psf.sigma)
+        return None if self.psf_sigma == "auto" else float(self.psf_sigma)
+
     def _measure_conditions(self, frames, generator):
         from .calibration import measure_spot_conditions
 
@@ -761,7 +795,7 @@ class SpotLocator(BaseEstimator):
             return measure_spot_conditions(
                 frames,
                 camera={} if self.camera_ is None else self.camera_,
-                psf_sigma=None if self.psf_sigma == "auto" else float(self.psf_sigma),
+                psf_sigma=self._given_width(),
                 random_state=generator,
             )
         except ValueError as exc:
@@ -828,9 +862,13 @@ class SpotLocator(BaseEstimator):
             density=self.density_,
             photons=self.photons_range_,
             background=self.background_range_,
-            psf_sigma=tuple(float(v) for v in self.psf_sigma_range_),
             random_state=generator,
             **camera,
+            **(
+                {"psf": self.psf}
+                if self.psf is not None
+                else {"psf_sigma": tuple(float(v) for v in self.psf_sigma_range_)}
+            ),
         )
         # The simulated camera's own offset and gain (its offset at least 0).
         adu = camera.get("gain", 1.0) * camera.get("em_gain", 1.0)

@@ -321,3 +321,39 @@ def test_a_calibrated_locator_is_saved_and_loaded(calibrated, camera_movie, tmp_
     np.testing.assert_array_equal(again.std_scale_, calibrated.std_scale_)
     frames, _ = camera_movie
     pd.testing.assert_frame_equal(again.locate(frames), calibrated.locate(frames))
+
+
+def test_a_locator_trained_on_a_sampled_psf(tmp_path):
+    from pixel_regressor import SampledPSF, load_locator
+
+    # A ring-like PSF: a Gaussian less a narrower one, sampled 3x finer.
+    axis = (np.arange(45) - 22) / 3
+    rr, cc = np.meshgrid(axis, axis, indexing="ij")
+    r2 = rr**2 + cc**2
+    psf = SampledPSF(np.exp(-r2 / (2 * 1.8**2)) - 0.6 * np.exp(-r2 / 2), 3)
+    frames, truth = make_spot_frames(
+        12, shape=(48, 48), density=2, photons=(1000, 3000), psf=psf, random_state=8
+    )
+    locator = SpotLocator(
+        BrightPixelRegressor(head="spot", filters=(4,), epochs=2),
+        camera=None,
+        psf=psf,
+        photons=(1000.0, 3000.0),
+        background=(5.0, 20.0),
+        training_size=600,
+        random_state=0,
+    ).fit(frames)
+    assert locator.psf_sigma_ == pytest.approx(psf.sigma)
+    np.testing.assert_array_equal(locator.psf_sigma_range_, [psf.sigma] * 2)
+    from pixel_regressor.metrics import jaccard_index
+
+    table = locator.locate(frames)
+    assert jaccard_index(truth, table, radius=2.0) > 0.7
+    locator.save(tmp_path / "locator")
+    again = load_locator(tmp_path / "locator")
+    np.testing.assert_array_equal(again.psf.image, psf.image)
+    pd.testing.assert_frame_equal(again.locate(frames), table)
+    with pytest.raises(ValueError, match="psf_sigma"):
+        SpotLocator(psf=psf, psf_sigma=1.3).fit(frames)
+    with pytest.raises(TypeError, match="SampledPSF"):
+        SpotLocator(psf=np.ones((5, 5)), camera=None).fit(frames)
