@@ -307,9 +307,8 @@ def _check_calibration(fitted):
     predates them (frames as they are, the model's own deviations) gets
     their neutral values."""
     from .calibration import CameraCalibration, _as_camera
-    from .locator import _STD_BIN_EDGES
+    from .locator import _STD_BINS as bins
 
-    bins = len(_STD_BIN_EDGES) + 2
     fitted.setdefault("camera_", None)
     fitted.setdefault("conditions_", None)
     fitted.setdefault("std_scale_", np.ones(bins))

@@ -63,6 +63,10 @@ _DENSITY_LIMITS = (1.0, 12.0)
 # localisations takes the pooled factor.
 _CALIBRATION_SPOTS = 4000
 _STD_BIN_EDGES = (2.0, 3.0, 4.5, 6.0)
+# Each of those bins twice: away from the frame's edge, and within half a
+# crop of it (the crop padded).
+_NEIGHBOUR_BINS = len(_STD_BIN_EDGES) + 2
+_STD_BINS = 2 * _NEIGHBOUR_BINS
 _MIN_BIN = 50
 _STD_FACTOR_LIMITS = (0.1, 10.0)
 # locate warns of a condition held by more than _WARN_SHARE of the
@@ -465,10 +469,11 @@ class SpotLocator(BaseEstimator):
         px of the first ``batch_frames`` frames, held within 1-12 (6 when
         fewer than 20 are found).
 
-    std_scale_ : ndarray of shape (6,)
+    std_scale_ : ndarray of shape (12,)
         Factors of the model's deviations, by distance to the nearest other
         detection (below 2, 2-3, 3-4.5, 4.5-6 and above 6 PSF widths, and
-        merged blobs), that make the z-scores' mean square 1 on a simulated
+        merged blobs), away from the frame's edge and then within half a
+        crop of it, that make the z-scores' mean square 1 on a simulated
         movie of the fitted kind (ones when the model was given fitted). A
         merged blob's deviation is its scaled model deviation widened by its
         excess width, which is not scaled.
@@ -745,7 +750,7 @@ class SpotLocator(BaseEstimator):
             self.false_alarm_rate, self.psf_sigma_
         )
         self.box_size_ = int(self.box_size)
-        self.std_scale_ = np.ones(len(_STD_BIN_EDGES) + 2)
+        self.std_scale_ = np.ones(_STD_BINS)
         self.photons_range_ = self.background_range_ = None
         self.density_ = self.detection_ranges_ = None
         if train:
@@ -1017,7 +1022,11 @@ class SpotLocator(BaseEstimator):
         excess = np.where(merged[:, None] & np.isfinite(excess), excess, 0.0)
         near = _nearest_other(found["frame"], found["row"], found["col"])
         bins = np.searchsorted(_STD_BIN_EDGES, near / self.psf_sigma_, side="right")
-        bins[merged] = len(_STD_BIN_EDGES) + 1
+        bins[merged] = _NEIGHBOUR_BINS - 1
+        _, height, width = batch.shape
+        row, col = found["row"], found["col"]
+        edge = np.minimum.reduce([row, col, height - 1 - row, width - 1 - col])
+        bins = bins + _NEIGHBOUR_BINS * (edge < half)
         scale = self.std_scale_[bins][:, None]
         model_var = std**2
         std = np.sqrt(scale**2 * model_var + excess)

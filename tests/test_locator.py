@@ -168,7 +168,7 @@ def test_psf_width_is_measured(locator):
     again = SpotLocator(locator.estimator_, psf_sigma="auto").fit(frames)
     assert again.psf_sigma_ == pytest.approx(1.6, rel=0.05)
     assert again.camera_ is None and again.conditions_.n_spots >= 5
-    assert again.std_scale_.tolist() == [1.0] * 6 and again.detection_ranges_ is None
+    assert again.std_scale_.tolist() == [1.0] * 12 and again.detection_ranges_ is None
 
 
 def test_unfitted_and_bad_parameters_are_refused(locator):
@@ -256,7 +256,7 @@ def test_fit_calibrates_itself_from_the_frames(calibrated, camera_movie):
 def test_deviations_are_recalibrated_on_a_simulated_movie(calibrated, camera_movie):
     locator = calibrated
     scale = locator.std_scale_
-    assert scale.shape == (6,) and np.all(scale > 0) and np.any(scale != 1)
+    assert scale.shape == (12,) and np.all(scale > 0) and np.any(scale != 1)
     assert locator.detection_ranges_.shape == (4, 2)
     # On the movie itself, the z-scores' spread is about 1.
     frames, truth = camera_movie
