@@ -161,6 +161,38 @@ def check_frames(frames, name="frames"):
     return shape
 
 
+def drop_mapped_pages(array):
+    """Let go of the pages of ``array``, a slice of a read-only memory map.
+
+    ``madvise(MADV_DONTNEED)`` over the pages it spans: they leave the
+    process's resident memory (the kernel's page cache keeps them while it
+    has room), and a later read of them reads the file again. Nothing is
+    done for a map that can be written (``mode`` other than ``"r"``: a
+    copy-on-write map's changes would be lost), an array that is not
+    C-contiguous, or where ``madvise`` is missing (not Linux or macOS).
+    """
+    import mmap
+
+    handle = getattr(array, "_mmap", None)
+    if (
+        handle is None
+        or getattr(array, "mode", None) != "r"
+        or not hasattr(mmap, "MADV_DONTNEED")
+        or not array.flags.c_contiguous
+        or array.nbytes == 0
+    ):
+        return
+    try:
+        base = np.frombuffer(handle, dtype=np.uint8).ctypes.data
+        begin = array.ctypes.data - base
+        end = min(begin + array.nbytes, len(handle))
+        begin -= begin % mmap.PAGESIZE
+        if 0 <= begin < end:
+            handle.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+    except (OSError, ValueError):  # a closed map, or a kernel that refuses
+        pass
+
+
 def read_batch(frames, start, stop):
     """Frames ``start:stop`` as a float32 array ``(k, height, width)``.
 
@@ -168,15 +200,21 @@ def read_batch(frames, start, stop):
     Raises a ``ValueError`` for values that are not finite or not real.
     """
     if getattr(frames, "ndim", None) == 2:
+        raw = frames
         batch = np.asarray(frames)[None]
     else:
-        batch = frames[start:stop]
-    batch = np.asarray(batch)
+        raw = frames[start:stop]
+        batch = np.asarray(raw)
     if batch.ndim == 2:
         batch = batch[None]
     if batch.dtype.kind not in "biuf":
         raise TypeError(f"frames must hold real numbers, got dtype {batch.dtype}.")
-    batch = batch.astype(np.float32, copy=False)
+    mapped = getattr(raw, "_mmap", None) is not None
+    # A memory map's frames are copied, and its pages let go: a long movie
+    # does not pile up in the process's resident memory.
+    batch = batch.astype(np.float32, copy=mapped)
+    if mapped:
+        drop_mapped_pages(raw)
     if not np.isfinite(batch).all():
         raise ValueError(
             f"frames {start} to {stop - 1} hold NaN or infinite values: the "

@@ -130,3 +130,28 @@ def test_bad_input_is_refused_clearly():
         detect_spots(np.zeros((1, 8, 8)), psf_sigma=0)
     with pytest.raises(ValueError, match="false_alarm_rate"):
         detect_spots(np.zeros((1, 8, 8)), false_alarm_rate=-1)
+
+
+def _resident_file_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MADV_DONTNEED"), reason="Linux")
+def test_a_memory_mapped_movie_does_not_pile_up_in_memory(tmp_path):
+    from pixel_regressor.detection import read_batch
+
+    np.save(tmp_path / "movie.npy", np.ones((400, 256, 256), np.uint16))  # 50 MB
+    movie = np.load(tmp_path / "movie.npy", mmap_mode="r")
+    before = _resident_file_mb()
+    for start in range(0, 400, 32):
+        batch = read_batch(movie, start, start + 32)
+        assert batch.dtype == np.float32 and batch.shape[1:] == (256, 256)
+    assert _resident_file_mb() - before < 10
+    # A copy-on-write map keeps its changes: its pages are not let go.
+    edited = np.load(tmp_path / "movie.npy", mmap_mode="c")
+    edited[5] = 7
+    assert read_batch(edited, 0, 8)[5].max() == 7 and edited[5].max() == 7
