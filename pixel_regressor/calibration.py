@@ -27,9 +27,13 @@ three cumulants of a pixel's value are::
 with ``F2 = c3 = 1`` without electron multiplication and ``F2 = 2, c3 = 6``
 for an EMCCD (its excess noise). Each sampled frame is cut into 16x16
 tiles; the pixels within a few PSF widths of a spot (a matched filter's
-peaks five noise units up, :mod:`pixel_regressor.detection`) are left out,
-and each tile gives its spot-free pixels' mean, variance and third cumulant
-(unbiased k-statistics). Across tiles whose backgrounds differ (between
+values three noise units up, :mod:`pixel_regressor.detection`) are left
+out, and each tile gives its spot-free pixels' mean, and the variance and
+third cumulant (unbiased k-statistics) of each pixel's difference from the
+mean of its 8 neighbours, scaled back to one pixel's: the difference keeps
+the noise and drops light that varies over a few pixels, the tails of
+faint spots the mask misses (in a crowded movie, most of the frame).
+Across tiles whose backgrounds differ (between
 frames, or across the field):
 
 1. **Gain.** The slope of the variance against the mean is ``F2 G``: a
@@ -100,7 +104,11 @@ _TILE_FILL = 0.25
 # Pixels within this many PSF widths (plus one pixel) of a matched filter's
 # value this many noise units up are left out of the camera's statistics.
 _MASK_SIGMAS = 4.0
-_MASK_THRESHOLD = 5.0
+_MASK_THRESHOLD = 3.0
+# A tile needs this many pixels whose 8 neighbours are spot-free too.
+_MIN_DIFFERENCES = 16
+# The pixels' and the differences' ADU per electron agree within this share.
+_AGREE = 0.05
 # Tiles this many robust deviations off the fitted curve are dropped.
 _OUTLIER = 5.0
 _BOOTSTRAP = 200
@@ -260,23 +268,54 @@ def _spot_free(frame, psf_sigma, background_size):
 
 
 def _tile_statistics(frame, free):
-    """``(mean, k2, k3, n)`` of each tile's spot-free pixels, shape ``(t, 4)``."""
+    """Each tile's statistics, two ways: ``(pixels, differences)``.
+
+    Both are ``(t, 4)`` arrays of ``(mean, k2, k3, n)`` over the same tiles.
+    ``pixels``: the spot-free pixels' mean, variance and third cumulant
+    (unbiased k-statistics). ``differences``: the same mean; the variance
+    and third cumulant of each pixel's difference from the mean of its 8
+    neighbours, where the pixel and its neighbours are all spot-free, scaled
+    back to one pixel's (``8 / 9`` and ``64 / 63`` for independent pixels);
+    ``n`` counts the differences. The differences keep the pixels' noise and
+    drop light that varies over a few pixels (the tails of faint spots the
+    mask misses, which a crowded frame is full of and which add to a tile's
+    variance and skew), at the price of a noisier estimate.
+    """
     height, width = frame.shape
+    padded = np.pad(frame, 1, mode="edge")
+    padded_free = np.pad(free, 1, constant_values=False)
+    neighbours = np.zeros_like(frame)
+    usable = free.copy()
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr or dc:
+                neighbours += padded[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+                usable &= padded_free[1 + dr : 1 + dr + height, 1 + dc : 1 + dc + width]
+    residual = frame - neighbours / 8.0
     rows, cols = height // _TILE, width // _TILE
-    values = frame[: rows * _TILE, : cols * _TILE].reshape(rows, _TILE, cols, _TILE)
-    keep = free[: rows * _TILE, : cols * _TILE].reshape(rows, _TILE, cols, _TILE)
-    values = values.transpose(0, 2, 1, 3).reshape(-1, _TILE * _TILE)
-    keep = keep.transpose(0, 2, 1, 3).reshape(-1, _TILE * _TILE)
-    n = keep.sum(axis=1).astype(np.float64)
-    used = n >= _TILE_FILL * _TILE * _TILE
-    values, keep, n = values[used], keep[used], n[used]
-    mean = np.where(keep, values, 0.0).sum(axis=1) / n
-    deviation = np.where(keep, values - mean[:, None], 0.0)
-    m2 = (deviation**2).sum(axis=1) / n
-    m3 = (deviation**3).sum(axis=1) / n
-    k2 = m2 * n / (n - 1)
-    k3 = m3 * n * n / ((n - 1) * (n - 2))
-    return np.column_stack([mean, k2, k3, n])
+
+    def tiles(array):
+        array = array[: rows * _TILE, : cols * _TILE]
+        array = array.reshape(rows, _TILE, cols, _TILE).transpose(0, 2, 1, 3)
+        return array.reshape(-1, _TILE * _TILE)
+
+    def cumulants(values, keep, n):
+        centre = np.where(keep, values, 0.0).sum(axis=1) / n
+        deviation = np.where(keep, values - centre[:, None], 0.0)
+        m2 = (deviation**2).sum(axis=1) / n
+        m3 = (deviation**3).sum(axis=1) / n
+        return centre, m2 * n / (n - 1), m3 * n * n / ((n - 1) * (n - 2))
+
+    values, keep = tiles(frame), tiles(free)
+    residual, usable = tiles(residual), tiles(usable)
+    n_free = keep.sum(axis=1).astype(np.float64)
+    n = usable.sum(axis=1).astype(np.float64)
+    used = (n_free >= _TILE_FILL * _TILE * _TILE) & (n >= _MIN_DIFFERENCES)
+    mean, k2, k3 = cumulants(values[used], keep[used], n_free[used])
+    _, d2, d3 = cumulants(residual[used], usable[used], n[used])
+    pixels = np.column_stack([mean, k2, k3, n_free[used]])
+    differences = np.column_stack([mean, d2 * (8.0 / 9.0), d3 * (64.0 / 63.0), n[used]])
+    return pixels, differences
 
 
 def _weighted_line(x, y, w):
@@ -484,8 +523,9 @@ def calibrate_camera(
         frame = _detection.read_batch(frames, index, index + 1)[0].astype(np.float64)
         free = _spot_free(frame, psf_sigma, background_size)
         per_frame.append(_tile_statistics(frame, free))
-    group = np.concatenate([np.full(len(s), k) for k, s in enumerate(per_frame)])
-    stats = np.concatenate(per_frame)
+    group = np.concatenate([np.full(len(p), k) for k, (p, _) in enumerate(per_frame)])
+    stats = np.concatenate([p for p, _ in per_frame])
+    differences = np.concatenate([d for _, d in per_frame])
     if len(stats) < 3:
         raise ValueError(
             "Too few pixels away from spots to measure the camera: the frames are "
@@ -514,6 +554,19 @@ def calibrate_camera(
     everything = np.arange(len(stats))
     emccd_given = em_gain is not None and em_gain != "auto" and em_gain > 1
     first = solve(everything, emccd_given)
+    # The pixels' own statistics are the more precise; where light between
+    # the spots (faint ones the mask misses) makes them disagree with the
+    # differences from the neighbours, the differences are taken.
+    excess, c3 = (2.0, 6.0) if emccd_given else (1.0, 1.0)
+    other = _fit_curve(differences, excess, c3, offset, read_var)
+    notes = []
+    if other["adu"] > 0 and not (abs(first["adu"] / other["adu"] - 1) <= _AGREE):
+        notes.append(
+            f"the spot-free pixels read {first['adu']:.4g} ADU/e-, their "
+            f"differences from their neighbours {other['adu']:.4g}: light "
+            "between the spots (a crowded movie); the differences taken"
+        )
+        stats, first = differences, other
     if not (first["adu"] > 0):
         raise ValueError(
             "The variance of the spot-free pixels does not grow with their mean: "
@@ -536,7 +589,6 @@ def calibrate_camera(
     ratio_std = float(np.nanstd([b["ratio"] for b in boot]))
     ratio = first["ratio"]
 
-    notes = []
     if em_gain == "auto":
         # Each model fits when the ratio lies within _CONSISTENT deviations of
         # its value; when both do, they are not told apart (none taken).

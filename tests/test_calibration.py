@@ -211,3 +211,25 @@ def test_bad_camera_refused(camera, error):
     frames, _ = movie(PHOTONS, n_frames=12)
     with pytest.raises(error, match="camera"):
         measure_spot_conditions(frames, camera=camera)
+
+
+def test_a_crowded_movie_is_measured_from_the_pixels_differences():
+    # 12 spots per 32x32 px: the light of faint spots between the detected
+    # ones spreads the spot-free pixels more than their noise does.
+    frames, _ = make_spot_frames(
+        40,
+        shape=128,
+        density=12,
+        photons=(300, 3000),
+        background=(10, 50),
+        psf_sigma=(1.0, 1.6),
+        random_state=5,
+        **SCMOS,
+    )
+    found = calibrate_camera(frames, random_state=0)
+    assert "differences taken" in found.method
+    assert found.gain == pytest.approx(2.2, rel=0.1)
+    assert found.em_gain == 1.0
+    # Sparse: the pixels' own statistics, the more precise.
+    frames, _ = movie(SCMOS, n_frames=40, density=1, seed=5)
+    assert "differences" not in calibrate_camera(frames, random_state=0).method
