@@ -419,4 +419,8 @@ def load(path):
     for name, value in fitted.items():
         setattr(locator, name, value)
     locator.estimator_ = model
+    if locator.camera == "auto" and locator.camera_ is not None:
+        # Its spot model takes photoelectrons of this camera: a later fit,
+        # which keeps the model, keeps the camera too.
+        locator.set_params(camera=locator.camera_)
     return locator

@@ -56,7 +56,10 @@ _AMBIGUOUS_SIGMAS = 2.0
 # density is held within _DENSITY_LIMITS.
 _TRAINING_SHAPE = (64, 64)
 _TRAINING_DENSITY = 6.0
-_DENSITY_LIMITS = (1.0, 12.0)
+_DENSITY_LIMITS = (1.0, 16.0)
+# The measured density is corrected on simulated movies of this many spots.
+_DENSITY_PASSES = 2
+_DENSITY_SPOTS = 2000
 # The deviations are recalibrated on a simulated movie of this many spots,
 # in bins of the distance to the nearest other detection (in PSF widths;
 # one more bin for merged blobs); a bin of fewer than _MIN_BIN matched
@@ -465,9 +468,10 @@ class SpotLocator(BaseEstimator):
         the spot model was given fitted).
 
     density_ : float or None
-        The training movie's spots per 32x32 px: the detections per 32x32
-        px of the first ``batch_frames`` frames, held within 1-12 (6 when
-        fewer than 20 are found).
+        The training movie's spots per 32x32 px: the density whose simulated
+        movie gives as many detections per 32x32 px as the first
+        ``batch_frames`` frames (detections miss faint spots and merge
+        close ones), within 1-16 (6 when fewer than 20 are found).
 
     std_scale_ : ndarray of shape (12,)
         Factors of the model's deviations, by distance to the nearest other
@@ -756,7 +760,7 @@ class SpotLocator(BaseEstimator):
         if train:
             self.photons_range_ = self._training_range("photons", conditions)
             self.background_range_ = self._training_range("background", conditions)
-            self.density_ = self._measure_density(frames, n_frames)
+            self.density_ = self._measure_density(frames, n_frames, generator)
             crops, targets = self._training_crops(generator)
             if isinstance(self.random_state, Integral) and model.random_state is None:
                 model.set_params(random_state=int(self.random_state))
@@ -830,16 +834,34 @@ class SpotLocator(BaseEstimator):
         low = max(low, 0.5)
         return (float(low), float(max(high, 2 * low)))
 
-    def _measure_density(self, frames, n_frames):
-        """Detections per 32x32 px on the first batch, within the limits."""
+    def _measure_density(self, frames, n_frames, generator):
+        """The spots per 32x32 px that give the frames' detections.
+
+        The detections per 32x32 px of the first batch undercount the spots
+        (faint ones missed, close ones merged, more so the more crowded): the
+        density is corrected, ``_DENSITY_PASSES`` times, by the ratio of the
+        detections to those of a simulated movie at the density found so
+        far, within the limits.
+        """
         batch = self._to_photons(
             _detection.read_batch(frames, 0, min(n_frames, self.batch_frames))
         )
         found = len(self._detect(batch)["frame"])
         if found < _MIN_CHECKED:
             return _TRAINING_DENSITY
-        density = found * 1024.0 / batch.size
-        return float(np.clip(density, *_DENSITY_LIMITS))
+        detected = found * 1024.0 / batch.size
+        density = float(np.clip(detected, *_DENSITY_LIMITS))
+        for _ in range(_DENSITY_PASSES):
+            self.density_ = density
+            per_frame = density * _TRAINING_SHAPE[0] * _TRAINING_SHAPE[1] / 1024
+            simulated, _ = self._simulate(
+                int(math.ceil(_DENSITY_SPOTS / per_frame)), generator
+            )
+            seen = len(self._detect(simulated)["frame"]) * 1024.0 / simulated.size
+            if not seen > 0:
+                break
+            density = float(np.clip(density * detected / seen, *_DENSITY_LIMITS))
+        return density
 
     def _to_photons(self, batch):
         """A batch in the camera's units to photoelectrons (``camera_``)."""
@@ -1261,9 +1283,10 @@ def load_locator(path):
     -------
     locator : SpotLocator
         A fitted locator that locates as the saved one did. Its
-        ``estimator`` is the loaded spot model, so ``fit`` (with new
-        ``false_alarm_rate`` or ``psf_sigma``, say) keeps the model and
-        recomputes the rest.
+        ``estimator`` is the loaded spot model, and its ``camera`` the camera
+        it measured (``camera_``) when it measured one, so ``fit`` (with new
+        ``false_alarm_rate`` or ``psf_sigma``, say) keeps the model and the
+        camera and recomputes the rest.
 
     Raises
     ------

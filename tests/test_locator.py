@@ -239,7 +239,7 @@ def test_fit_calibrates_itself_from_the_frames(calibrated, camera_movie):
     assert locator.background_range_[0] < 10 < 50 < locator.background_range_[1]
     assert 1 <= locator.density_ <= 4
     # Printable figures.
-    assert "gain=2.2" in repr(locator.camera_) and "psf_sigma" in repr(
+    assert "ADU/e-" in repr(locator.camera_) and "psf_sigma" in repr(
         locator.conditions_
     )
     table = locator.locate(frames)
@@ -357,3 +357,20 @@ def test_a_locator_trained_on_a_sampled_psf(tmp_path):
         SpotLocator(psf=psf, psf_sigma=1.3).fit(frames)
     with pytest.raises(TypeError, match="SampledPSF"):
         SpotLocator(psf=np.ones((5, 5)), camera=None).fit(frames)
+
+
+def test_a_loaded_calibrated_locator_refits_with_its_camera(
+    calibrated, camera_movie, tmp_path
+):
+    from pixel_regressor import load_locator
+
+    calibrated.save(tmp_path / "locator")
+    again = load_locator(tmp_path / "locator")
+    assert again.camera is again.camera_
+    frames, _ = camera_movie
+    # A new threshold: the model is kept, and still given photoelectrons.
+    again.set_params(false_alarm_rate=1e-5).fit(frames)
+    assert again.estimator_ is not calibrated.estimator_
+    assert again.camera_ == calibrated.camera_
+    table = again.locate(frames)
+    assert 8 < table.background.median() < 55
