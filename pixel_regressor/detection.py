@@ -38,7 +38,9 @@ to a fraction of a pixel. Per frame:
 NumPy, SciPy and pandas only.
 """
 
+import functools
 import math
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -61,6 +63,8 @@ _COLUMN_DTYPES = {
 
 # Passes of the noise measured without the pixels near spots.
 _NOISE_PASSES = 4
+# Batches of fewer pixels are filtered in one thread.
+_THREADED_PIXELS = 1 << 20
 # The most pixels of a frame its noise is measured on.
 _NOISE_SAMPLE = 8192
 
@@ -238,10 +242,27 @@ def background_map(batch, size):
     )
     blocks = padded.reshape(n, rows, size, cols, size).transpose(0, 1, 3, 2, 4)
     medians = np.median(blocks.reshape(n, rows, cols, size * size), axis=-1)
-    spread = np.repeat(np.repeat(medians, size, axis=1), size, axis=2)
-    if rows > 1 or cols > 1:
-        spread = ndimage.uniform_filter(spread, size=(1, size, size), mode="nearest")
-    return spread[:, :height, :width].astype(np.float32, copy=False)
+    if rows == 1 and cols == 1:
+        return np.broadcast_to(medians.astype(np.float32), (n, height, width)).copy()
+    # Each block's median spread over it and smoothed by a box of its size:
+    # linear in the medians, so one matrix per axis does it.
+    medians = medians.astype(np.float32, copy=False)
+    return (
+        _spread_weights(rows, size, height)
+        @ medians
+        @ _spread_weights(cols, size, width).T
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _spread_weights(blocks, size, length):
+    """``(length, blocks)``: each block's value repeated over its ``size``
+    pixels, then a box of ``size`` (edges repeated) along one axis."""
+    repeated = np.repeat(np.eye(blocks), size, axis=0)
+    weights = ndimage.uniform_filter1d(repeated, size, axis=0, mode="nearest")
+    weights = weights[:length].astype(np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 def filter_frames(batch, psf_sigma, background_size):
@@ -373,6 +394,37 @@ def signal_factor(psf_sigma):
     return 2.0 * math.pi * (2.0 * psf_sigma**2 + 1.0 / 12.0)
 
 
+def _workers():
+    """Threads for a batch's frames: the cores this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _filter_in_parts(batch, psf_sigma, background_size):
+    """:func:`filter_frames` and :func:`frame_noise` of a batch, its frames
+    split among threads (NumPy's and SciPy's loops let go of the GIL); each
+    frame's result is the one it has alone."""
+
+    def part(frames):
+        filtered, background = filter_frames(frames, psf_sigma, background_size)
+        return filtered, background, frame_noise(filtered, psf_sigma)
+
+    n_parts = min(_workers(), len(batch))
+    if n_parts < 2 or batch[0].size * len(batch) < _THREADED_PIXELS:
+        return part(batch)
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(batch), n_parts + 1).astype(int)
+    with ThreadPoolExecutor(n_parts) as pool:
+        parts = list(
+            pool.map(part, [batch[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+        )
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
 def detect_batch(batch, psf_sigma, threshold, background_size):
     """Detections in one batch of frames, as a dict of arrays.
 
@@ -380,8 +432,7 @@ def detect_batch(batch, psf_sigma, threshold, background_size):
     ``photons``, ``background``, and ``filtered``, ``noise`` and
     ``background_map`` for the whole batch.
     """
-    filtered, background = filter_frames(batch, psf_sigma, background_size)
-    noise = frame_noise(filtered, psf_sigma)
+    filtered, background, noise = _filter_in_parts(batch, psf_sigma, background_size)
     frame, row, col = find_maxima(filtered, noise, threshold, psf_sigma)
     peak = filtered[frame, row, col].astype(np.float64)
     order = np.lexsort((col, row, frame))
