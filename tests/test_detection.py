@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pixel_regressor import _psf
+from pixel_regressor import _psf, make_spot_frames
 from pixel_regressor.detection import (
     DETECTION_COLUMNS,
     detect_spots,
@@ -155,3 +155,17 @@ def test_a_memory_mapped_movie_does_not_pile_up_in_memory(tmp_path):
     edited = np.load(tmp_path / "movie.npy", mmap_mode="c")
     edited[5] = 7
     assert read_batch(edited, 0, 8)[5].max() == 7 and edited[5].max() == 7
+
+
+def test_frames_filtered_in_threads_give_the_detections_of_one(monkeypatch):
+    from pixel_regressor import detection
+
+    frames, _ = make_spot_frames(
+        5, shape=(512, 512), density=0.5, photons=(500, 3000), random_state=3
+    )
+    monkeypatch.setattr(detection, "_workers", lambda: 1)
+    alone = detection.detect_batch(frames, 1.3, 5.0, 16)
+    monkeypatch.setattr(detection, "_workers", lambda: 3)
+    threaded = detection.detect_batch(frames, 1.3, 5.0, 16)
+    for key in ("frame", "row", "col", "score", "noise", "background_map"):
+        np.testing.assert_array_equal(threaded[key], alone[key])
