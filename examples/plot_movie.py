@@ -11,17 +11,18 @@ frame, the SMLM challenge's metrics score the table against the truth, and
 two Displays draw one frame with its localisations and the super-resolution
 image of the whole movie.
 
-The spot model is trained briefly on a few hundred crops so that the example
-runs in seconds; the defaults of :class:`~pixel_regressor.SpotLocator` train
+The spot model is trained briefly on 2,000 crops so that the example runs in
+seconds; the defaults of :class:`~pixel_regressor.SpotLocator` train
 on 20,000.
 """
 
 # %%
 # A simulated movie with its truth
 # --------------------------------
-# Spots of 500 to 3000 photons on a background of 10 photons per pixel, at
-# about 3 spots per 32x32 pixel area, anywhere (edges and overlaps included),
-# in 40 frames of 48x64 pixels.
+# Spots of 500 to 3000 photons on a background of 10 to 50 photons per pixel
+# (changing from frame to frame), at about 3 spots per 32x32 pixel area,
+# anywhere (edges and overlaps included), in 40 frames of 48x64 pixels, from
+# a camera of 2.2 ADU per photoelectron and an offset of 100 ADU.
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -40,8 +41,10 @@ frames, truth = make_spot_frames(
     shape=(48, 64),
     density=3,
     photons=(500, 3000),
-    background=10,
+    background=(10, 50),
     psf_sigma=1.3,
+    gain=2.2,
+    offset=100,
     random_state=0,
 )
 print(frames.shape, len(truth), "spots")
@@ -50,16 +53,18 @@ truth.head()
 # %%
 # Fit a locator and locate every spot
 # -----------------------------------
-# ``fit`` trains the spot model on crops cut, as ``locate`` cuts them, from
-# a simulated movie of the given photons, background and PSF width.
+# ``fit`` calibrates itself on the frames, with no truth: the camera (its
+# offset and gain, from the spot-free pixels), the isolated spots' photons,
+# background and PSF width, and their density. It then trains the spot model
+# on crops cut, as ``locate`` cuts them, from a movie simulated to match. A
+# small model and training set keep this example fast.
 locator = SpotLocator(
     BrightPixelRegressor(head="spot", filters=(8,), epochs=3),
-    psf_sigma=1.3,
-    photons=(300.0, 4000.0),
-    background=(5.0, 20.0),
     training_size=2000,
     random_state=0,
 ).fit(frames)
+print(locator.camera_)
+print(locator.conditions_)
 table = locator.locate(frames)
 table.head()
 
