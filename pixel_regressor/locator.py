@@ -64,7 +64,7 @@ _DENSITY_SPOTS = 2000
 # in bins of the distance to the nearest other detection (in PSF widths;
 # one more bin for merged blobs); a bin of fewer than _MIN_BIN matched
 # localisations takes the pooled factor.
-_CALIBRATION_SPOTS = 4000
+_CALIBRATION_SPOTS = 10000
 _STD_BIN_EDGES = (2.0, 3.0, 4.5, 6.0)
 # Each of those bins twice: away from the frame's edge, and within half a
 # crop of it (the crop padded).
