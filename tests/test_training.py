@@ -20,6 +20,7 @@ from pixel_regressor import (
     exact_pixel_accuracy,
     load_model,
     make_bright_pixel_dataset,
+    make_bright_spot_dataset,
 )
 from pixel_regressor.models import HEADS, HeadSpec, get_head, min_image_size
 
@@ -30,6 +31,14 @@ PACKAGE = Path(pixel_regressor.__file__).parent
 @pytest.fixture(scope="module")
 def data():
     return make_bright_pixel_dataset(300, image_size=SIDE, noise=30, random_state=0)
+
+
+def _for_head(head, data):
+    """``data`` (bright pixels in noise), or blurred spots for ``spot_fit``,
+    which refuses training spots that are not Gaussians."""
+    if head != "spot_fit":
+        return data
+    return make_bright_spot_dataset(len(data[0]), image_size=SIDE, random_state=0)
 
 
 def _assert_wraps_model(reg, n_epochs):
@@ -58,7 +67,7 @@ def test_fit_wraps_the_model_and_scikeras_predicts_like_predict(data):
 
 @pytest.mark.parametrize("head", sorted(HEADS))
 def test_scikeras_predicts_exactly_like_predict_for_every_head(data, head):
-    X, y = data
+    X, y = _for_head(head, data)
     reg = BrightPixelRegressor(head, epochs=1, random_state=0).fit(X, y[:, 1])
     pred = reg.keras_regressor_.predict(X)
     assert pred.shape == (len(X),)  # the 1-D target's shape
@@ -246,7 +255,7 @@ def test_the_wrapper_holds_no_reference_to_the_training_data(data):
 def test_every_head_spec_drives_the_estimator(name, data):
     spec = get_head(name)
     assert isinstance(spec, HeadSpec) and spec.name == name
-    X, y = data
+    X, y = _for_head(name, data)
     side = max(SIDE, spec.min_image_size())
     if side != SIDE:  # pragma: no cover - every head takes 12x12 today
         X, y = make_bright_pixel_dataset(300, image_size=side, random_state=0)
