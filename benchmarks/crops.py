@@ -156,7 +156,7 @@ def render(document):
         f"{document['load_average_end'][0]:.1f}).",
         "",
         "## One condition: psf_sigma 2.0, background 10, photons 300-3,000 "
-        "(head=\"spot\")",
+        '(head="spot")',
         "",
         f"Read-out: {document['narrow']['readout']}; fit "
         f"{document['narrow']['fit_time_s']:.0f} s.",
@@ -173,7 +173,7 @@ def render(document):
     for head, result in document["wide"].items():
         lines += [
             "",
-            f"## One model for a range (the user guide's recipe), head=\"{head}\"",
+            f'## One model for a range (the user guide\'s recipe), head="{head}"',
             "",
             f"Read-out: {result['readout']}; fit {result['fit_time_s']:.0f} s.",
             "",

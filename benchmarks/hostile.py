@@ -131,9 +131,7 @@ def cases(n):
     corner = rng.poisson(mu).astype(np.float32)
     out.append(("corner (0, 0)", corner, np.zeros((n, 2))))
     for dtype in ("uint16", "uint8"):
-        out.append(
-            (f"saturated {dtype}", *_dataset(n, 105, photons=2e6, dtype=dtype))
-        )
+        out.append((f"saturated {dtype}", *_dataset(n, 105, photons=2e6, dtype=dtype)))
     out.append(("gain 1000", *_dataset(n, 106, gain=1000.0)))
     out.append(("EMCCD", *_dataset(n, 107, gain=2.0, offset=100.0, em_gain=100.0)))
     out.append(("offset 1000", *_dataset(n, 108, offset=1000.0)))

@@ -220,9 +220,7 @@ def _places(smooth, level, variance, row, col, bands):
         )
     top = np.argpartition(-np.maximum(ell, floor), N_PLACES - 1, axis=1)
     top = top[:, :N_PLACES]
-    return tuple(
-        np.take_along_axis(a, top, axis=1) for a in (ell, d_row, d_col, floor)
-    )
+    return tuple(np.take_along_axis(a, top, axis=1) for a in (ell, d_row, d_col, floor))
 
 
 def _log_odds(ell, odds, floor=None):
@@ -426,9 +424,7 @@ def statistics(
         ],
         axis=-1,
     ).reshape(-1, 3)
-    for start, batch, smooth, row, col, background, variance, others in _chunks(
-        images
-    ):
+    for start, batch, smooth, row, col, background, variance, others in _chunks(images):
         m = len(batch)
         index = np.arange(m)
         _store(found, start, others)

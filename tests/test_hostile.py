@@ -25,9 +25,9 @@ def _spots(n, seed, **options):
 def models():
     X, y = _spots(400, 0)
     return {
-        head: BrightPixelRegressor(
-            head, filters=(4,), epochs=3, random_state=0
-        ).fit(X, y)
+        head: BrightPixelRegressor(head, filters=(4,), epochs=3, random_state=0).fit(
+            X, y
+        )
         for head in ("spot", "spot_fit")
     }
 
