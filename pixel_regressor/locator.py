@@ -1010,13 +1010,11 @@ class SpotLocator(BaseEstimator):
         fill = np.isnan(crops) | nearer
         return np.where(fill, level, crops).astype(np.float32, copy=False)
 
-    def _locate_batch(self, batch, start, found=None):
+    def _locate_batch(self, batch, start):
         """The localisations of one batch (in photoelectrons when a camera is
         known), with the private columns ``_bin``, ``_width`` and
-        ``_isolated_bright`` for the calibration and the warnings.
-        ``found``: the batch's detections, when already made."""
-        if found is None:
-            found = self._detect(batch)
+        ``_isolated_bright`` for the calibration and the warnings."""
+        found = self._detect(batch)
         n = len(found["frame"])
         if n == 0:
             return None
@@ -1159,9 +1157,7 @@ class SpotLocator(BaseEstimator):
             The frames, in the units ``fit`` saw (the camera's): a NumPy
             array, a memory map, or any object with ``len()`` and slicing
             that yields frames (a lazy TIFF reader). Read ``batch_frames`` at
-            a time, the next batch read and detected while this one is
-            localised (two batches in memory at most). A 2-D array is one
-            frame.
+            a time. A 2-D array is one frame.
 
         Returns
         -------
@@ -1185,28 +1181,14 @@ class SpotLocator(BaseEstimator):
 
         check_is_fitted(self)
         n_frames = _detection.check_frames(frames)[0]
-        from concurrent.futures import ThreadPoolExecutor
-
-        def detected(start, stop):
-            batch = self._to_photons(_detection.read_batch(frames, start, stop))
-            return batch, self._detect(batch)
-
         tables = []
         counts = np.zeros((4, 2), dtype=np.int64)
-        spans = list(_detection.batches(n_frames, self.batch_frames))
-        # The next batch is read and detected while the spot model localises
-        # this one: two batches in memory at most.
-        with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(detected, *spans[0]) if spans else None
-            for k, (start, _) in enumerate(spans):
-                batch, found = pending.result()
-                if k + 1 < len(spans):
-                    pending = reader.submit(detected, *spans[k + 1])
-                found = self._locate_batch(batch, start, found)
-                del batch
-                counts += self._outside(found)
-                if found is not None:
-                    tables.append(_as_table(found))
+        for start, stop in _detection.batches(n_frames, self.batch_frames):
+            batch = self._to_photons(_detection.read_batch(frames, start, stop))
+            found = self._locate_batch(batch, start)
+            counts += self._outside(found)
+            if found is not None:
+                tables.append(_as_table(found))
         self._warn_outside(counts)
         if not tables:
             return _empty_table()
