@@ -552,6 +552,22 @@ def _distinct_pixels(generator, n_pixels, k, size):
 _POISSON_TABLE_MAX = 10_000.0
 
 
+def _dtype_limits(dtype):
+    """The lowest and highest values of ``dtype``, which pixels are clipped to."""
+    if dtype.kind == "f":
+        return -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+    return np.iinfo(dtype).min, np.iinfo(dtype).max
+
+
+def _background_table(background_range):
+    """One background for all: the table of its Poisson CDF its counts are
+    drawn from (None for a range, or a level beyond the table's reach)."""
+    low, high = background_range
+    if low == high and 0 < low <= _POISSON_TABLE_MAX:
+        return _poisson_cdf_table(low)
+    return None
+
+
 def _poisson_cdf_table(mean):
     """The Poisson CDF at 0, 1, ..., far enough that the rest is below 1e-20."""
     import math
@@ -1003,18 +1019,8 @@ dtype, random_state
 
     from . import _psf
 
-    if dtype.kind == "f":
-        lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
-    else:
-        lowest, highest = np.iinfo(dtype).min, np.iinfo(dtype).max
-    # One background for all: its counts from a table of its Poisson CDF.
-    background = background_range[0]
-    table = (
-        _poisson_cdf_table(background)
-        if background_range[0] == background_range[1]
-        and 0 < background <= _POISSON_TABLE_MAX
-        else None
-    )
+    lowest, highest = _dtype_limits(dtype)
+    table = _background_table(background_range)
     X = np.empty((n_samples, n_pixels), dtype=dtype)
     chunk = max(1, _NOISE_CHUNK // n_pixels)
     for start in range(0, n_samples, chunk):
@@ -1493,17 +1499,8 @@ def make_spot_frames(
     sigmas = _draw_range(generator, *sigma_range, total, log=False)
     backgrounds = _draw_range(generator, *background_range, n_frames, log=True)
 
-    if dtype.kind == "f":
-        lowest, highest = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
-    else:
-        lowest, highest = np.iinfo(dtype).min, np.iinfo(dtype).max
-    level = background_range[0]
-    table = (
-        _poisson_cdf_table(level)
-        if background_range[0] == background_range[1]
-        and 0 < level <= _POISSON_TABLE_MAX
-        else None
-    )
+    lowest, highest = _dtype_limits(dtype)
+    table = _background_table(background_range)
     if psf is None:
         half = int(np.ceil(_WINDOW_SIGMAS * sigma_range[1]))
     else:  # the whole PSF image
