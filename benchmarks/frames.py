@@ -335,17 +335,22 @@ def scores(truth, locs, shape=SHAPE):
     return result
 
 
+def _windows(positions, shape):
+    """The ``CRLB_SHAPE`` window around each ``(row, col)``, cut by the
+    frame's edges: its first and last pixels, ``(low, high)``, each
+    ``(n, 2)``."""
+    half = np.array(CRLB_SHAPE) // 2
+    centre = np.clip(np.round(positions).astype(int), 0, np.array(shape) - 1)
+    return np.maximum(centre - half, 0), np.minimum(centre + half, np.array(shape) - 1)
+
+
 def spot_bounds(spots, shape=SHAPE):
     """Each spot's bound, alone in the ``CRLB_SHAPE`` window around it, the
     window cut by the frame's edges (a spot at the edge loses pixels):
     ``(n, 2)``."""
     from pixel_regressor.metrics import localization_crlb
 
-    half = np.array(CRLB_SHAPE) // 2
-    centre = np.round(spots[["row", "col"]].to_numpy()).astype(int)
-    centre = np.clip(centre, 0, np.array(shape) - 1)
-    low = np.maximum(centre - half, 0)
-    high = np.minimum(centre + half, np.array(shape) - 1)
+    low, high = _windows(spots[["row", "col"]].to_numpy(), shape)
     shapes = high - low + 1
     position = spots[["row", "col"]].to_numpy() - low
     position = np.clip(position, -0.5, shapes - 0.5)
@@ -375,15 +380,11 @@ def scene_bounds(spots, truth, shape=SHAPE):
     """
     from pixel_regressor._psf import expected_counts_and_derivatives
 
-    half = np.array(CRLB_SHAPE) // 2
     by_frame = dict(tuple(truth.groupby("frame")))
+    lows, highs = _windows(spots[["row", "col"]].to_numpy(), shape)
     out = np.empty((len(spots), 2))
     for i, spot in enumerate(spots.itertuples(index=False)):
-        centre = np.clip(
-            np.round([spot.row, spot.col]).astype(int), 0, np.array(shape) - 1
-        )
-        low = np.maximum(centre - half, 0)
-        high = np.minimum(centre + half, np.array(shape) - 1)
+        low, high = lows[i], highs[i]
         window = tuple(int(v) for v in high - low + 1)
         scene = by_frame[spot.frame]
         rows, cols = scene["row"].to_numpy(), scene["col"].to_numpy()
